@@ -1,0 +1,42 @@
+# Latent Studio: `make run` opens the studio, `make test` runs every check.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench data train clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	bash scripts/system-deps.sh
+	$(BIN)/latent-studio
+
+test: $(STAMP)
+	bash scripts/system-deps.sh
+	$(BIN)/lint-imports
+	$(BIN)/ruff check studio models tests bench
+	$(BIN)/python -m pytest tests/models -q
+	$(BIN)/python -m pytest tests/studio -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ui_stall.py
+	$(BIN)/python bench/latent_scrub.py
+
+# Build the data sets the shipped models are trained on (installs the font packages).
+data: $(STAMP)
+	bash scripts/system-deps.sh --data
+	$(BIN)/latent-studio data build glyphs
+	$(BIN)/latent-studio data build emoji
+
+# Retrain the shipped models (about 40 minutes on 2 CPU cores); see README.
+train: data
+	$(BIN)/latent-studio train vae --data emoji --epochs 60 --anneal-epochs 5
+	$(BIN)/latent-studio train vae --data glyphs --epochs 8 --anneal-epochs 1
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,124 @@
+"""Checkpoint files: safetensors weights with a JSON card beside them, or a weights-only .pt.
+
+A checkpoint holds its whole config, so the architecture is rebuilt from the file and never
+from constants in code. The card (``NAME.json`` beside ``NAME.safetensors``) holds::
+
+    {"family": "vae", "config": {...}, "data": {...}, "training": {...}, "metrics": {...}}
+
+``.pt`` files are read with ``torch.load(weights_only=True)``: no pickled code ever runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid checkpoint; the message names the file and what is wrong."""
+
+
+@dataclass
+class Checkpoint:
+    """Weights and card of one model."""
+
+    path: Path
+    state: dict[str, torch.Tensor]
+    card: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        return str(self.card["family"])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.card.get("config", {}))
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """Read and check the JSON card of a weights file (``family`` and ``config`` required)."""
+    path = Path(path)
+    cpath = card_path(path)
+    if not cpath.is_file():
+        raise CheckpointError(f"{path}: no model card {cpath.name} beside it (family and config)")
+    try:
+        card = json.loads(cpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cpath}: not a readable JSON model card ({exc})") from None
+    return _check_card(card, cpath)
+
+
+def _check_card(card: Any, where: Path) -> dict[str, Any]:
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{where}: the model card must be a JSON object")
+    missing = [k for k in ("family", "config") if k not in card]
+    if missing:
+        raise CheckpointError(f"{where}: the model card lacks {', '.join(missing)}")
+    if not isinstance(card["config"], dict):
+        raise CheckpointError(f"{where}: 'config' in the model card must be an object")
+    return card
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load weights and card, on the CPU.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, unreadable, of an unknown type, or lacks its card.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        card = read_card(path)
+        try:
+            state = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
+    elif suffix in (".pt", ".pth", ".ckpt"):
+        try:
+            blob = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for a bad or unsafe pickle
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path}: not a weights-only PyTorch file ({first})") from None
+        if isinstance(blob, dict) and "state_dict" in blob and "card" in blob:
+            state, card = blob["state_dict"], _check_card(blob["card"], path)
+        elif isinstance(blob, dict) and all(isinstance(v, torch.Tensor) for v in blob.values()):
+            state, card = blob, read_card(path)
+        else:
+            raise CheckpointError(
+                f"{path}: expected a state dict of tensors or {{'state_dict', 'card'}}"
+            )
+    else:
+        raise CheckpointError(f"{path}: unknown checkpoint type '{suffix}' (.safetensors or .pt)")
+    return Checkpoint(path=path, state=dict(state), card=card)
+
+
+def save_checkpoint(
+    path: str | Path, state: dict[str, torch.Tensor], card: dict[str, Any], half: bool = False
+) -> Path:
+    """Write ``path`` (.safetensors) and its JSON card; ``half`` stores floats as float16."""
+    path = Path(path)
+    _check_card(card, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for k, v in state.items():
+        v = v.detach().cpu().contiguous()
+        if half and v.is_floating_point():
+            v = v.half()
+        tensors[k] = v
+    save_file(tensors, str(path), metadata={"family": str(card["family"])})
+    card_path(path).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Metrics and statistics (pure functions; no Qt)."""

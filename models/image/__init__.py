@@ -1,0 +1,1 @@
+"""Image networks, one family per file."""

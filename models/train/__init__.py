@@ -1,0 +1,1 @@
+"""Training entry points; each writes weights and a model card."""

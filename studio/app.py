@@ -1,0 +1,477 @@
+"""QApplication, main window, panel registry, menus, settings, status bar and shutdown."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoGroup
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models import __version__
+from models import device as devices
+from models.registry import Registry, default_registry
+from studio.jobs import JobRunner, describe_error
+from studio.panels import registered_panels
+from studio.panels.base import Panel, StudioContext
+from studio.session import SUFFIX, SessionError, load_session, save_session
+
+APP_NAME = "Latent Studio"
+MAX_RECENT = 8
+
+
+def make_settings() -> QSettings:
+    """Persistent settings; $LATENT_STUDIO_SETTINGS points them at an INI file (tests)."""
+    path = os.environ.get("LATENT_STUDIO_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("LatentStudio", "Latent Studio")
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+        app.setApplicationName(APP_NAME)
+        app.setOrganizationName("LatentStudio")
+        app.setApplicationVersion(__version__)
+    return app
+
+
+class StatusBar(QWidget):
+    """Compute device, current job with progress and Cancel, last error with Details."""
+
+    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self._active: dict[str, str] = {}  # key -> label, in start order
+        self._details = ""
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 0, 6, 0)
+        self.device_label = QLabel()
+        self.job_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFixedWidth(160)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the current job (Esc)")
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #b00020;")
+        self.details_button = QPushButton("Details")
+        for w in (self.device_label, self.job_label, self.progress, self.cancel_button):
+            lay.addWidget(w)
+        lay.addWidget(self.error_label, 1)
+        lay.addWidget(self.details_button)
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.details_button.clicked.connect(self.show_details)
+        jobs.job_started.connect(self._on_jobs_started)
+        jobs.job_progress.connect(self._on_jobs_progress)
+        for sig in (jobs.job_finished, jobs.job_cancelled):
+            sig.connect(self._on_jobs_ended)
+        jobs.job_failed.connect(self._on_jobs_failed)
+        self.set_device(devices.current_device())
+        self._refresh()
+        self.clear_error()
+
+    def set_device(self, name: str) -> None:
+        self.device_label.setText(f"Device: {name.upper()}")
+
+    @property
+    def current_key(self) -> str | None:
+        return next(reversed(self._active), None) if self._active else None
+
+    def show_error(self, message: str, details: str = "") -> None:
+        self.error_label.setText(message)
+        self.error_label.setToolTip(message)
+        self._details = details or message
+        self.details_button.setVisible(True)
+
+    def clear_error(self) -> None:
+        self.error_label.setText("")
+        self._details = ""
+        self.details_button.setVisible(False)
+
+    def show_details(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, self.error_label.text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setDetailedText(self._details)
+        box.open()
+
+    def _refresh(self) -> None:
+        key = self.current_key
+        busy = key is not None
+        self.job_label.setText(self._active[key] if busy else "Ready")
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    def _on_cancel_clicked(self) -> None:
+        key = self.current_key
+        if key is not None:
+            self.jobs.cancel(key)
+            self._active.pop(key, None)
+            self._refresh()
+
+    def _on_jobs_started(self, key: str, label: str) -> None:
+        self._active.pop(key, None)
+        self._active[key] = label
+        self.progress.setValue(0)
+        self._refresh()
+
+    def _on_jobs_progress(self, key: str, fraction: float) -> None:
+        if key == self.current_key:
+            self.progress.setValue(int(fraction * 1000))
+
+    def _on_jobs_ended(self, key: str) -> None:
+        self._active.pop(key, None)
+        self._refresh()
+
+    def _on_jobs_failed(self, key: str, message: str, details: str) -> None:
+        self._on_jobs_ended(key)
+        self.show_error(message, details)
+
+
+class MainWindow(QMainWindow):
+    """The studio window: one tab per registered panel, shared menus and status bar."""
+
+    def __init__(self, registry: Registry | None = None, jobs: JobRunner | None = None,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.settings = settings or make_settings()
+        devices.set_device(str(self.settings.value("device", devices.best_device())))
+        self.jobs = jobs or JobRunner(self)
+        self.registry = registry or default_registry()
+        self.session_path: Path | None = None
+        self.ctx = StudioContext(self.jobs, self.registry, self.settings)
+        self.undo_group = QUndoGroup(self)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self.status = StatusBar(self.jobs)
+        self.statusBar().addPermanentWidget(self.status, 1)
+        self.panels: dict[str, Panel] = {}
+        for cls in registered_panels():
+            panel = cls(self.ctx)
+            self.panels[cls.name] = panel
+            self.tabs.addTab(panel, cls.title)
+            self.undo_group.addStack(panel.undo_stack)
+            panel.error.connect(self.status.show_error)
+            panel.message.connect(self._on_panel_message)
+            panel.models_changed.connect(self._on_panel_models_changed)
+            panel.undo_stack.cleanChanged.connect(self._update_title)
+        self.tabs.currentChanged.connect(self._on_tabs_changed)
+        self._build_menus()
+        self._on_tabs_changed(self.tabs.currentIndex())
+        self._restore_window()
+        self.setAcceptDrops(True)
+        for problem in self.registry.problems:
+            self.status.show_error(problem)
+
+    # -- menus ----------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        self._action(m, "&Open…", self.open_file_dialog, QKeySequence.StandardKey.Open,
+                     "Open a file in the current panel")
+        self.recent_menu = m.addMenu("Open &Recent")
+        self._action(m, "Open &Checkpoint…", self.open_checkpoint_dialog, "Ctrl+Shift+O",
+                     "Load your own model weights (.safetensors + .json card, or .pt)")
+        m.addSeparator()
+        self._action(m, "Open &Session…", self.open_session_dialog, "Ctrl+Alt+O")
+        self._action(m, "&Save Session", self.save_session, QKeySequence.StandardKey.Save)
+        self._action(m, "Save Session &As…", self.save_session_as,
+                     QKeySequence.StandardKey.SaveAs)
+        m.addSeparator()
+        self._action(m, "&Export…", lambda: self.current_panel().export(), "Ctrl+E")
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._rebuild_recent()
+
+        m = bar.addMenu("&Edit")
+        undo = self.undo_group.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_group.createRedoAction(self, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        m.addAction(undo)
+        m.addAction(redo)
+        self.undo_action, self.redo_action = undo, redo
+        m.addSeparator()
+        self._action(m, "Cancel &Job", self._cancel_current_job, "Esc")
+
+        m = bar.addMenu("&View")
+        for i, panel in enumerate(self.panels.values()):
+            self._action(m, panel.title, lambda _=False, n=panel.name: self.show_panel(n),
+                         f"Ctrl+{i + 1}" if i < 9 else None)
+
+        m = bar.addMenu("&Compute")
+        group = QActionGroup(self)
+        self.device_actions: dict[str, QAction] = {}
+        available = devices.available_devices()
+        for name, label in (("cuda", "CUDA GPU"), ("mps", "Apple MPS"), ("cpu", "CPU")):
+            act = QAction(label, self, checkable=True)
+            act.setEnabled(name in available)
+            act.setChecked(name == devices.current_device())
+            act.triggered.connect(lambda _=False, n=name: self.set_device(n))
+            group.addAction(act)
+            m.addAction(act)
+            self.device_actions[name] = act
+
+        m = bar.addMenu("&Help")
+        self._action(m, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        self._action(m, "&About Latent Studio", self.show_about)
+
+    def show_shortcuts(self) -> QDialog:
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Keyboard Shortcuts")
+        rows = [(a.text().replace("&", "").rstrip("…"), a.shortcut().toString())
+                for menu in self.menuBar().findChildren(type(self.recent_menu))
+                for a in menu.actions() if not a.shortcut().isEmpty()]
+        rows = sorted(set(rows), key=lambda r: r[0])
+        table = QTableWidget(len(rows), 2, dlg)
+        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        for r, (name, keys) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(name))
+            table.setItem(r, 1, QTableWidgetItem(keys))
+        table.resizeColumnsToContents()
+        QVBoxLayout(dlg).addWidget(table)
+        dlg.resize(420, 420)
+        dlg.open()
+        return dlg
+
+    def show_about(self) -> None:
+        n = len(self.registry.infos())
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME}</b> {__version__}<br>Explore and judge generative "
+                          f"models by hand.<br>{n} models registered; compute device: "
+                          f"{devices.current_device().upper()}.")
+
+    # -- panels ---------------------------------------------------------------------------
+
+    def current_panel(self) -> Panel:
+        return self.tabs.currentWidget()
+
+    def show_panel(self, name: str) -> Panel:
+        if name not in self.panels:
+            known = ", ".join(self.panels)
+            raise KeyError(f"no panel named '{name}' (panels: {known})")
+        self.tabs.setCurrentWidget(self.panels[name])
+        return self.panels[name]
+
+    def _on_tabs_changed(self, index: int) -> None:
+        panel = self.tabs.widget(index)
+        if panel is not None:
+            self.undo_group.setActiveStack(panel.undo_stack)
+
+    def _on_panel_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 6000)
+
+    def _cancel_current_job(self) -> None:
+        self.status._on_cancel_clicked()
+
+    def set_device(self, name: str) -> None:
+        chosen = devices.set_device(name)
+        self.settings.setValue("device", chosen)
+        self.device_actions[chosen].setChecked(True)
+        self.status.set_device(chosen)
+        for panel in self.panels.values():
+            panel.backend_changed()
+
+    # -- files ----------------------------------------------------------------------------
+
+    def open_file_dialog(self) -> None:
+        panel = self.current_panel()
+        if not panel.open_filter:
+            panel.open_file("")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"Open — {panel.title}", "",
+                                              panel.open_filter)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str) -> None:
+        if path.endswith(SUFFIX):
+            self.open_session(path)
+            return
+        self.current_panel().open_file(path)
+        self._add_recent(path)
+
+    def open_checkpoint_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "",
+                                              "Checkpoints (*.safetensors *.pt *.pth *.ckpt)")
+        if path:
+            self.open_checkpoint(path)
+
+    def open_checkpoint(self, path: str) -> None:
+        try:
+            info = self.registry.add_checkpoint(path)
+        except Exception as exc:  # a bad file must never crash the window
+            self.status.show_error(describe_error(exc))
+            return
+        self.statusBar().showMessage(f"Loaded {info.name} ({info.family})", 6000)
+        self._on_panel_models_changed()
+
+    def _on_panel_models_changed(self) -> None:
+        for panel in self.panels.values():
+            panel.backend_changed()
+
+    def _add_recent(self, path: str) -> None:
+        recent = [p for p in self._recent() if p != path]
+        self.settings.setValue("recent_files", [path] + recent[: MAX_RECENT - 1])
+        self._rebuild_recent()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent():
+            act = self.recent_menu.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.triggered.connect(lambda _=False, p=path: self.open_file(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_file(url.toLocalFile())
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def session_state(self) -> dict:
+        return {name: panel.state() for name, panel in self.panels.items()}
+
+    def save_session(self) -> bool:
+        if self.session_path is None:
+            return self.save_session_as()
+        return self.write_session(self.session_path)
+
+    def save_session_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save Session", "session" + SUFFIX,
+                                              f"Latent Studio sessions (*{SUFFIX})")
+        if not path:
+            return False
+        if not path.endswith(SUFFIX):
+            path += SUFFIX
+        return self.write_session(Path(path))
+
+    def write_session(self, path: Path) -> bool:
+        try:
+            save_session(path, self.session_state())
+        except OSError as exc:
+            self.status.show_error(f"Could not save the session to {path}: {exc.strerror}")
+            return False
+        self.session_path = Path(path)
+        for panel in self.panels.values():
+            panel.mark_saved()
+        self._add_recent(str(path))
+        self._update_title()
+        self.statusBar().showMessage(f"Session saved to {path}", 6000)
+        return True
+
+    def open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open Session", "",
+                                              f"Latent Studio sessions (*{SUFFIX})")
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str | Path) -> bool:
+        try:
+            state = load_session(path)
+        except SessionError as exc:
+            self.status.show_error(str(exc))
+            return False
+        for name, panel in self.panels.items():
+            if name in state:
+                panel.restore_state(state[name])
+                panel.undo_stack.clear()
+                panel.mark_saved()
+        self.session_path = Path(path)
+        self._add_recent(str(path))
+        self._update_title()
+        return True
+
+    def is_dirty(self) -> bool:
+        return any(p.is_dirty() for p in self.panels.values())
+
+    def _update_title(self, *_: object) -> None:
+        name = self.session_path.name if self.session_path else "untitled"
+        self.setWindowTitle(f"{name}{' *' if self.is_dirty() else ''} — {APP_NAME}")
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def _restore_window(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        index = self.settings.value("window/panel")
+        if index is not None and 0 <= int(index) < self.tabs.count():
+            self.tabs.setCurrentIndex(int(index))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.is_dirty() and not os.environ.get("LATENT_STUDIO_NO_PROMPT"):
+            answer = QMessageBox.question(
+                self, APP_NAME, "Save your session before quitting?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+            if answer == QMessageBox.StandardButton.Cancel:
+                event.ignore()
+                return
+            if answer == QMessageBox.StandardButton.Save and not self.save_session():
+                event.ignore()
+                return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/panel", self.tabs.currentIndex())
+        self.settings.sync()
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        for panel in self.panels.values():
+            panel.shutdown()
+        self.jobs.shutdown()
+
+
+def run_gui(argv: list[str] | None = None) -> int:
+    """Open the studio window and run until it closes."""
+    app = ensure_app(argv)
+    win = MainWindow()
+    win.show()
+    QTimer.singleShot(0, win.raise_)
+    return app.exec()
+

@@ -1,0 +1,70 @@
+"""What every panel has: a name, an undo stack, a state for sessions, file and export hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtGui import QUndoStack
+from PySide6.QtWidgets import QWidget
+
+from models.registry import Registry
+from studio.jobs import JobRunner
+
+
+@dataclass
+class StudioContext:
+    """What the main window hands every panel."""
+
+    jobs: JobRunner
+    registry: Registry
+    settings: QSettings
+
+
+class Panel(QWidget):
+    """Base of every panel; each can also run alone (``python -m studio.panels.<name>``).
+
+    Subclasses set ``name`` and ``title`` and override the hooks they support.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    open_filter: ClassVar[str] = ""  # file dialog filter for File > Open, "" if none
+
+    error = Signal(str, str)  # message, details: shown in the status bar
+    message = Signal(str)  # transient status-bar note
+    models_changed = Signal()  # the panel registered a checkpoint
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.undo_stack = QUndoStack(self)
+        self.setObjectName(f"panel-{self.name}")
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to restore this panel exactly (JSON values and numpy arrays)."""
+        return {}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned."""
+
+    def open_file(self, path: str) -> None:
+        """Open a file of the panel's kind (File > Open and drag and drop)."""
+        self.message.emit(f"{self.title} does not open files")
+
+    def export(self) -> None:
+        """Export the panel's result (File > Export)."""
+        self.message.emit(f"{self.title} has nothing to export")
+
+    def is_dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def mark_saved(self) -> None:
+        self.undo_stack.setClean()
+
+    def backend_changed(self) -> None:
+        """The compute device or the set of registered models changed."""
+
+    def shutdown(self) -> None:
+        """Cancel this panel's jobs; called before the window closes."""

@@ -1,0 +1,116 @@
+"""Models panel: every registered backend, its capabilities and model card; load your own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.checkpoints import read_card
+from studio.jobs import describe_error
+from studio.panels import register_panel
+from studio.panels.base import Panel, StudioContext
+
+_COLUMNS = ("Name", "Family", "Capabilities", "Source", "Shape", "Latent", "Quality")
+
+
+@register_panel
+class ModelsPanel(Panel):
+    name = "models"
+    title = "Models"
+    open_filter = "Checkpoints (*.safetensors *.pt *.pth *.ckpt)"
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setHorizontalHeaderLabels(_COLUMNS)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.card_view = QPlainTextEdit(readOnly=True)
+        self.card_view.setPlaceholderText("Select a model to see its card.")
+        self.open_button = QPushButton("Open Checkpoint…")
+        self.open_button.setToolTip("Load your own weights: .safetensors with a JSON card "
+                                    "beside it, or a weights-only .pt")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Shipped models and the checkpoints you opened. Each card says "
+                             "how the model was trained and how it measured against its "
+                             "baseline."), 1)
+        top.addWidget(self.open_button)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(self.card_view)
+        split.setSizes([700, 400])
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.refresh()
+
+    def refresh(self) -> None:
+        infos = self.ctx.registry.infos()
+        self.table.setRowCount(len(infos))
+        for r, info in enumerate(infos):
+            quality = ", ".join(f"{k}={v:g}" for k, v in list(info.metrics.items())[:3])
+            cells = (info.name, info.family, ", ".join(info.capabilities.names), info.source,
+                     "x".join(map(str, info.image_shape)), str(info.latent_size or ""), quality)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(info.path if c == 0 else text)
+                self.table.setItem(r, c, item)
+        self.table.resizeColumnsToContents()
+        if infos and not self.table.selectedItems():
+            self.table.selectRow(0)
+
+    def _on_table_selection(self) -> None:
+        rows = {i.row() for i in self.table.selectedItems()}
+        if not rows:
+            return
+        name = self.table.item(min(rows), 0).text()
+        info = self.ctx.registry.info(name)
+        try:
+            card = read_card(Path(info.path))
+        except Exception as exc:  # a card can vanish or break after registration
+            self.card_view.setPlainText(describe_error(exc))
+            return
+        card.get("training", {}).pop("history", None)
+        self.card_view.setPlainText(json.dumps(card, indent=2))
+
+    def _on_open_clicked(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "", self.open_filter)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str) -> None:
+        try:
+            info = self.ctx.registry.add_checkpoint(path)
+        except Exception as exc:  # a bad file must never crash the window
+            self.error.emit(describe_error(exc), "")
+            return
+        self.message.emit(f"Loaded {info.name}")
+        self.models_changed.emit()
+
+    def backend_changed(self) -> None:
+        self.refresh()
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(ModelsPanel))
