@@ -12,6 +12,7 @@ runtime=(
   libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1
   libxcb-util1 libxrender1 libxi6 libsm6 libice6
   libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
+  fonts-noto-color-emoji unicode-data fonts-liberation2
 )
 
 # Fonts for `latent-studio data build glyphs` and `... emoji` (several hundred Latin fonts).

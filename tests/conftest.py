@@ -1,0 +1,55 @@
+"""Shared fixtures: isolated settings and data cache, a tiny seeded VAE, and a guard that fails
+any test leaving threads running."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("LATENT_STUDIO_SETTINGS", str(home / "settings.ini"))
+    monkeypatch.setenv("LATENT_STUDIO_NO_PROMPT", "1")
+    monkeypatch.setenv("LATENT_STUDIO_LIBRARY", str(home / "library.json"))
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks():
+    """Fail a test that leaves threads of its own running after it ends."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 3.0
+    while True:
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not extra, f"test left threads running: {[t.name for t in extra]}"
+
+
+def make_tiny_vae(folder: Path, name: str = "tiny-vae", channels: int = 1, seed: int = 0) -> Path:
+    """A small seeded, untrained VAE checkpoint with a full card (for plumbing tests only)."""
+    import torch
+
+    from models.checkpoints import save_checkpoint
+    from models.image.vae import VAE, VAEConfig, config_to_card
+
+    torch.manual_seed(seed)
+    cfg = VAEConfig(image_size=64, channels=channels, latent_dim=4, width=8)
+    net = VAE(cfg)
+    card = {"family": "vae", "description": "tiny test VAE", "config": config_to_card(cfg),
+            "metrics": {"test_mse_vae": 0.5}}
+    return save_checkpoint(folder / f"{name}.safetensors", net.state_dict(), card)
+
+
+@pytest.fixture
+def tiny_weights(tmp_path) -> Path:
+    folder = tmp_path / "weights"
+    make_tiny_vae(folder)
+    make_tiny_vae(folder, "tiny-rgb", channels=3, seed=1)
+    return folder

@@ -1,0 +1,71 @@
+import json
+
+import pytest
+import torch
+
+from models.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from models.registry import Registry
+from tests.conftest import make_tiny_vae
+
+
+def test_round_trip_keeps_weights_and_card(tmp_path):
+    state = {"w": torch.arange(6, dtype=torch.float32).view(2, 3)}
+    card = {"family": "vae", "config": {"latent_dim": 4}, "metrics": {"a": 1.0}}
+    path = save_checkpoint(tmp_path / "m.safetensors", state, card)
+    ck = load_checkpoint(path)
+    assert torch.equal(ck.state["w"], state["w"])
+    assert ck.card == card and ck.family == "vae"
+
+
+def test_half_storage_halves_floats(tmp_path):
+    path = save_checkpoint(tmp_path / "m.safetensors", {"w": torch.ones(3)},
+                           {"family": "vae", "config": {}}, half=True)
+    assert load_checkpoint(path).state["w"].dtype == torch.float16
+
+
+@pytest.mark.parametrize("card_text, needle", [
+    (None, "no model card"),
+    ("{not json", "not a readable JSON"),
+    ('{"config": {}}', "lacks family"),
+    ('{"family": "vae", "config": 3}', "must be an object"),
+])
+def test_bad_cards_are_named(tmp_path, card_text, needle):
+    path = make_tiny_vae(tmp_path)
+    card = path.with_suffix(".json")
+    if card_text is None:
+        card.unlink()
+    else:
+        card.write_text(card_text)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert needle in str(err.value) and path.stem in str(err.value)
+
+
+def test_missing_unknown_and_truncated_files(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"123")
+    with pytest.raises(CheckpointError, match="unknown checkpoint type"):
+        load_checkpoint(other)
+    path = make_tiny_vae(tmp_path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        load_checkpoint(path)
+
+
+def test_pt_weights_only_and_pickled_code_refused(tmp_path):
+    card = {"family": "vae", "config": {"latent_dim": 4}}
+    good = tmp_path / "good.pt"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "card": card}, good)
+    assert load_checkpoint(good).card == card
+
+    bare = tmp_path / "bare.pt"
+    torch.save({"w": torch.ones(2)}, bare)
+    bare.with_suffix(".json").write_text(json.dumps(card))
+    assert set(load_checkpoint(bare).state) == {"w"}
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"obj": Registry}, evil)  # a class reference: needs unpickling code
+    with pytest.raises(CheckpointError, match="not a weights-only PyTorch file"):
+        load_checkpoint(evil)
