@@ -45,6 +45,20 @@ def make_settings() -> QSettings:
     return QSettings("LatentStudio", "Latent Studio")
 
 
+def offscreen_platform(width: int = 1920, height: int = 1200) -> str:
+    """A QT_QPA_PLATFORM value for an offscreen screen of this size (the plugin's default
+    800x600 screen clamps restored window geometry)."""
+    import json
+    import tempfile
+
+    cfg = Path(tempfile.gettempdir()) / f"latent-studio-offscreen-{width}x{height}.json"
+    if not cfg.is_file():
+        screen = {"name": "offscreen", "x": 0, "y": 0, "width": width, "height": height,
+                  "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+        cfg.write_text(json.dumps({"screens": [screen]}))
+    return f"offscreen:configfile={cfg}"
+
+
 def ensure_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
@@ -209,11 +223,11 @@ class MainWindow(QMainWindow):
         self._action(m, "Open &Session…", self.open_session_dialog, "Ctrl+Alt+O")
         self._action(m, "&Save Session", self.save_session, QKeySequence.StandardKey.Save)
         self._action(m, "Save Session &As…", self.save_session_as,
-                     QKeySequence.StandardKey.SaveAs)
+                     "Ctrl+Shift+S")
         m.addSeparator()
         self._action(m, "&Export…", lambda: self.current_panel().export(), "Ctrl+E")
         m.addSeparator()
-        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action(m, "&Quit", self.close, "Ctrl+Q")
         self._rebuild_recent()
 
         m = bar.addMenu("&Edit")

@@ -30,7 +30,7 @@ def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 1280x800, not '{text}'")
+        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 1280x800, not '{text}'") from None
     if not (100 <= w <= 8000 and 100 <= h <= 8000):
         raise argparse.ArgumentTypeError(f"size {w}x{h} is out of range (100..8000)")
     return w, h
@@ -141,13 +141,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["LATENT_STUDIO_NO_PROMPT"] = "1"
     if args.out.suffix.lower() != ".png":
         raise CLIError(f"{args.out}: the screenshot is written as PNG; name it .png")
     if not args.out.parent.exists():
         raise CLIError(f"{args.out.parent}: no such folder")
-    from studio.app import MainWindow, ensure_app
+    from studio.app import MainWindow, ensure_app, offscreen_platform
+
+    os.environ["QT_QPA_PLATFORM"] = offscreen_platform(max(1920, args.size[0]),
+                                                       max(1200, args.size[1]))
+    os.environ["LATENT_STUDIO_NO_PROMPT"] = "1"
 
     app = ensure_app()
     win = MainWindow()

@@ -8,6 +8,7 @@ from studio.panels.base import Panel
 
 # Display order in the main window.
 PANEL_MODULES = (
+    "studio.panels.latent",
     "studio.panels.models",
 )
 

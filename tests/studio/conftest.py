@@ -1,6 +1,9 @@
 import os
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from studio.app import offscreen_platform
+
+# A 1920x1200 offscreen screen, set before the QApplication exists.
+os.environ["QT_QPA_PLATFORM"] = offscreen_platform()
 
 import pytest  # noqa: E402
 

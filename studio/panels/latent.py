@@ -1,0 +1,907 @@
+"""Latent Explorer: scrub between images in a VAE's latent space, walk a 2-D pad, do latent
+arithmetic, keep a library of latents and export morphs.
+
+Four slots A, B, C, D hold endpoints (an image, a prior sample with its seed, or a library
+latent). The scrub morphs A to B; the pad blends A (top-left), B, C and D (bottom-right);
+arithmetic computes A - B + C. Every decode runs in the job runner under one key per view, so
+dragging only ever shows the newest frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+    QUndoCommand,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.data.browse import DatasetIndex, load_index
+from models.image.io import load_image, save_gif, save_strip, to_model_image, to_uint8
+from models.image.latent_ops import arithmetic, bilinear, interpolate, path
+from models.protocol import Capability, JobContext
+from models.registry import Registry
+from studio.library import LatentLibrary
+from studio.panels import register_panel
+from studio.panels.base import Panel, StudioContext
+from studio.widgets.image_view import ImageView, to_qimage
+from studio.widgets.pad import PadCanvas
+
+SLOTS = ("A", "B", "C", "D")
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
+SCRUB_MAX = 1000
+GIF_FRAMES = 32
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One endpoint. ``source`` is the RGB picture it came from (re-encoded when the model
+    changes); ``seed`` a prior sample; ``latent`` is filled in by an encode job."""
+
+    kind: str  # "image", "random" or "latent"
+    label: str
+    source: np.ndarray | None = None
+    seed: int | None = None
+    latent: np.ndarray | None = None
+    note: str = ""
+
+    def to_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "label": self.label, "note": self.note}
+        if self.source is not None:
+            out["source"] = self.source
+        if self.seed is not None:
+            out["seed"] = int(self.seed)
+        if self.latent is not None:
+            out["latent"] = self.latent
+        return out
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any]) -> Slot:
+        return cls(kind=d["kind"], label=d["label"], source=d.get("source"), seed=d.get("seed"),
+                   latent=d.get("latent"), note=d.get("note", ""))
+
+
+# -- jobs (run on the worker thread; numpy in, numpy out) ----------------------------------
+
+def resolve_latent(registry: Registry, model: str, slot: Slot, *, ctx: JobContext) -> np.ndarray:
+    """The latent of a slot under ``model``: encode its picture or draw its seed."""
+    backend = registry.get(model)
+    if slot.kind == "random":
+        return backend.sample_latents(1, int(slot.seed))[0]
+    if slot.kind == "image":
+        img, _ = to_model_image(Image.fromarray(slot.source), backend.info.image_shape)
+        return backend.encode(img[None], ctx=ctx)[0]
+    raise ValueError(f"slot {slot.label} has no picture or seed to encode")
+
+
+def decode_rgb(registry: Registry, model: str, latents: np.ndarray, *,
+               ctx: JobContext) -> np.ndarray:
+    """Decode (N, D) latents to display pixels (N, H, W, 3) uint8."""
+    return to_uint8(registry.get(model).decode(latents, ctx=ctx))
+
+
+def decode_with_tag(registry: Registry, model: str, latents: np.ndarray, tag: Any, *,
+                    ctx: JobContext) -> tuple[Any, np.ndarray]:
+    return tag, decode_rgb(registry, model, latents, ctx=ctx)
+
+
+def export_frames(registry: Registry, model: str, latents: np.ndarray, out: str, *,
+                  ctx: JobContext) -> str:
+    frames = registry.get(model).decode(latents, ctx=ctx)
+    (save_gif if out.lower().endswith(".gif") else save_strip)(frames, out)
+    return out
+
+
+def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
+    """Any image file as RGB uint8 (at most 256 px) plus a note of what was changed."""
+    arr, note = load_image(path, (256, 256, 3))
+    return to_uint8(arr[None], invert_gray=False)[0], note
+
+
+# -- undo commands --------------------------------------------------------------------------
+
+class SetSlotCommand(QUndoCommand):
+    def __init__(self, panel: LatentPanel, index: int, new: Slot | None) -> None:
+        super().__init__(f"Set {SLOTS[index]}: {new.label if new else 'empty'}")
+        self.panel, self.index, self.new = panel, index, new
+        self.old = panel.slots[index]
+
+    def redo(self) -> None:
+        self.panel._apply_slot(self.index, self.new)
+
+    def undo(self) -> None:
+        self.panel._apply_slot(self.index, self.old)
+
+
+class SetParamCommand(QUndoCommand):
+    """A parameter change (mode, steps, seed, model, scrub position); drags merge into one."""
+
+    def __init__(self, panel: LatentPanel, name: str, old: Any, new: Any) -> None:
+        super().__init__(f"Change {name}")
+        self.panel, self.name, self.old, self.new = panel, name, old, new
+
+    def id(self) -> int:
+        return 4242
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
+        if not isinstance(other, SetParamCommand) or other.name != self.name:
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.panel._apply_param(self.name, self.new)
+
+    def undo(self) -> None:
+        self.panel._apply_param(self.name, self.old)
+
+
+# -- the panel ------------------------------------------------------------------------------
+
+@register_panel
+class LatentPanel(Panel):
+    name = "latent"
+    title = "Latent Explorer"
+    open_filter = f"{IMAGE_FILTER};;Checkpoints (*.safetensors *.pt *.pth *.ckpt)"
+
+    frame_shown = Signal(int)  # scrub position whose frame is now on screen
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.slots: list[Slot | None] = [None] * len(SLOTS)
+        self.active = 0
+        self.model = ""
+        self.mode = "slerp"
+        self.steps = 8
+        self.seed = 0
+        self.scrub = SCRUB_MAX // 2
+        self.pad_uv = (0.5, 0.5)
+        self.arith_latent: np.ndarray | None = None
+        self.dataset: DatasetIndex | None = None
+        self.library = LatentLibrary()
+        self._applying = False
+        self._build_ui()
+        self._scrub_timer = QTimer(self, singleShot=True, interval=15)
+        self._scrub_timer.timeout.connect(self._submit_scrub)
+        self._refresh_models()
+        if self.library.problem:
+            QTimer.singleShot(0, lambda: self.error.emit(self.library.problem, ""))
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        self.model_combo = QComboBox()
+        self.model_combo.setMinimumWidth(180)
+        self.model_combo.setToolTip("Latent models: the shipped VAEs and checkpoints you open")
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItems(["slerp", "linear"])
+        self.mode_combo.setToolTip("Spherical (keeps latent norms) or linear interpolation")
+        self.steps_spin = QSpinBox(minimum=2, maximum=64, value=self.steps)
+        self.steps_spin.setToolTip("Frames in the strip")
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=self.seed)
+        self.seed_spin.setToolTip("Seed of the next random sample")
+        top = QHBoxLayout()
+        for label, w in (("Model", self.model_combo), ("Path", self.mode_combo),
+                         ("Steps", self.steps_spin), ("Seed", self.seed_spin)):
+            top.addWidget(QLabel(label))
+            top.addWidget(w)
+        top.addStretch(1)
+        self.note_label = QLabel()
+        self.note_label.setStyleSheet("color: #555;")
+        top.addWidget(self.note_label)
+
+        # Slots row, with the actions that fill the active slot.
+        slot_box = QGroupBox("Endpoints — click a slot, then fill it")
+        grid = QGridLayout(slot_box)
+        self.slot_views: list[ImageView] = []
+        for i, s in enumerate(SLOTS):
+            v = ImageView(minimum=96, caption=s)
+            v.placeholder = "empty"
+            v.clicked.connect(lambda i=i: self.set_active(i))
+            v.hovered.connect(self.note_label.setText)
+            grid.addWidget(v, 0, i)
+            self.slot_views.append(v)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open…")
+        self.paste_button = QPushButton("Paste")
+        self.random_button = QPushButton("Random")
+        self.save_slot_button = QPushButton("Keep in library")
+        self.clear_button = QPushButton("Clear")
+        for b, tip in ((self.open_button, "Open an image file into the active slot (Ctrl+O)"),
+                       (self.paste_button, "Paste an image from the clipboard (Ctrl+V)"),
+                       (self.random_button, "A sample from the prior with the seed (R)"),
+                       (self.save_slot_button, "Name the active slot's latent and keep it"),
+                       (self.clear_button, "Empty the active slot")):
+            b.setToolTip(tip)
+            buttons.addWidget(b)
+        grid.addLayout(buttons, 1, 0, 1, len(SLOTS))
+
+        # Scrub: big frame, slider, strip.
+        self.frame_view = ImageView(minimum=220, caption="A → B")
+        self.frame_view.placeholder = "Fill slots A and B to morph between them"
+        self.frame_view.hovered.connect(self.note_label.setText)
+        self.scrub_slider = QSlider(Qt.Orientation.Horizontal)
+        self.scrub_slider.setRange(0, SCRUB_MAX)
+        self.scrub_slider.setValue(self.scrub)
+        self.scrub_slider.setToolTip("Drag to morph from A to B")
+        self.strip_views: list[ImageView] = []
+        self.strip_row = QHBoxLayout()
+        self.strip_row.setSpacing(2)
+        scrub_box = QWidget()
+        sl = QVBoxLayout(scrub_box)
+        sl.addWidget(self.frame_view, 1)
+        srow = QHBoxLayout()
+        srow.addWidget(QLabel("A"))
+        srow.addWidget(self.scrub_slider, 1)
+        srow.addWidget(QLabel("B"))
+        sl.addLayout(srow)
+        sl.addLayout(self.strip_row)
+        export_row = QHBoxLayout()
+        self.export_strip_button = QPushButton("Export strip…")
+        self.export_gif_button = QPushButton("Export GIF…")
+        self.copy_button = QPushButton("Copy frame")
+        self.copy_button.setToolTip("Copy the current frame to the clipboard (Ctrl+Shift+C)")
+        self.keep_frame_button = QPushButton("Keep frame latent")
+        for b in (self.export_strip_button, self.export_gif_button, self.copy_button,
+                  self.keep_frame_button):
+            export_row.addWidget(b)
+        export_row.addStretch(1)
+        sl.addLayout(export_row)
+
+        # Right: pad, arithmetic, library, data set browser.
+        self.side_tabs = QTabWidget()
+        pad_page = QWidget()
+        pl = QVBoxLayout(pad_page)
+        self.pad = PadCanvas()
+        self.pad_view = ImageView(minimum=140, caption="pad blend")
+        self.pad_view.placeholder = "Fill A, B, C and D"
+        self.keep_pad_button = QPushButton("Keep pad latent")
+        pl.addWidget(QLabel("Corners: A top-left, B top-right, C bottom-left, D bottom-right"))
+        pl.addWidget(self.pad, 1)
+        pl.addWidget(self.pad_view, 1)
+        pl.addWidget(self.keep_pad_button)
+        self.side_tabs.addTab(pad_page, "2-D pad")
+
+        arith_page = QWidget()
+        al = QVBoxLayout(arith_page)
+        al.addWidget(QLabel("Result = A − B + C\ne.g. bold A − regular A + regular g"))
+        self.arith_button = QPushButton("Compute A − B + C")
+        self.arith_view = ImageView(minimum=140, caption="A − B + C")
+        self.arith_view.placeholder = "Fill A, B and C"
+        self.arith_to_d_button = QPushButton("Put result in D")
+        self.keep_arith_button = QPushButton("Keep result latent")
+        for w in (self.arith_button, self.arith_view, self.arith_to_d_button,
+                  self.keep_arith_button):
+            al.addWidget(w)
+        self.side_tabs.addTab(arith_page, "Arithmetic")
+
+        lib_page = QWidget()
+        ll = QVBoxLayout(lib_page)
+        self.library_list = QListWidget()
+        self.library_list.setToolTip("Double-click to load into the active slot")
+        lrow = QHBoxLayout()
+        self.lib_load_button = QPushButton("Load")
+        self.lib_rename_button = QPushButton("Rename…")
+        self.lib_delete_button = QPushButton("Delete")
+        for b in (self.lib_load_button, self.lib_rename_button, self.lib_delete_button):
+            lrow.addWidget(b)
+        ll.addWidget(self.library_list, 1)
+        ll.addLayout(lrow)
+        self.side_tabs.addTab(lib_page, "Library")
+
+        data_page = QWidget()
+        dl = QVBoxLayout(data_page)
+        form = QFormLayout()
+        self.data_combo = QComboBox()
+        self.data_combo.addItems(["glyphs", "emoji"])
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("e.g.  g bold   ·   Noto Serif   ·   cat   ·   Flags")
+        self.search_edit.setClearButtonEnabled(True)
+        form.addRow("Data set", self.data_combo)
+        form.addRow("Search", self.search_edit)
+        dl.addLayout(form)
+        self.data_list = QListWidget()
+        self.data_list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.data_list.setIconSize(QSize(48, 48))
+        self.data_list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.data_list.setUniformItemSizes(True)
+        self.data_list.setToolTip("Double-click to put into the active slot")
+        dl.addWidget(self.data_list, 1)
+        self.data_status = QLabel()
+        self.data_status.setWordWrap(True)
+        dl.addWidget(self.data_status)
+        self.side_tabs.addTab(data_page, "Data set")
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(slot_box)
+        lv.addWidget(scrub_box, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self.side_tabs)
+        split.setSizes([760, 420])
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+
+        self.model_combo.currentIndexChanged.connect(self._on_model_combo_changed)
+        self.mode_combo.currentTextChanged.connect(
+            lambda v: self._push_param("mode", self.mode, v))
+        self.steps_spin.valueChanged.connect(lambda v: self._push_param("steps", self.steps, v))
+        self.seed_spin.valueChanged.connect(lambda v: self._push_param("seed", self.seed, v))
+        self.scrub_slider.valueChanged.connect(self._on_scrub_slider_changed)
+        self.scrub_slider.sliderReleased.connect(self._on_scrub_slider_released)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.paste_button.clicked.connect(self.paste)
+        self.random_button.clicked.connect(self.fill_random)
+        self.save_slot_button.clicked.connect(self._on_keep_slot_clicked)
+        self.clear_button.clicked.connect(
+            lambda: self.undo_stack.push(SetSlotCommand(self, self.active, None)))
+        self.export_strip_button.clicked.connect(lambda: self.export("strip"))
+        self.export_gif_button.clicked.connect(lambda: self.export("gif"))
+        self.copy_button.clicked.connect(self.copy_frame)
+        self.keep_frame_button.clicked.connect(lambda: self._keep(self.scrub_latent(), "frame"))
+        self.pad.moved.connect(self._on_pad_moved)
+        self.keep_pad_button.clicked.connect(lambda: self._keep(self.pad_latent(), "pad"))
+        self.arith_button.clicked.connect(self.compute_arithmetic)
+        self.arith_to_d_button.clicked.connect(self._on_arith_to_d_clicked)
+        self.keep_arith_button.clicked.connect(lambda: self._keep(self.arith_latent, "A-B+C"))
+        self.library_list.itemDoubleClicked.connect(lambda _: self.load_from_library())
+        self.lib_load_button.clicked.connect(self.load_from_library)
+        self.lib_rename_button.clicked.connect(self._on_lib_rename_clicked)
+        self.lib_delete_button.clicked.connect(self._on_lib_delete_clicked)
+        self.data_combo.currentTextChanged.connect(self.load_dataset)
+        self.search_edit.textChanged.connect(lambda _: self._search_timer.start())
+        self.data_list.itemDoubleClicked.connect(self._on_data_item_activated)
+        self._search_timer = QTimer(self, singleShot=True, interval=200)
+        self._search_timer.timeout.connect(self._fill_data_list)
+        keys = [("Ctrl+V", self.paste), ("Ctrl+Shift+C", self.copy_frame),
+                ("R", self.fill_random)]
+        keys += [(s, lambda i=i: self.set_active(i)) for i, s in enumerate(SLOTS)]
+        for seq, slot in keys:
+            sc = QShortcut(QKeySequence(seq), self, slot)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.set_active(0)
+        self._refresh_library()
+
+    # -- models ---------------------------------------------------------------------------
+
+    def _refresh_models(self) -> None:
+        infos = self.ctx.registry.infos(Capability.LATENT)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in infos:
+            shape = "x".join(map(str, info.image_shape))
+            self.model_combo.addItem(f"{info.name}  ({shape}, {info.latent_size}-d)", info.name)
+        names = [i.name for i in infos]
+        if self.model not in names:
+            self.model = names[0] if names else ""
+        if self.model:
+            self.model_combo.setCurrentIndex(names.index(self.model))
+        self.model_combo.blockSignals(False)
+        if not infos:
+            self.frame_view.placeholder = ("No latent model is registered. Retrain the shipped "
+                                           "VAEs (make train) or open a checkpoint.")
+            self.frame_view.update()
+        self._sync_dataset_choice()
+
+    def backend_changed(self) -> None:
+        self._refresh_models()
+        self._resolve_all()
+
+    def info(self):
+        return self.ctx.registry.info(self.model) if self.model else None
+
+    def _on_model_combo_changed(self, index: int) -> None:
+        name = self.model_combo.itemData(index)
+        if name and name != self.model:
+            self._push_param("model", self.model, name)
+
+    def _sync_dataset_choice(self) -> None:
+        info = self.info()
+        if info is not None and info.image_shape:
+            want = "glyphs" if info.image_shape[-1] == 1 else "emoji"
+            if self.data_combo.currentText() != want:
+                self.data_combo.setCurrentText(want)
+
+    # -- parameters and undo --------------------------------------------------------------
+
+    def _push_param(self, name: str, old: Any, new: Any) -> None:
+        if self._applying or old == new:
+            return
+        self.undo_stack.push(SetParamCommand(self, name, old, new))
+
+    def _apply_param(self, name: str, value: Any) -> None:
+        self._applying = True
+        try:
+            setattr(self, name, value)
+            if name == "mode":
+                self.mode_combo.setCurrentText(value)
+            elif name == "steps":
+                self.steps_spin.setValue(value)
+            elif name == "seed":
+                self.seed_spin.setValue(value)
+            elif name == "scrub":
+                self.scrub_slider.setValue(value)
+            elif name == "model":
+                names = [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
+                if value in names:
+                    self.model_combo.setCurrentIndex(names.index(value))
+                self._sync_dataset_choice()
+        finally:
+            self._applying = False
+        if name == "model":
+            self._resolve_all()
+        elif name in ("mode", "steps", "scrub"):
+            self._render()
+
+    def _on_scrub_slider_changed(self, value: int) -> None:
+        if self._applying:
+            return
+        self._scrub_start = getattr(self, "_scrub_start", None) or self.scrub
+        self.scrub = value
+        # Throttle: at most one decode submitted per 15 ms; latest-wins drops the rest.
+        if not self._scrub_timer.isActive():
+            self._scrub_timer.start()
+        if not self.scrub_slider.isSliderDown():
+            self._on_scrub_slider_released()
+
+    def _on_scrub_slider_released(self) -> None:
+        start = getattr(self, "_scrub_start", None)
+        self._scrub_start = None
+        if start is not None and start != self.scrub:
+            self.undo_stack.push(SetParamCommand(self, "scrub", start, self.scrub))
+
+    # -- slots ----------------------------------------------------------------------------
+
+    def set_active(self, index: int) -> None:
+        self.active = index
+        for i, v in enumerate(self.slot_views):
+            v.highlight = i == index
+            v.update()
+
+    def set_slot(self, index: int, slot: Slot | None) -> None:
+        """Fill a slot (undoable); its latent is computed in the background."""
+        self.undo_stack.push(SetSlotCommand(self, index, slot))
+
+    def _apply_slot(self, index: int, slot: Slot | None) -> None:
+        self.slots[index] = slot
+        view = self.slot_views[index]
+        view.caption = f"{SLOTS[index]}: {slot.label}" if slot else SLOTS[index]
+        if slot is None:
+            view.set_image(None)
+        elif slot.source is not None:
+            view.set_image(slot.source)
+        if slot is not None and slot.note:
+            self.message.emit(f"{SLOTS[index]}: {slot.note}")
+        if slot is None:
+            self._render()
+        else:
+            self._resolve(index)
+
+    def _resolve(self, index: int) -> None:
+        slot = self.slots[index]
+        if slot is None or not self.model:
+            return
+        if slot.kind == "latent":
+            size = self.info().latent_size
+            if len(slot.latent) != size:
+                self.error.emit(f"{SLOTS[index]} holds a {len(slot.latent)}-d latent; "
+                                f"{self.model} needs {size}-d", "")
+            self._show_slot_latent(index, slot)
+            self._render()
+            return
+        model = self.model
+        self.ctx.jobs.submit(
+            f"latent-resolve-{index}", resolve_latent, self.ctx.registry, model, slot,
+            label=f"Encoding {SLOTS[index]}",
+            on_result=lambda z, i=index, s=slot, m=model: self._on_slot_latent(i, s, m, z),
+            on_error=self.error.emit)
+
+    def _resolve_all(self) -> None:
+        for i in range(len(SLOTS)):
+            self._resolve(i)
+        if not any(self.slots):
+            self._render()
+
+    def _on_slot_latent(self, index: int, slot: Slot, model: str, z: np.ndarray) -> None:
+        if self.slots[index] is not slot or model != self.model:
+            return
+        self.slots[index] = replace(slot, latent=z)
+        if slot.kind == "random" or slot.source is None:
+            self._show_slot_latent(index, self.slots[index])
+        self._render()
+
+    def _show_slot_latent(self, index: int, slot: Slot) -> None:
+        """Thumbnails of slots without a picture are their decoded latent."""
+        if slot.latent is None or len(slot.latent) != self.info().latent_size:
+            return
+        self.ctx.jobs.submit(
+            f"latent-thumb-{index}", decode_rgb, self.ctx.registry, self.model,
+            slot.latent[None], label=f"Decoding {SLOTS[index]}",
+            on_result=lambda rgb, i=index, s=slot: self._on_thumb(i, s, rgb))
+
+    def _on_thumb(self, index: int, slot: Slot, rgb: np.ndarray) -> None:
+        if self.slots[index] is not None and self.slots[index].label == slot.label:
+            self.slot_views[index].set_image(rgb[0])
+
+    def latent_of(self, index: int) -> np.ndarray | None:
+        slot = self.slots[index]
+        info = self.info()
+        if slot is None or slot.latent is None or info is None:
+            return None
+        return slot.latent if len(slot.latent) == info.latent_size else None
+
+    def fill_random(self) -> None:
+        seed = self.seed
+        self.undo_stack.beginMacro(f"Random sample into {SLOTS[self.active]}")
+        self.set_slot(self.active, Slot("random", f"seed {seed}", seed=seed))
+        self.seed_spin.setValue(seed + 1)
+        self.undo_stack.endMacro()
+
+    def fill_image(self, rgb: np.ndarray, label: str, note: str = "") -> None:
+        self.set_slot(self.active, Slot("image", label, source=rgb, note=note))
+
+    def open_file(self, path: str) -> None:
+        if not path:
+            return
+        if Path(path).suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
+            self._open_checkpoint(path)
+            return
+        label = Path(path).stem[:24]
+        index = self.active
+        self.ctx.jobs.submit(
+            f"latent-read-{index}", read_picture, path, lane="io", label=f"Reading {label}",
+            on_result=lambda r, i=index: self._on_picture_read(i, r, label),
+            on_error=self.error.emit)
+
+    def _on_picture_read(self, index: int, result: tuple[np.ndarray, str], label: str) -> None:
+        rgb, note = result
+        self.set_slot(index, Slot("image", label, source=rgb, note=note))
+
+    def _open_checkpoint(self, path: str) -> None:
+        from studio.jobs import describe_error
+
+        try:
+            info = self.ctx.registry.add_checkpoint(path)
+        except Exception as exc:  # a bad file must never crash the window
+            self.error.emit(describe_error(exc), "")
+            return
+        if Capability.LATENT not in info.capabilities:
+            self.error.emit(f"{info.name} has no latent space; it cannot drive this panel", "")
+            return
+        self.models_changed.emit()
+        self._push_param("model", self.model, info.name)
+
+    def _on_open_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def paste(self) -> None:
+        """Put the clipboard's image (or an image file it names) into the active slot."""
+        clip = QGuiApplication.clipboard()
+        mime = clip.mimeData()
+        if mime is not None and mime.hasImage():
+            img = clip.image().convertToFormat(QImage.Format.Format_RGB888)
+            if img.isNull() or img.width() == 0:
+                self.error.emit("The clipboard image is empty", "")
+                return
+            arr = np.array(img.constBits(), dtype=np.uint8).reshape(
+                img.height(), img.bytesPerLine())[:, : img.width() * 3]
+            arr = arr.reshape(img.height(), img.width(), 3)
+            pil = Image.fromarray(arr)
+            pil.thumbnail((256, 256))
+            self.fill_image(np.asarray(pil), "pasted", note="pasted from the clipboard")
+        elif mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
+            self.open_file(mime.urls()[0].toLocalFile())
+        else:
+            self.error.emit("The clipboard holds no image", "")
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def scrub_latent(self) -> np.ndarray | None:
+        a, b = self.latent_of(0), self.latent_of(1)
+        if a is None or b is None:
+            return None
+        return interpolate(a, b, self.scrub / SCRUB_MAX, self.mode)
+
+    def pad_latent(self) -> np.ndarray | None:
+        zs = [self.latent_of(i) for i in range(4)]
+        if any(z is None for z in zs):
+            return None
+        return bilinear(np.stack(zs), *self.pad_uv)
+
+    def _render(self) -> None:
+        self._submit_scrub()
+        self._submit_strip()
+        self._submit_pad()
+        ready = self.latent_of(0) is not None and self.latent_of(1) is not None
+        for b in (self.export_strip_button, self.export_gif_button, self.copy_button,
+                  self.keep_frame_button):
+            b.setEnabled(ready)
+        self.arith_button.setEnabled(all(self.latent_of(i) is not None for i in range(3)))
+
+    def _submit_scrub(self) -> None:
+        z = self.scrub_latent()
+        if z is None:
+            self.frame_view.set_image(None)
+            return
+        self.ctx.jobs.submit("latent-scrub", decode_with_tag, self.ctx.registry, self.model,
+                             z[None], (self.scrub, time.perf_counter()), label="Decoding frame",
+                             on_result=self._on_scrub_frame, on_error=self.error.emit)
+
+    def _on_scrub_frame(self, result: tuple[tuple[int, float], np.ndarray]) -> None:
+        (position, _), rgb = result
+        self.frame_view.caption = f"A → B  t = {position / SCRUB_MAX:.3f}  ({self.mode})"
+        self.frame_view.set_image(rgb[0])
+        self.frame_shown.emit(position)
+
+    def _submit_strip(self) -> None:
+        a, b = self.latent_of(0), self.latent_of(1)
+        if a is None or b is None:
+            self._set_strip(None)
+            return
+        self.ctx.jobs.submit("latent-strip", decode_rgb, self.ctx.registry, self.model,
+                             path(a, b, self.steps, self.mode), label="Decoding strip",
+                             on_result=self._set_strip, on_error=self.error.emit)
+
+    def _set_strip(self, frames: np.ndarray | None) -> None:
+        n = 0 if frames is None else len(frames)
+        while len(self.strip_views) < n:
+            v = ImageView(minimum=40)
+            v.setMaximumHeight(110)
+            v.clicked.connect(lambda v=v: self._on_strip_clicked(v))
+            self.strip_row.addWidget(v)
+            self.strip_views.append(v)
+        for i, v in enumerate(self.strip_views):
+            v.setVisible(i < n)
+            if i < n:
+                v.set_image(frames[i])
+                v.setProperty("t", i / max(n - 1, 1))
+
+    def _on_strip_clicked(self, view: ImageView) -> None:
+        self.scrub_slider.setValue(round(float(view.property("t")) * SCRUB_MAX))
+
+    def _on_pad_moved(self, u: float, v: float) -> None:
+        self.pad_uv = (u, v)
+        self._submit_pad()
+
+    def _submit_pad(self) -> None:
+        z = self.pad_latent()
+        if z is None:
+            self.pad_view.set_image(None)
+            return
+        self.ctx.jobs.submit("latent-pad", decode_rgb, self.ctx.registry, self.model, z[None],
+                             label="Decoding pad", on_error=self.error.emit,
+                             on_result=lambda rgb: self._on_pad_frame(rgb))
+
+    def _on_pad_frame(self, rgb: np.ndarray) -> None:
+        u, v = self.pad_uv
+        self.pad_view.caption = f"pad  u = {u:.2f}, v = {v:.2f}"
+        self.pad_view.set_image(rgb[0])
+
+    def compute_arithmetic(self) -> None:
+        zs = [self.latent_of(i) for i in range(3)]
+        if any(z is None for z in zs):
+            self.error.emit("Arithmetic needs A, B and C", "")
+            return
+        self.arith_latent = arithmetic(*zs)
+        self.ctx.jobs.submit("latent-arith", decode_rgb, self.ctx.registry, self.model,
+                             self.arith_latent[None], label="Decoding A − B + C",
+                             on_result=lambda rgb: self.arith_view.set_image(rgb[0]),
+                             on_error=self.error.emit)
+
+    def _on_arith_to_d_clicked(self) -> None:
+        if self.arith_latent is not None:
+            self.set_slot(3, Slot("latent", "A−B+C", latent=self.arith_latent))
+
+    # -- library --------------------------------------------------------------------------
+
+    def _keep(self, z: np.ndarray | None, default: str) -> str | None:
+        if z is None:
+            self.error.emit("Nothing to keep yet: fill the slots it needs first", "")
+            return None
+        name, ok = QInputDialog.getText(self, "Keep latent", "Name:",
+                                        text=self.library.unique_name(default))
+        if not ok:
+            return None
+        return self.keep_latent(name, z, default)
+
+    def keep_latent(self, name: str, z: np.ndarray, source: str = "") -> str:
+        name = self.library.add(name, self.model, z, source)
+        self._refresh_library()
+        self.message.emit(f"Kept '{name}' in the latent library")
+        return name
+
+    def _on_keep_slot_clicked(self) -> None:
+        slot = self.slots[self.active]
+        self._keep(self.latent_of(self.active), slot.label if slot else "slot")
+
+    def _refresh_library(self) -> None:
+        self.library_list.clear()
+        info = self.info()
+        for name, e in self.library.entries.items():
+            item = QListWidgetItem(f"{name}   [{e['model']}, {len(e['latent'])}-d]")
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            fits = info is not None and len(e["latent"]) == info.latent_size
+            if not fits:
+                item.setForeground(Qt.GlobalColor.gray)
+                item.setToolTip("Its size does not fit the current model")
+            self.library_list.addItem(item)
+
+    def _selected_library_name(self) -> str | None:
+        item = self.library_list.currentItem()
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def load_from_library(self, name: str | None = None) -> None:
+        name = name or self._selected_library_name()
+        if name is None:
+            return
+        self.set_slot(self.active, Slot("latent", name, latent=self.library.latent(name)))
+
+    def _on_lib_rename_clicked(self) -> None:
+        old = self._selected_library_name()
+        if old is None:
+            return
+        new, ok = QInputDialog.getText(self, "Rename latent", "Name:", text=old)
+        if ok and new.strip() and new != old:
+            self.library.rename(old, new)
+            self._refresh_library()
+
+    def _on_lib_delete_clicked(self) -> None:
+        name = self._selected_library_name()
+        if name is not None:
+            self.library.remove(name)
+            self._refresh_library()
+
+    # -- data set browser -----------------------------------------------------------------
+
+    def load_dataset(self, name: str | None = None) -> None:
+        name = name or self.data_combo.currentText()
+        self.data_status.setText(f"Loading the {name} data set…")
+        self.ctx.jobs.submit("latent-dataset", lambda *, ctx: load_index(name), lane="io",
+                             label=f"Loading {name}", on_result=self._on_dataset_loaded,
+                             on_error=lambda m, d: self.data_status.setText(m))
+
+    def _on_dataset_loaded(self, index: DatasetIndex) -> None:
+        self.dataset = index
+        self._fill_data_list()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self.dataset is None and not self.ctx.jobs.is_busy("latent-dataset"):
+            self.load_dataset()
+
+    def _fill_data_list(self) -> None:
+        self.data_list.clear()
+        if self.dataset is None:
+            return
+        hits = self.dataset.search(self.search_edit.text())
+        for i in hits:
+            rgb = to_uint8(self.dataset.image(i)[None])[0]
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(rgb))), "")
+            item.setToolTip(self.dataset.labels[i] + f"  [{self.dataset.splits[i]}]")
+            item.setData(Qt.ItemDataRole.UserRole, int(i))
+            self.data_list.addItem(item)
+        total = len(self.dataset.labels)
+        shown = f"{len(hits)} shown" + (" (first matches)" if len(hits) >= 240 else "")
+        self.data_status.setText(f"{self.dataset.name}: {total} images; {shown}. "
+                                 "Double-click one to fill the active slot.")
+
+    def _on_data_item_activated(self, item: QListWidgetItem) -> None:
+        self.fill_dataset_item(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def fill_dataset_item(self, i: int) -> None:
+        assert self.dataset is not None
+        rgb = to_uint8(self.dataset.image(i)[None], invert_gray=False)[0]
+        label = self.dataset.labels[i].split("(")[0].strip()[:24]
+        self.fill_image(rgb, label)
+
+    # -- export ---------------------------------------------------------------------------
+
+    def export(self, kind: str = "") -> None:
+        a, b = self.latent_of(0), self.latent_of(1)
+        if a is None or b is None:
+            self.error.emit("Fill A and B before exporting a morph", "")
+            return
+        filters = {"strip": "Strip (*.png)", "gif": "Animated GIF (*.gif)"}
+        chosen = filters.get(kind, f"{filters['strip']};;{filters['gif']}")
+        out, used = QFileDialog.getSaveFileName(self, "Export morph", "", chosen)
+        if out:
+            self.export_to(out)
+
+    def export_to(self, out: str) -> None:
+        """Write the strip (.png) or the scrub as an animated GIF (.gif)."""
+        a, b = self.latent_of(0), self.latent_of(1)
+        if a is None or b is None:
+            self.error.emit("Fill A and B before exporting a morph", "")
+            return
+        if not out.lower().endswith((".png", ".gif")):
+            out += ".png"
+        n = GIF_FRAMES if out.lower().endswith(".gif") else self.steps
+        self.ctx.jobs.submit("latent-export", export_frames, self.ctx.registry, self.model,
+                             path(a, b, n, self.mode), out, label="Exporting",
+                             on_result=lambda p: self.message.emit(f"Exported {p}"),
+                             on_error=self.error.emit)
+
+    def copy_frame(self) -> None:
+        rgb = self.frame_view.image()
+        if rgb is None:
+            self.error.emit("No frame to copy yet", "")
+            return
+        QGuiApplication.clipboard().setImage(to_qimage(rgb))
+        self.message.emit("Frame copied to the clipboard")
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "mode": self.mode, "steps": self.steps, "seed": self.seed,
+            "scrub": self.scrub, "pad_uv": list(self.pad_uv), "active": self.active,
+            "slots": [s.to_state() if s else None for s in self.slots],
+            "library": dict(self.library.entries),
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.library.merge(state.get("library", {}))
+        self._refresh_library()
+        for name in ("model", "mode", "steps", "seed", "scrub"):
+            if name in state:
+                if name == "model" and state[name] not in [i.name for i in
+                                                           self.ctx.registry.infos()]:
+                    self.error.emit(f"The session's model '{state[name]}' is not registered; "
+                                    "open its checkpoint first", "")
+                    continue
+                self._apply_param(name, state[name])
+        self.pad_uv = tuple(state.get("pad_uv", (0.5, 0.5)))
+        self.pad.set_position(*self.pad_uv)
+        self.set_active(int(state.get("active", 0)))
+        for i, s in enumerate(state.get("slots", [None] * len(SLOTS))):
+            self._apply_slot(i, Slot.from_state(s) if s else None)
+
+    def shutdown(self) -> None:
+        keys = ["latent-scrub", "latent-strip", "latent-pad", "latent-arith", "latent-export",
+                "latent-dataset"]
+        for i in range(len(SLOTS)):
+            keys += [f"latent-resolve-{i}", f"latent-thumb-{i}", f"latent-read-{i}"]
+        for key in keys:
+            self.ctx.jobs.cancel(key)
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(LatentPanel))

@@ -1,0 +1,178 @@
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from models import device as devices
+from models.registry import Registry
+from studio.app import MainWindow
+from studio.panels import registered_panels
+from studio.session import SessionError, load_session, save_session
+
+
+@pytest.fixture
+def window(qtbot, tiny_weights):
+    win = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def test_registered_panels_appear_in_order(window):
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == [c.title for c in registered_panels()]
+    assert titles[0] == "Latent Explorer"
+
+
+def test_every_panel_renders_a_screenshot(window, tmp_path):
+    for name in window.panels:
+        window.show_panel(name)
+        window.jobs.wait_until_idle(20)
+        image = window.grab().toImage()
+        assert image.width() > 600 and image.height() > 400
+        assert image.save(str(tmp_path / f"{name}.png"))
+
+
+def test_status_bar_shows_errors_with_details(window, qtbot):
+    window.jobs.submit("boom", lambda *, ctx: (_ for _ in ()).throw(OSError("disk on fire")))
+    window.jobs.wait_until_idle(5)
+    assert window.status.error_label.text() == "disk on fire"
+    assert window.status.details_button.isVisible()
+    assert "Traceback" in window.status._details
+
+
+def test_status_bar_tracks_the_running_job_and_cancels_it(window, qtbot):
+    import threading
+
+    started = threading.Event()
+
+    def forever(*, ctx):
+        started.set()
+        while True:
+            ctx.report(0.5)
+
+    window.jobs.submit("long", forever, label="Thinking hard")
+    assert started.wait(2)
+    qtbot.waitUntil(lambda: window.status.job_label.text() == "Thinking hard", timeout=2000)
+    assert window.status.cancel_button.isVisible()
+    window.status.cancel_button.click()
+    assert window.jobs.wait_until_idle(3)
+    assert window.status.job_label.text() == "Ready"
+
+
+def test_device_choice_is_remembered(window, qtbot, tiny_weights):
+    window.set_device("cpu")
+    assert window.settings.value("device") == "cpu"
+    assert window.status.device_label.text() == "Device: CPU"
+    assert window.device_actions["cpu"].isChecked()
+    assert window.device_actions["cuda"].isEnabled() == ("cuda" in devices.available_devices())
+
+
+def test_undo_routes_to_the_active_panel(window):
+    latent = window.show_panel("latent")
+    latent.fill_random()
+    window.jobs.wait_until_idle(10)
+    assert latent.slots[0] is not None
+    assert window.undo_action.isEnabled()
+    window.undo_action.trigger()
+    assert latent.slots[0] is None
+    window.redo_action.trigger()
+    assert latent.slots[0] is not None
+
+
+def test_session_round_trip_restores_panels_exactly(window, qtbot, tmp_path, tiny_weights):
+    latent = window.show_panel("latent")
+    latent.fill_random()
+    latent.set_active(1)
+    latent.fill_random()
+    latent.steps_spin.setValue(5)
+    latent.mode_combo.setCurrentText("linear")
+    latent.scrub_slider.setValue(250)
+    window.jobs.wait_until_idle(10)
+    assert window.is_dirty()
+    path = tmp_path / "s.lsession"
+    assert window.write_session(path)
+    assert not window.is_dirty() and "s.lsession" in window.windowTitle()
+
+    other = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(other)
+    assert other.open_session(path)
+    other.jobs.wait_until_idle(10)
+    again = other.panels["latent"]
+    assert (again.steps, again.mode, again.scrub) == (5, "linear", 250)
+    for i in (0, 1):
+        assert np.array_equal(again.latent_of(i), latent.latent_of(i))
+    assert again.slots[2] is None
+    assert not other.is_dirty()
+    other.close()
+
+
+def test_bad_session_files_get_a_message(window, tmp_path):
+    bad = tmp_path / "bad.lsession"
+    bad.write_text("not a zip")
+    assert not window.open_session(bad)
+    assert "not a readable session file" in window.status.error_label.text()
+
+
+def test_session_from_a_newer_version_is_refused(tmp_path):
+    import json
+    import zipfile
+
+    path = save_session(tmp_path / "s.lsession", {"latent": {"x": np.arange(3)}})
+    assert np.array_equal(load_session(path)["latent"]["x"], np.arange(3))
+    with zipfile.ZipFile(path) as z:
+        doc = json.loads(z.read("session.json"))
+        arrays = z.read("arrays.npz")
+    doc["version"] = 99
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("session.json", json.dumps(doc))
+        z.writestr("arrays.npz", arrays)
+    with pytest.raises(SessionError, match="newer Latent Studio"):
+        load_session(path)
+
+
+def test_quit_with_unsaved_work_asks(window, monkeypatch):
+    monkeypatch.delenv("LATENT_STUDIO_NO_PROMPT")
+    window.panels["latent"].fill_random()
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    assert not window.close()
+    assert asked and "Save" in asked[0]
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Discard)
+    assert window.close()
+
+
+def test_geometry_and_recent_files_persist(window, qtbot, tmp_path, tiny_weights):
+    window.resize(1400, 900)
+    assert (window.width(), window.height()) == (1400, 900)
+    window.write_session(tmp_path / "r.lsession")
+    window.close()
+    again = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(again)
+    assert (again.width(), again.height()) == (1400, 900)
+    assert str(tmp_path / "r.lsession") in again._recent()
+    assert again.recent_menu.isEnabled()
+    again.close()
+
+
+def test_bad_checkpoint_is_a_message_not_a_crash(window, tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"nope")
+    window.open_checkpoint(str(junk))
+    assert "junk.safetensors" in window.status.error_label.text()
+
+
+def test_shortcuts_dialog_lists_menu_shortcuts(window):
+    from PySide6.QtWidgets import QTableWidget
+
+    dlg = window.show_shortcuts()
+    t = dlg.findChild(QTableWidget)
+    names = {t.item(r, 0).text() for r in range(t.rowCount())}
+    assert {"Save Session", "Undo", "Quit", "Keyboard Shortcuts"} <= names
+    dlg.close()
