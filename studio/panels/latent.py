@@ -191,6 +191,7 @@ class LatentPanel(Panel):
         self.dataset: DatasetIndex | None = None
         self.library = LatentLibrary()
         self._applying = False
+        self._export_keys: set[str] = set()
         self._build_ui()
         self._scrub_timer = QTimer(self, singleShot=True, interval=15)
         self._scrub_timer.timeout.connect(self._submit_scrub)
@@ -852,7 +853,10 @@ class LatentPanel(Panel):
         if not out.lower().endswith((".png", ".gif")):
             out += ".png"
         n = GIF_FRAMES if out.lower().endswith(".gif") else self.steps
-        self.ctx.jobs.submit("latent-export", export_frames, self.ctx.registry, self.model,
+        # One key per file: exporting another file must not cancel this one.
+        key = f"latent-export:{out}"
+        self._export_keys.add(key)
+        self.ctx.jobs.submit(key, export_frames, self.ctx.registry, self.model,
                              path(a, b, n, self.mode), out, label="Exporting",
                              on_result=lambda p: self.message.emit(f"Exported {p}"),
                              on_error=self.error.emit)
@@ -893,8 +897,8 @@ class LatentPanel(Panel):
             self._apply_slot(i, Slot.from_state(s) if s else None)
 
     def shutdown(self) -> None:
-        keys = ["latent-scrub", "latent-strip", "latent-pad", "latent-arith", "latent-export",
-                "latent-dataset"]
+        keys = ["latent-scrub", "latent-strip", "latent-pad", "latent-arith", "latent-dataset",
+                *self._export_keys]
         for i in range(len(SLOTS)):
             keys += [f"latent-resolve-{i}", f"latent-thumb-{i}", f"latent-read-{i}"]
         for key in keys:

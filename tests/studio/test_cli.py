@@ -1,0 +1,119 @@
+"""The headless commands, run as a user runs them: a subprocess with no display."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from models import __version__
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, check=True):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    res = subprocess.run([sys.executable, "-m", "studio", *map(str, args)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=180)
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res
+
+
+def one_line_error(res, needle):
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.fixture(scope="module")
+def glyph_png(tmp_path_factory):
+    """A letter drawn with a font that is not in the training data (Liberation Serif) or,
+    failing that, DejaVu; black on white as users draw them."""
+    d = tmp_path_factory.mktemp("img")
+    candidates = ["/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf",
+                  "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf"]
+    font = ImageFont.truetype(next(p for p in candidates if Path(p).is_file()), 90)
+    out = []
+    for ch in "Ag":
+        im = Image.new("RGB", (120, 100), "white")
+        ImageDraw.Draw(im).text((60, 50), ch, font=font, fill="black", anchor="mm")
+        p = d / f"{ch}.png"
+        im.save(p)
+        out.append(p)
+    jpg = d / "photo.jpg"
+    Image.new("RGB", (300, 200), (30, 120, 200)).save(jpg)
+    out.append(jpg)
+    return out
+
+
+def test_version():
+    assert cli("--version").stdout.strip() == f"latent-studio {__version__}"
+
+
+def test_models_list_json_names_capabilities_and_source():
+    models = json.loads(cli("models", "list", "--json").stdout)
+    by_name = {m["name"]: m for m in models}
+    assert {"vae-glyphs", "vae-emoji"} <= set(by_name)
+    assert by_name["vae-glyphs"]["capabilities"] == ["sample", "latent"]
+    assert by_name["vae-emoji"]["source"] == "builtin"
+    assert by_name["vae-emoji"]["image_shape"] == [64, 64, 3]
+    text = cli("models", "list").stdout
+    assert "vae-glyphs" in text and "builtin" in text
+
+
+def test_screenshot_without_a_display(tmp_path):
+    out = tmp_path / "shot.png"
+    cli("screenshot", out, "--panel", "latent", "--size", "1000x700")
+    assert Image.open(out).size == (1000, 700)
+
+
+def test_bad_arguments_are_one_line_with_status_2(tmp_path):
+    one_line_error(cli("frobnicate", check=False), "invalid choice")
+    one_line_error(cli("screenshot", tmp_path / "x.png", "--size", "huge", check=False),
+                   "size must be WxH")
+    one_line_error(cli("screenshot", tmp_path / "x.png", "--panel", "nope", check=False),
+                   "no panel named 'nope'")
+    one_line_error(cli("screenshot", tmp_path / "x.jpg", check=False), "PNG")
+    one_line_error(cli("models", "list", "--checkpoint", tmp_path / "no.safetensors",
+                       check=False), "no such file")
+
+
+def test_reconstruct_many_files_keeps_names(glyph_png, tmp_path):
+    out = tmp_path / "rec"
+    res = cli("reconstruct", "--model", "vae-glyphs", *glyph_png, "--out-dir", out)
+    assert sorted(p.name for p in out.iterdir()) == ["A.png", "g.png", "photo.jpg"]
+    assert "inverted" in res.stderr and "center-cropped" in res.stderr
+    assert Image.open(out / "A.png").size == (64, 64)
+
+
+def test_reconstruct_single_and_errors(glyph_png, tmp_path):
+    cli("reconstruct", "--model", "vae-emoji", glyph_png[2], "--out", tmp_path / "r.png")
+    assert Image.open(tmp_path / "r.png").mode == "RGB"
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("hello")
+    one_line_error(cli("reconstruct", "--model", "vae-glyphs", tmp_path / "empty.png",
+                       "--out", tmp_path / "o.png", check=False), "empty")
+    one_line_error(cli("reconstruct", "--model", "vae-glyphs", tmp_path / "notes.png",
+                       "--out", tmp_path / "o.png", check=False), "not an image")
+    one_line_error(cli("reconstruct", "--model", "nope", glyph_png[0], "--out",
+                       tmp_path / "o.png", check=False), "no model named 'nope'")
+    one_line_error(cli("reconstruct", "--model", "vae-glyphs", *glyph_png[:2], "--out",
+                       tmp_path / "o.png", check=False), "need --out-dir")
+
+
+def test_interpolate_strip_and_gif(glyph_png, tmp_path):
+    cli("interpolate", "--model", "vae-glyphs", glyph_png[0], glyph_png[1], "--steps", "6",
+        "--mode", "linear", "--out", tmp_path / "s.png")
+    assert Image.open(tmp_path / "s.png").size == (6 * 64 + 5 * 2, 64)
+    cli("interpolate", "--model", "vae-glyphs", glyph_png[0], glyph_png[1], "--steps", "10",
+        "--out", tmp_path / "a.gif")
+    assert Image.open(tmp_path / "a.gif").n_frames == 18
+    one_line_error(cli("interpolate", "--model", "vae-glyphs", glyph_png[0], glyph_png[1],
+                       "--steps", "1", "--out", tmp_path / "s.png", check=False), "--steps")
+    one_line_error(cli("interpolate", "--model", "vae-glyphs", glyph_png[0], glyph_png[1],
+                       "--out", tmp_path / "s.bmp", check=False), ".gif")
