@@ -25,6 +25,7 @@ class Capability(enum.Flag):
     INPAINT = enum.auto()
     VOCODE = enum.auto()
     ATTRIBUTES = enum.auto()
+    FEATURES = enum.auto()
 
     @property
     def names(self) -> list[str]:

@@ -22,6 +22,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
 
 FAMILIES: dict[str, str] = {
     "vae": "models.image.vae",
+    "classifier": "models.image.classifier",
 }
 
 

@@ -77,6 +77,57 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                     "vae-DATA.safetensors)")
 
+    tc = tsub.add_parser("classifier", help="train the glyph classifier used for metrics")
+    tc.add_argument("--epochs", type=int, default=3)
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                    "glyph-classifier.safetensors)")
+
+    me = sub.add_parser("metrics", help="objective metrics of image sets and speech")
+    mesub = me.add_subparsers(dest="metric", required=True, parser_class=_Parser)
+    for name, text in (("fid", "Frechet distance between two image folders"),
+                       ("kid", "kernel distance between two image folders")):
+        m = mesub.add_parser(name, help=text)
+        m.add_argument("dir_a", type=Path)
+        m.add_argument("dir_b", type=Path)
+        m.add_argument("--features", choices=("inception", "glyphs"), default="inception")
+        m.add_argument("--limit", type=int, help="use at most this many images per folder")
+        m.add_argument("--json", action="store_true")
+        m.add_argument("--study", type=Path, help="also save the figure in this study")
+    m = mesub.add_parser("is", help="Inception Score of one folder (glyph classifier)")
+    m.add_argument("dir", type=Path)
+    m.add_argument("--features", choices=("glyphs",), default="glyphs",
+                   help="the shipped InceptionV3 has no class head; IS uses the glyph classes")
+    m.add_argument("--limit", type=int)
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--study", type=Path)
+    m = mesub.add_parser("dnsmos", help="DNSMOS SIG/BAK/OVRL of speech files")
+    m.add_argument("target", type=Path, metavar="FILE_OR_DIR")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--study", type=Path)
+
+    st = sub.add_parser("study", help="blind listening and viewing tests")
+    ssub = st.add_subparsers(dest="study_command", required=True, parser_class=_Parser)
+    sc = ssub.add_parser("create", help="make a study from system folders")
+    sc.add_argument("--type", choices=("mos", "ab", "mushra"), required=True)
+    sc.add_argument("--system", action="append", required=True, metavar="NAME=DIR")
+    sc.add_argument("--reference", default="", help="MUSHRA: the reference system's name")
+    sc.add_argument("--title", default="")
+    sc.add_argument("--out", type=Path, required=True, metavar="STUDY.db")
+    sr = ssub.add_parser("results", help="statistics of a study")
+    sr.add_argument("study", type=Path, metavar="STUDY.db")
+    sr.add_argument("--csv", type=Path, metavar="OUT.csv", help="every rating, one a row")
+    sr.add_argument("--json", action="store_true")
+    sx = ssub.add_parser("export", help="bundle a study with its stimuli for other raters")
+    sx.add_argument("study", type=Path)
+    sx.add_argument("out", type=Path, metavar="BUNDLE.zip")
+    si = ssub.add_parser("import", help="unpack a bundle to rate it here")
+    si.add_argument("bundle", type=Path)
+    si.add_argument("folder", type=Path)
+    sm = ssub.add_parser("merge", help="add the ratings of other copies of a study")
+    sm.add_argument("study", type=Path)
+    sm.add_argument("others", type=Path, nargs="+")
+
     rc = sub.add_parser("reconstruct", help="encode then decode images with a latent model")
     rc.add_argument("--model", required=True)
     rc.add_argument("inputs", nargs="+", type=Path, metavar="IN")
@@ -183,6 +234,15 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import WEIGHTS_DIR
+
+    if args.train_command == "classifier":
+        from models.train import classifier
+
+        out = args.out or WEIGHTS_DIR / "glyph-classifier.safetensors"
+        card = classifier.train(out, epochs=args.epochs, seed=args.seed,
+                                log=lambda line: print(line, flush=True))
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
     from models.train.vae import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
@@ -261,6 +321,134 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _features(kind: str):
+    if kind == "inception":
+        from models.eval.fid import InceptionFeatures
+
+        return InceptionFeatures()
+    from models.protocol import Capability
+
+    reg = _registry()
+    infos = reg.infos(Capability.FEATURES)
+    if not infos:
+        raise CLIError("no glyph classifier is registered; train one with "
+                       "'latent-studio train classifier'")
+    return reg.get(infos[0].name)
+
+
+def _save_to_study(path: Path | None, name: str, value) -> None:
+    if path is not None:
+        from models.eval.study import Study
+
+        study = Study.open(path)
+        study.save_metric(name, value)
+        study.close()
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from models.eval import fid
+
+    if args.metric == "dnsmos":
+        from models.eval.dnsmos import audio_files, dnsmos
+
+        rows = dnsmos(audio_files(args.target))
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("sig", "bak", "ovrl", "p808")}
+        result = {"metric": "dnsmos", "files": rows, "mean": mean}
+        _save_to_study(args.study, f"dnsmos:{args.target.name}", result)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            for r in rows:
+                print(f"{r['file']}: SIG {r['sig']:.2f}  BAK {r['bak']:.2f}  "
+                      f"OVRL {r['ovrl']:.2f}")
+            print(f"mean: SIG {mean['sig']:.2f}  BAK {mean['bak']:.2f}  OVRL {mean['ovrl']:.2f}")
+        return 0
+    feats = _features(args.features)
+    if args.metric == "is":
+        probs = feats.run(fid.load_folder(args.dir, args.limit))[1]
+        mean, std = fid.inception_score(probs)
+        result = {"metric": "is", "features": args.features, "dir": str(args.dir),
+                  "n": len(probs), "is": mean, "std": std}
+        value = f"IS {mean:.4f} ± {std:.4f}"
+        key = f"is:{args.dir.name}"
+    else:
+        fa = feats(fid.load_folder(args.dir_a, args.limit))
+        fb = feats(fid.load_folder(args.dir_b, args.limit))
+        result = {"metric": args.metric, "features": args.features, "dir_a": str(args.dir_a),
+                  "dir_b": str(args.dir_b), "n_a": len(fa), "n_b": len(fb)}
+        if args.metric == "fid":
+            result["fid"] = fid.fid_from_features(fa, fb)
+            value = f"FID {result['fid']:.4f}"
+        else:
+            mean, std = fid.kid_from_features(fa, fb)
+            result.update(kid=mean, std=std)
+            value = f"KID {mean:.6f} ± {std:.6f}"
+        key = f"{args.metric}:{args.features}:{args.dir_a.name}~{args.dir_b.name}"
+    _save_to_study(args.study, key, result)
+    print(json.dumps(result, indent=2) if args.json else value)
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from models.eval.study import Study
+
+    if args.study_command == "create":
+        systems = {}
+        for spec in args.system:
+            name, sep, folder = spec.partition("=")
+            if not sep or not name or not folder:
+                raise CLIError(f"--system takes NAME=DIR, not '{spec}'")
+            if name in systems:
+                raise CLIError(f"system '{name}' is given twice")
+            systems[name] = Path(folder)
+        study = Study.create(args.out, args.type, systems, title=args.title,
+                             reference=args.reference)
+        print(f"{args.out}: {args.type} study, {len(study.systems)} systems, "
+              f"{len(study.items)} items")
+        return 0
+    if args.study_command == "import":
+        study = Study.import_bundle(args.bundle, args.folder)
+        print(study.path)
+        return 0
+    study = Study.open(args.study)
+    try:
+        if args.study_command == "export":
+            print(study.export_bundle(args.out))
+        elif args.study_command == "merge":
+            for other in args.others:
+                added = study.merge(other)
+                print(f"{other}: added {', '.join(added) if added else 'no raters'}")
+        else:
+            res = study.results()
+            if args.csv:
+                study.write_csv(args.csv)
+            print(json.dumps(res, indent=2) if args.json else _format_results(res))
+    finally:
+        study.close()
+    return 0
+
+
+def _format_results(res: dict) -> str:
+    lines = [f"{res['kind']} study: {res['raters']} raters, {res['ratings']} ratings"]
+    for name, m in res.get("mos", {}).items():
+        lines.append(f"  {name:20s} MOS {m['mean']:.3f}  95% CI [{m['ci95'][0]:.3f}, "
+                     f"{m['ci95'][1]:.3f}]  n={m['n']}")
+    for p in res.get("preferences", []):
+        lines.append(f"  {p['a']} vs {p['b']}: {p['wins_a']}-{p['wins_b']} "
+                     f"({p['ties']} no preference), share {p['share_a']:.3f} "
+                     f"95% CI [{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}], p={p['p']:.4f}")
+    for name, b in res.get("mushra", {}).items():
+        lines.append(f"  {name:20s} median {b['median']:.1f}  IQR [{b['q1']:.1f}, "
+                     f"{b['q3']:.1f}]  mean {b['mean']:.1f}")
+    if res.get("excluded_raters"):
+        lines.append(f"  excluded by post-screening: {', '.join(res['excluded_raters'])}")
+    for p in res.get("pairwise", []):
+        star = " *" if p["significant"] else ""
+        lines.append(f"  {p['a']} vs {p['b']}: Mann-Whitney p={p['p']:.4g}, "
+                     f"Holm p={p['p_holm']:.4g}{star}")
+    return "\n".join(lines)
+
+
 _COMMANDS = {
     "models": cmd_models,
     "screenshot": cmd_screenshot,
@@ -268,4 +456,6 @@ _COMMANDS = {
     "train": cmd_train,
     "reconstruct": cmd_reconstruct,
     "interpolate": cmd_interpolate,
+    "metrics": cmd_metrics,
+    "study": cmd_study,
 }

