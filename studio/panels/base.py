@@ -35,6 +35,7 @@ class Panel(QWidget):
     error = Signal(str, str)  # message, details: shown in the status bar
     message = Signal(str)  # transient status-bar note
     models_changed = Signal()  # the panel registered a checkpoint
+    send_to_evaluation = Signal(str, str)  # folder of results, label
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +66,9 @@ class Panel(QWidget):
 
     def backend_changed(self) -> None:
         """The compute device or the set of registered models changed."""
+
+    def receive_for_evaluation(self, folder: str, label: str) -> None:
+        """A folder another panel sent (only the Evaluation panel takes it)."""
 
     def shutdown(self) -> None:
         """Cancel this panel's jobs; called before the window closes."""

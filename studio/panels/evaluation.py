@@ -586,6 +586,13 @@ class EvaluationPanel(Panel):
         short = {k: v for k, v in result.items() if k != "files"}
         self.metrics_view.appendPlainText(json.dumps(short))
 
+    def receive_for_evaluation(self, folder: str, label: str) -> None:
+        """Put a folder another panel made into the first free metrics input."""
+        edit = self.dir_b_edit if self.dir_a_edit.text().strip() else self.dir_a_edit
+        edit.setText(folder)
+        self.tabs.setCurrentIndex(2)
+        self.message.emit(f"{label} is ready to evaluate in {folder}")
+
     # -- sessions -------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:

@@ -123,6 +123,19 @@ def export_frames(registry: Registry, model: str, latents: np.ndarray, out: str,
     return out
 
 
+def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str, *,
+                  ctx: JobContext) -> str:
+    """Decode ``n`` seeded prior samples to PNG files (for the Evaluation panel)."""
+    backend = registry.get(model)
+    images = backend.decode(backend.sample_latents(n, seed), ctx=ctx)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    rgb = to_uint8(images)
+    for k, img in enumerate(rgb):
+        Image.fromarray(img).save(out / f"{model}-seed{seed}-{k:04d}.png")
+    return str(out)
+
+
 def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
     """Any image file as RGB uint8 (at most 256 px) plus a note of what was changed."""
     arr, note = load_image(path, (256, 256, 3))
@@ -274,8 +287,11 @@ class LatentPanel(Panel):
         self.copy_button = QPushButton("Copy frame")
         self.copy_button.setToolTip("Copy the current frame to the clipboard (Ctrl+Shift+C)")
         self.keep_frame_button = QPushButton("Keep frame latent")
+        self.send_button = QPushButton("Send samples to evaluation")
+        self.send_button.setToolTip("Decode 256 prior samples (from the seed) into a folder "
+                                    "and open it in the Evaluation panel's metrics")
         for b in (self.export_strip_button, self.export_gif_button, self.copy_button,
-                  self.keep_frame_button):
+                  self.keep_frame_button, self.send_button):
             export_row.addWidget(b)
         export_row.addStretch(1)
         sl.addLayout(export_row)
@@ -373,6 +389,7 @@ class LatentPanel(Panel):
         self.export_strip_button.clicked.connect(lambda: self.export("strip"))
         self.export_gif_button.clicked.connect(lambda: self.export("gif"))
         self.copy_button.clicked.connect(self.copy_frame)
+        self.send_button.clicked.connect(lambda: self.send_samples())
         self.keep_frame_button.clicked.connect(lambda: self._keep(self.scrub_latent(), "frame"))
         self.pad.moved.connect(self._on_pad_moved)
         self.keep_pad_button.clicked.connect(lambda: self._keep(self.pad_latent(), "pad"))
@@ -861,6 +878,24 @@ class LatentPanel(Panel):
                              on_result=lambda p: self.message.emit(f"Exported {p}"),
                              on_error=self.error.emit)
 
+    def send_samples(self, n: int = 256, folder: str | None = None) -> None:
+        """Decode ``n`` prior samples with the current seed and send the folder on."""
+        if not self.model:
+            self.error.emit("No latent model to sample from", "")
+            return
+        if folder is None:
+            from PySide6.QtCore import QStandardPaths
+
+            base = QStandardPaths.writableLocation(
+                QStandardPaths.StandardLocation.AppDataLocation) or str(Path.home())
+            folder = str(Path(base) / "samples" / f"{self.model}-seed{self.seed}")
+        model, seed = self.model, self.seed
+        self.ctx.jobs.submit(
+            "latent-send", write_samples, self.ctx.registry, model, n, seed, folder,
+            label="Decoding samples for evaluation", on_error=self.error.emit,
+            on_result=lambda out: self.send_to_evaluation.emit(
+                out, f"{n} samples of {model} (seed {seed})"))
+
     def copy_frame(self) -> None:
         rgb = self.frame_view.image()
         if rgb is None:
@@ -898,7 +933,7 @@ class LatentPanel(Panel):
 
     def shutdown(self) -> None:
         keys = ["latent-scrub", "latent-strip", "latent-pad", "latent-arith", "latent-dataset",
-                *self._export_keys]
+                "latent-send", *self._export_keys]
         for i in range(len(SLOTS)):
             keys += [f"latent-resolve-{i}", f"latent-thumb-{i}", f"latent-read-{i}"]
         for key in keys:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -117,3 +118,54 @@ def test_interpolate_strip_and_gif(glyph_png, tmp_path):
                        "--steps", "1", "--out", tmp_path / "s.png", check=False), "--steps")
     one_line_error(cli("interpolate", "--model", "vae-glyphs", glyph_png[0], glyph_png[1],
                        "--out", tmp_path / "s.bmp", check=False), ".gif")
+
+
+@pytest.fixture(scope="module")
+def image_dirs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sets")
+    rng = np.random.default_rng(0)
+    for name, shift in (("a", 0), ("b", 60)):
+        (d / name).mkdir()
+        for i in range(12):
+            arr = rng.integers(0, 120, (64, 64, 3)).astype(np.uint8) + shift
+            Image.fromarray(arr).save(d / name / f"{i:02d}.png")
+    return d
+
+
+def test_study_create_and_results_with_csv(image_dirs, tmp_path):
+    from models.eval.study import Study
+
+    db = tmp_path / "s.db"
+    res = cli("study", "create", "--type", "mos", "--system", f"A={image_dirs / 'a'}",
+              "--system", f"B={image_dirs / 'b'}", "--out", db)
+    assert "2 systems, 12 items" in res.stdout
+    s = Study.open(db)
+    r = s.start_rater("x", seed=0)
+    while (t := s.next_trial(r)) is not None:
+        s.rate(t, 4 if t.conditions[0] == "A" else 2)
+    s.close()
+    out = json.loads(cli("study", "results", db, "--json", "--csv", tmp_path / "r.csv").stdout)
+    assert out["mos"]["A"]["mean"] == 4 and out["mos"]["B"]["n"] == 12
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 25
+    text = cli("study", "results", db).stdout
+    assert "MOS 4.000" in text and "Holm" in text
+    one_line_error(cli("study", "create", "--type", "mos", "--system", "nonsense", "--out",
+                       tmp_path / "z.db", check=False), "NAME=DIR")
+    one_line_error(cli("study", "results", tmp_path / "missing.db", check=False),
+                   "no such study file")
+
+
+def test_metrics_fid_kid_json_saved_to_study(image_dirs, tmp_path):
+    db = tmp_path / "s.db"
+    cli("study", "create", "--type", "ab", "--system", f"A={image_dirs / 'a'}",
+        "--system", f"B={image_dirs / 'b'}", "--out", db)
+    out = json.loads(cli("metrics", "fid", image_dirs / "a", image_dirs / "b", "--json",
+                         "--study", db).stdout)
+    assert out["fid"] > 0 and out["n_a"] == 12 and out["features"] == "inception"
+    kid = json.loads(cli("metrics", "kid", image_dirs / "a", image_dirs / "b", "--json",
+                         "--features", "glyphs").stdout)
+    assert kid["features"] == "glyphs" and "kid" in kid
+    saved = json.loads(cli("study", "results", db, "--json").stdout)["metrics"]
+    assert any(k.startswith("fid:inception") for k in saved)
+    one_line_error(cli("metrics", "fid", tmp_path / "nope", image_dirs / "b", check=False),
+                   "no such folder")

@@ -1,0 +1,132 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.eval.study import Study
+from models.registry import Registry
+from studio.app import MainWindow
+
+
+@pytest.fixture
+def systems(tmp_path):
+    out = {}
+    for name, colour in (("real", 230), ("fake", 30)):
+        d = tmp_path / name
+        d.mkdir()
+        for i in range(3):
+            Image.new("RGB", (32, 32), (colour, 80 * i, 10)).save(d / f"im{i}.png")
+        out[name] = str(d)
+    return out
+
+
+@pytest.fixture
+def panel(qtbot, tiny_weights):
+    win = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(win)
+    win.show()
+    p = win.show_panel("evaluation")
+    yield p
+    win.close()
+
+
+def test_mos_test_taken_in_the_panel(panel, systems, tmp_path, qtbot):
+    assert panel.create_study(str(tmp_path / "mos.db"), "mos", systems, title="t")
+    panel.rater_edit.setText("rae")
+    panel.start_button.click()
+    assert panel.stage.currentWidget() is panel.mos_page
+    assert "trial 1 of 6" in panel.progress_label.text()
+    # The picture shown is the trial's stimulus; no system name is on screen.
+    t = panel.trial
+    assert np.array_equal(panel.mos_view.image(),
+                          np.asarray(Image.open(t.paths[0]).convert("RGB")))
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    page = panel.tabs.widget(0)
+    shown = [w.text() for w in page.findChildren(QLabel) + page.findChildren(QAbstractButton)
+             if w.isVisibleTo(page)]
+    assert shown and not any("real" in s or "fake" in s for s in shown)
+    answers = {}
+    while panel.trial is not None:
+        t = panel.trial
+        score = 5 if t.conditions[0] == "real" else 2
+        answers[(t.item, t.conditions[0])] = score
+        panel.mos_buttons[score].click()
+    assert panel.stage.currentWidget() is panel.done_page
+    res = panel.show_results()
+    assert res["mos"]["real"]["mean"] == 5 and res["mos"]["fake"]["mean"] == 2
+    assert panel.results_table.rowCount() == 3  # two systems and one pairwise test
+    # Every rating is already on disk: a fresh connection sees them all.
+    assert Study.open(tmp_path / "mos.db").progress("rae") == (6, 6)
+
+
+def test_ab_test_with_keyboardless_buttons_and_ties(panel, systems, tmp_path):
+    assert panel.create_study(str(tmp_path / "ab.db"), "ab", systems)
+    panel.start("sam")
+    assert panel.stage.currentWidget() is panel.ab_page
+    n = 0
+    while panel.trial is not None:
+        first_is_real = panel.trial.conditions[0] == "real"
+        if n == 0:
+            panel.ab_buttons[1].click()  # no preference
+        else:
+            panel.ab_buttons[0 if first_is_real else 2].click()
+        n += 1
+    (pref,) = panel.show_results()["preferences"]
+    assert (pref["a"], pref["wins_a"], pref["wins_b"], pref["ties"]) == ("fake", 0, 2, 1)
+
+
+def test_resume_where_the_rater_stopped(panel, systems, tmp_path, qtbot):
+    panel.create_study(str(tmp_path / "r.db"), "mos", systems)
+    panel.start("ivy")
+    panel.answer(3)
+    panel.answer(4)
+    path = panel.study.path
+    panel.open_file(str(path))  # reopen, as after a restart
+    panel.start("ivy")
+    assert panel.trial.position == 2 and "trial 3 of 6" in panel.progress_label.text()
+
+
+def test_bad_study_files_get_a_message(panel, tmp_path):
+    errors = []
+    panel.error.connect(lambda m, d: errors.append(m))
+    junk = tmp_path / "junk.db"
+    junk.write_text("nope" * 500)
+    panel.open_file(str(junk))
+    assert errors and "not a study file" in errors[-1] and panel.study is None
+    assert not panel.create_study(str(tmp_path / "x.db"), "mos", {"a": str(tmp_path / "none")})
+    assert "no such folder" in errors[-1]
+
+
+def test_metrics_run_in_the_background_and_are_saved(panel, systems, tmp_path, qtbot):
+    panel.create_study(str(tmp_path / "m.db"), "mos", systems)
+    panel.dir_a_edit.setText(systems["real"])
+    panel.dir_b_edit.setText(systems["fake"])
+    panel.features_combo.setCurrentText("inception")
+    panel.run_metric("fid")
+    assert panel.ctx.jobs.wait_until_idle(120)
+    result = panel.metric_results[-1]
+    assert result["metric"] == "fid" and result["fid"] > 0
+    assert any(k.startswith("fid") for k in panel.study.metrics())
+    assert json.loads(panel.metrics_view.toPlainText().splitlines()[-1])["fid"] == result["fid"]
+
+
+def test_screenshot_of_results(panel, systems, tmp_path):
+    panel.create_study(str(tmp_path / "s.db"), "mos", systems)
+    panel.start("zed")
+    while panel.trial is not None:
+        panel.answer(4)
+    panel.tabs.setCurrentIndex(1)
+    img = panel.window().grab().toImage()
+    assert img.save(str(tmp_path / "results.png")) and img.width() > 600
+
+
+def test_latent_samples_are_sent_to_evaluation(panel, tmp_path):
+    win = panel.window()
+    latent = win.panels["latent"]
+    latent.send_samples(n=6, folder=str(tmp_path / "sent"))
+    win.jobs.wait_until_idle(20)
+    assert win.tabs.currentWidget() is panel
+    assert panel.dir_a_edit.text() == str(tmp_path / "sent")
+    assert len(list((tmp_path / "sent").glob("*.png"))) == 6
