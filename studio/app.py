@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -94,7 +95,7 @@ class StatusBar(QWidget):
             lay.addWidget(w)
         lay.addWidget(self.error_label, 1)
         lay.addWidget(self.details_button)
-        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.cancel_button.clicked.connect(self.cancel_current)
         self.details_button.clicked.connect(self.show_details)
         jobs.job_started.connect(self._on_jobs_started)
         jobs.job_progress.connect(self._on_jobs_progress)
@@ -136,7 +137,8 @@ class StatusBar(QWidget):
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
 
-    def _on_cancel_clicked(self) -> None:
+    def cancel_current(self) -> None:
+        """Cancel the job shown in the status bar."""
         key = self.current_key
         if key is not None:
             self.jobs.cancel(key)
@@ -240,7 +242,7 @@ class MainWindow(QMainWindow):
         m.addAction(redo)
         self.undo_action, self.redo_action = undo, redo
         m.addSeparator()
-        self._action(m, "Cancel &Job", self._cancel_current_job, "Esc")
+        self._action(m, "Cancel &Job", self.status.cancel_current, "Esc")
 
         m = bar.addMenu("&View")
         for i, panel in enumerate(self.panels.values()):
@@ -268,7 +270,7 @@ class MainWindow(QMainWindow):
         dlg = QDialog(self)
         dlg.setWindowTitle("Keyboard Shortcuts")
         rows = [(a.text().replace("&", "").rstrip("…"), a.shortcut().toString())
-                for menu in self.menuBar().findChildren(type(self.recent_menu))
+                for menu in self.menuBar().findChildren(QMenu)
                 for a in menu.actions() if not a.shortcut().isEmpty()]
         rows = sorted(set(rows), key=lambda r: r[0])
         table = QTableWidget(len(rows), 2, dlg)
@@ -308,9 +310,6 @@ class MainWindow(QMainWindow):
 
     def _on_panel_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 6000)
-
-    def _cancel_current_job(self) -> None:
-        self.status._on_cancel_clicked()
 
     def set_device(self, name: str) -> None:
         chosen = devices.set_device(name)

@@ -76,12 +76,9 @@ def evaluate(net: VAE, x: torch.Tensor, batch: int = 256) -> dict[str, float]:
         mse += (torch.sigmoid(logits) - xb).pow(2).mean(dim=(1, 2, 3)).sum().item()
         mus.append(mu)
     n = len(x)
-    mu = torch.cat(mus)
-    kld = None
-    active = int((mu.var(0) > 0.01).sum())
-    kld = kl / n / net.cfg.latent_dim
-    return {"bce": rec_bce / n, "kl": kl / n, "mse": mse / n, "kl_per_dim": kld,
-            "active_dims": active}
+    active = int((torch.cat(mus).var(0) > 0.01).sum())
+    return {"bce": rec_bce / n, "kl": kl / n, "mse": mse / n,
+            "kl_per_dim": kl / n / net.cfg.latent_dim, "active_dims": active}
 
 
 def pca_mse(train: np.ndarray, test: np.ndarray, k: int) -> float:

@@ -204,6 +204,7 @@ class LatentPanel(Panel):
         self.dataset: DatasetIndex | None = None
         self.library = LatentLibrary()
         self._applying = False
+        self._scrub_start: int | None = None  # slider value when a drag began
         self._export_keys: set[str] = set()
         self._build_ui()
         self._scrub_timer = QTimer(self, singleShot=True, interval=15)
@@ -488,7 +489,8 @@ class LatentPanel(Panel):
     def _on_scrub_slider_changed(self, value: int) -> None:
         if self._applying:
             return
-        self._scrub_start = getattr(self, "_scrub_start", None) or self.scrub
+        if self._scrub_start is None:
+            self._scrub_start = self.scrub
         self.scrub = value
         # Throttle: at most one decode submitted per 15 ms; latest-wins drops the rest.
         if not self._scrub_timer.isActive():
@@ -497,8 +499,7 @@ class LatentPanel(Panel):
             self._on_scrub_slider_released()
 
     def _on_scrub_slider_released(self) -> None:
-        start = getattr(self, "_scrub_start", None)
-        self._scrub_start = None
+        start, self._scrub_start = self._scrub_start, None
         if start is not None and start != self.scrub:
             self.undo_stack.push(SetParamCommand(self, "scrub", start, self.scrub))
 

@@ -130,3 +130,27 @@ def test_latent_samples_are_sent_to_evaluation(panel, tmp_path):
     assert win.tabs.currentWidget() is panel
     assert panel.dir_a_edit.text() == str(tmp_path / "sent")
     assert len(list((tmp_path / "sent").glob("*.png"))) == 6
+
+
+def test_mushra_trial_with_sliders(panel, tmp_path):
+    import soundfile as sf
+
+    sr = 16000
+    tone = (0.2 * np.sin(2 * np.pi * 300 * np.arange(sr // 2) / sr)).astype(np.float32)
+    folders = {}
+    for name in ("ref", "codec", "other"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            sf.write(tmp_path / name / f"u{i}.wav", tone, sr)
+        folders[name] = str(tmp_path / name)
+    assert panel.create_study(str(tmp_path / "mu.db"), "mushra", folders, reference="ref")
+    panel.start("mo")
+    assert panel.stage.currentWidget() is panel.mushra_page
+    assert len(panel.mushra_sliders) == 4  # codec, other, hidden reference, anchor
+    assert all(not b.text().strip("▶ ").isalpha() for b in panel.mushra_players)  # blind
+    while panel.trial is not None:
+        for slider, cond in zip(panel.mushra_sliders, panel.trial.conditions):
+            slider.setValue({"__reference__": 100, "__anchor__": 10}.get(cond, 60))
+        panel.mushra_next.click()
+    res = panel.show_results()
+    assert res["mushra"]["codec"]["median"] == 60 and res["excluded_raters"] == []
