@@ -149,6 +149,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         "training": {
             "command": (f"latent-studio train vae --data {cfg.data} --epochs {cfg.epochs} "
                         f"--batch {cfg.batch} --lr {cfg.lr} --beta {cfg.beta} "
+                        f"--anneal-epochs {cfg.anneal_epochs} "
                         f"--latent-dim {cfg.latent_dim} --width {cfg.width} --seed {cfg.seed}"),
             "seed": cfg.seed,
             "hyperparameters": cfg.__dict__,
