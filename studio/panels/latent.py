@@ -522,7 +522,7 @@ class LatentPanel(Panel):
         if slot is None:
             view.set_image(None)
         elif slot.source is not None:
-            view.set_image(slot.source)
+            self._show_source(index, slot)
         if slot is not None and slot.note:
             self.message.emit(f"{SLOTS[index]}: {slot.note}")
         if slot is None:
@@ -559,9 +559,21 @@ class LatentPanel(Panel):
         if self.slots[index] is not slot or model != self.model:
             return
         self.slots[index] = replace(slot, latent=z)
-        if slot.kind == "random" or slot.source is None:
+        if slot.source is None:
             self._show_slot_latent(index, self.slots[index])
+        else:
+            self._show_source(index, slot)
         self._render()
+
+    def _show_source(self, index: int, slot: Slot) -> None:
+        """Show a picture as the current model receives it (crop, size, channels, polarity),
+        drawn like the model's decodes."""
+        info = self.info()
+        if info is None:
+            self.slot_views[index].set_image(slot.source)
+            return
+        img, _ = to_model_image(Image.fromarray(slot.source), info.image_shape)
+        self.slot_views[index].set_image(to_uint8(img[None])[0])
 
     def _show_slot_latent(self, index: int, slot: Slot) -> None:
         """Thumbnails of slots without a picture are their decoded latent."""
