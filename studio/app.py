@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from models import __version__
 from models import device as devices
 from models.registry import Registry, default_registry
-from studio.jobs import JobRunner, describe_error
+from studio.jobs import JobRunner
 from studio.panels import registered_panels
 from studio.panels.base import Panel, StudioContext
 from studio.session import SUFFIX, SessionError, load_session, save_session
@@ -345,13 +345,7 @@ class MainWindow(QMainWindow):
             self.open_checkpoint(path)
 
     def open_checkpoint(self, path: str) -> None:
-        try:
-            info = self.registry.add_checkpoint(path)
-        except Exception as exc:  # a bad file must never crash the window
-            self.status.show_error(describe_error(exc))
-            return
-        self.statusBar().showMessage(f"Loaded {info.name} ({info.family})", 6000)
-        self._on_panel_models_changed()
+        self.current_panel().register_checkpoint(path)
 
     def _on_panel_send_to_evaluation(self, folder: str, label: str) -> None:
         if "evaluation" in self.panels:

@@ -9,8 +9,9 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QWidget
 
+from models.protocol import BackendInfo
 from models.registry import Registry
-from studio.jobs import JobRunner
+from studio.jobs import JobRunner, describe_error
 
 
 @dataclass
@@ -63,6 +64,17 @@ class Panel(QWidget):
 
     def mark_saved(self) -> None:
         self.undo_stack.setClean()
+
+    def register_checkpoint(self, path: str) -> BackendInfo | None:
+        """Load a user checkpoint into the registry; a bad file becomes a message."""
+        try:
+            info = self.ctx.registry.add_checkpoint(path)
+        except Exception as exc:  # a bad file must never crash the window
+            self.error.emit(describe_error(exc), "")
+            return None
+        self.message.emit(f"Loaded {info.name} ({info.family})")
+        self.models_changed.emit()
+        return info
 
     def backend_changed(self) -> None:
         """The compute device or the set of registered models changed."""

@@ -623,17 +623,12 @@ class LatentPanel(Panel):
         self.set_slot(index, Slot("image", label, source=rgb, note=note))
 
     def _open_checkpoint(self, path: str) -> None:
-        from studio.jobs import describe_error
-
-        try:
-            info = self.ctx.registry.add_checkpoint(path)
-        except Exception as exc:  # a bad file must never crash the window
-            self.error.emit(describe_error(exc), "")
+        info = self.register_checkpoint(path)
+        if info is None:
             return
         if Capability.LATENT not in info.capabilities:
             self.error.emit(f"{info.name} has no latent space; it cannot drive this panel", "")
             return
-        self.models_changed.emit()
         self._push_param("model", self.model, info.name)
 
     def _on_open_clicked(self) -> None:

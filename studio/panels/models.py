@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -91,20 +92,12 @@ class ModelsPanel(Panel):
         self.card_view.setPlainText(json.dumps(card, indent=2))
 
     def _on_open_clicked(self) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
         path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "", self.open_filter)
         if path:
             self.open_file(path)
 
     def open_file(self, path: str) -> None:
-        try:
-            info = self.ctx.registry.add_checkpoint(path)
-        except Exception as exc:  # a bad file must never crash the window
-            self.error.emit(describe_error(exc), "")
-            return
-        self.message.emit(f"Loaded {info.name}")
-        self.models_changed.emit()
+        self.register_checkpoint(path)
 
     def backend_changed(self) -> None:
         self.refresh()

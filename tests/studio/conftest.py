@@ -7,6 +7,8 @@ os.environ["QT_QPA_PLATFORM"] = offscreen_platform()
 
 import pytest  # noqa: E402
 
+from models.registry import Registry  # noqa: E402
+from studio.app import MainWindow  # noqa: E402
 from studio.jobs import JobRunner  # noqa: E402
 
 
@@ -15,3 +17,13 @@ def runner(qapp):
     r = JobRunner()
     yield r
     r.shutdown()
+
+
+@pytest.fixture
+def window(qtbot, tiny_weights):
+    """The main window over two tiny seeded VAEs, shown offscreen."""
+    win = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

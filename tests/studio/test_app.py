@@ -9,15 +9,6 @@ from studio.panels import registered_panels
 from studio.session import SessionError, load_session, save_session
 
 
-@pytest.fixture
-def window(qtbot, tiny_weights):
-    win = MainWindow(registry=Registry(tiny_weights))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-
-
 def test_registered_panels_appear_in_order(window):
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert titles == [c.title for c in registered_panels()]

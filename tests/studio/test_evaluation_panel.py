@@ -5,8 +5,6 @@ import pytest
 from PIL import Image
 
 from models.eval.study import Study
-from models.registry import Registry
-from studio.app import MainWindow
 
 
 @pytest.fixture
@@ -22,13 +20,8 @@ def systems(tmp_path):
 
 
 @pytest.fixture
-def panel(qtbot, tiny_weights):
-    win = MainWindow(registry=Registry(tiny_weights))
-    qtbot.addWidget(win)
-    win.show()
-    p = win.show_panel("evaluation")
-    yield p
-    win.close()
+def panel(window):
+    return window.show_panel("evaluation")
 
 
 def test_mos_test_taken_in_the_panel(panel, systems, tmp_path, qtbot):

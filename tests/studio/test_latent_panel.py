@@ -5,24 +5,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from models.image.latent_ops import bilinear, interpolate
-from models.registry import Registry
-from studio.app import MainWindow
 from studio.panels.latent import SCRUB_MAX, Slot
 
 
 @pytest.fixture
-def win(qtbot, tiny_weights):
-    w = MainWindow(registry=Registry(tiny_weights))
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def panel(win):
-    p = win.show_panel("latent")
-    win.jobs.wait_until_idle(10)
+def panel(window):
+    p = window.show_panel("latent")
+    window.jobs.wait_until_idle(10)
     return p
 
 
