@@ -23,7 +23,7 @@ test: $(STAMP)
 	bash scripts/system-deps.sh
 	$(BIN)/lint-imports
 	$(BIN)/ruff check studio models tests bench
-	$(BIN)/python -m pytest -p no:pytestqt tests/models -q
+	$(BIN)/python -m pytest -p no:pytest-qt -W ignore::pytest.PytestConfigWarning tests/models -q
 	$(BIN)/python -m pytest tests/studio -q
 
 bench: $(STAMP)
