@@ -940,6 +940,9 @@ class LatentPanel(Panel):
             self._apply_slot(i, Slot.from_state(s) if s else None)
 
     def shutdown(self) -> None:
+        # Pending throttled decodes must not reach a runner that is shutting down.
+        self._scrub_timer.stop()
+        self._search_timer.stop()
         keys = ["latent-scrub", "latent-strip", "latent-pad", "latent-arith", "latent-dataset",
                 "latent-send", *self._export_keys]
         for i in range(len(SLOTS)):

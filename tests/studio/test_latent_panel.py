@@ -190,3 +190,13 @@ def test_keyboard_picks_slots(panel, qtbot):
     panel.setFocus()
     qtbot.keyClick(panel, Qt.Key.Key_C)
     assert panel.active == 2
+
+
+def test_closing_mid_drag_submits_nothing_after_shutdown(window, qtbot):
+    panel = window.show_panel("latent")
+    panel.scrub_slider.setSliderDown(True)
+    panel.scrub_slider.setValue(123)  # starts the throttle timer
+    assert panel._scrub_timer.isActive()
+    window.close()
+    assert not panel._scrub_timer.isActive() and not panel._search_timer.isActive()
+    qtbot.wait(40)  # past the throttle interval: nothing fires into the stopped runner
