@@ -11,13 +11,15 @@ from constants in code. The card (``NAME.json`` beside ``NAME.safetensors``) hol
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+C = TypeVar("C")
 
 
 class CheckpointError(ValueError):
@@ -122,3 +124,13 @@ def save_checkpoint(
     save_file(tensors, str(path), metadata={"family": str(card["family"])})
     card_path(path).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+def config_from_card(cls: type[C], card: dict[str, Any]) -> C:
+    """Rebuild an architecture config dataclass from a card; unknown keys are an error."""
+    cfg = card["config"]
+    known = {f.name for f in fields(cls)}
+    unknown = set(cfg) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {sorted(unknown)}")
+    return cls(**cfg)

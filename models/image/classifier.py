@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from models.checkpoints import Checkpoint
+from models.checkpoints import config_from_card as checkpoint_config
 from models.protocol import Capability, JobContext
 
 
@@ -87,11 +88,7 @@ class ClassifierBackend:
 
 
 def config_from_card(card: dict[str, Any]) -> ClassifierConfig:
-    fields = ClassifierConfig.__dataclass_fields__
-    unknown = set(card["config"]) - set(fields)
-    if unknown:
-        raise ValueError(f"unknown classifier config keys {sorted(unknown)}")
-    return ClassifierConfig(**card["config"])
+    return checkpoint_config(ClassifierConfig, card)
 
 
 def config_to_card(cfg: ClassifierConfig) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from models.checkpoints import Checkpoint
+from models.checkpoints import config_from_card as checkpoint_config
 from models.protocol import Capability, JobContext
 
 
@@ -136,12 +137,7 @@ class VAEBackend:
 
 
 def config_from_card(card: dict[str, Any]) -> VAEConfig:
-    fields = VAEConfig.__dataclass_fields__
-    cfg = card["config"]
-    unknown = set(cfg) - set(fields)
-    if unknown:
-        raise ValueError(f"unknown VAE config keys {sorted(unknown)}")
-    return VAEConfig(**{k: cfg[k] for k in fields if k in cfg})
+    return checkpoint_config(VAEConfig, card)
 
 
 def config_to_card(cfg: VAEConfig) -> dict[str, Any]:

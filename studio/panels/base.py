@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QSettings, Signal
@@ -11,7 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from models.protocol import BackendInfo
 from models.registry import Registry
-from studio.jobs import JobRunner, describe_error
+from studio.jobs import JobRunner
 
 
 @dataclass
@@ -65,16 +67,20 @@ class Panel(QWidget):
     def mark_saved(self) -> None:
         self.undo_stack.setClean()
 
-    def register_checkpoint(self, path: str) -> BackendInfo | None:
-        """Load a user checkpoint into the registry; a bad file becomes a message."""
-        try:
-            info = self.ctx.registry.add_checkpoint(path)
-        except Exception as exc:  # a bad file must never crash the window
-            self.error.emit(describe_error(exc), "")
-            return None
-        self.message.emit(f"Loaded {info.name} ({info.family})")
-        self.models_changed.emit()
-        return info
+    def register_checkpoint(self, path: str,
+                            then: Callable[[BackendInfo], None] | None = None) -> None:
+        """Load a user checkpoint into the registry in the background (loading builds the
+        model, which can take a while); a bad file becomes a message."""
+
+        def loaded(info: BackendInfo) -> None:
+            self.message.emit(f"Loaded {info.name} ({info.family})")
+            self.models_changed.emit()
+            if then is not None:
+                then(info)
+
+        self.ctx.jobs.submit(f"{self.name}-checkpoint", lambda *, ctx: (
+            self.ctx.registry.add_checkpoint(path)), lane="io",
+            label=f"Loading {Path(path).name}", on_result=loaded, on_error=self.error.emit)
 
     def backend_changed(self) -> None:
         """The compute device or the set of registered models changed."""

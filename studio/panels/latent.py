@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 from models.data.browse import DatasetIndex, load_index
 from models.image.io import load_image, save_gif, save_strip, to_model_image, to_uint8
 from models.image.latent_ops import arithmetic, bilinear, interpolate, path
-from models.protocol import Capability, JobContext
+from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
 from studio.library import LatentLibrary
 from studio.panels import register_panel
@@ -623,9 +623,9 @@ class LatentPanel(Panel):
         self.set_slot(index, Slot("image", label, source=rgb, note=note))
 
     def _open_checkpoint(self, path: str) -> None:
-        info = self.register_checkpoint(path)
-        if info is None:
-            return
+        self.register_checkpoint(path, then=self._on_checkpoint_loaded)
+
+    def _on_checkpoint_loaded(self, info: BackendInfo) -> None:
         if Capability.LATENT not in info.capabilities:
             self.error.emit(f"{info.name} has no latent space; it cannot drive this panel", "")
             return
@@ -943,7 +943,8 @@ class LatentPanel(Panel):
         # Pending throttled decodes must not reach a runner that is shutting down.
         self._scrub_timer.stop()
         self._search_timer.stop()
-        keys = ["latent-scrub", "latent-strip", "latent-pad", "latent-arith", "latent-dataset",
+        keys = ["latent-checkpoint", "latent-scrub", "latent-strip", "latent-pad",
+                "latent-arith", "latent-dataset",
                 "latent-send", *self._export_keys]
         for i in range(len(SLOTS)):
             keys += [f"latent-resolve-{i}", f"latent-thumb-{i}", f"latent-read-{i}"]

@@ -156,6 +156,7 @@ def test_bad_checkpoint_is_a_message_not_a_crash(window, tmp_path):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"nope")
     window.open_checkpoint(str(junk))
+    window.jobs.wait_until_idle(10)
     assert "junk.safetensors" in window.status.error_label.text()
 
 
