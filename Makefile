@@ -31,18 +31,22 @@ bench: $(STAMP)
 	$(BIN)/python bench/ui_stall.py
 	$(BIN)/python bench/latent_scrub.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/vocoder.py
 
-# Build the data sets the shipped models are trained on (installs the font packages).
+# Build the data sets the shipped models are trained on (installs the font packages, and
+# espeak-ng with MBROLA voices from Debian contrib/non-free for the speech corpus).
 data: $(STAMP)
 	bash scripts/system-deps.sh --data
 	$(BIN)/latent-studio data build glyphs
 	$(BIN)/latent-studio data build emoji
+	$(BIN)/latent-studio data build speech
 
-# Retrain the shipped models (about 40 minutes on 2 CPU cores); see README.
+# Retrain the shipped models (about 2 hours on 2 CPU cores); see README.
 train: data
 	$(BIN)/latent-studio train vae --data emoji --epochs 60 --anneal-epochs 5
 	$(BIN)/latent-studio train vae --data glyphs --epochs 8 --anneal-epochs 1
 	$(BIN)/latent-studio train classifier --epochs 3
+	$(BIN)/latent-studio train vocoder --minutes 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -104,7 +104,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                 f"{path}: expected a state dict of tensors or {{'state_dict', 'card'}}"
             )
     else:
-        raise CheckpointError(f"{path}: unknown checkpoint type '{suffix}' (.safetensors or .pt)")
+        raise CheckpointError(
+            f"{path}: unknown checkpoint type '{suffix}' (.safetensors or .pt with a card, "
+            "or a HiFi-GAN generator with its config.json beside it)")
     return Checkpoint(path=path, state=dict(state), card=card)
 
 

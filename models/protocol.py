@@ -74,6 +74,33 @@ class JobContext:
 
 
 @dataclass(frozen=True)
+class MelSettings:
+    """How a vocoder analyses audio into the log-mel spectrogram it reads.
+
+    The convention is HiFi-GAN's (jik876): magnitude STFT of frames that are not centred
+    (the signal is reflect-padded by ``(n_fft - hop) / 2`` on both sides, so a clip of
+    ``L`` samples gives ``L // hop`` frames), Slaney-normalised mel filters on the Slaney mel
+    scale, and ``ln(max(mel, 1e-5))``.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop: int = 256
+    win: int = 1024
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float = 8000.0
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop,
+                "win": self.win, "n_mels": self.n_mels, "fmin": self.fmin, "fmax": self.fmax}
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     """What a panel may know of a backend.
 
@@ -97,6 +124,8 @@ class BackendInfo:
         One line for menus and tooltips.
     metrics
         Quality figures from the model card (name -> value).
+    mel
+        Analysis settings of a vocoder (Capability.VOCODE), else ``None``.
     """
 
     name: str
@@ -108,6 +137,7 @@ class BackendInfo:
     latent_size: int = 0
     description: str = ""
     metrics: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+    mel: MelSettings | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-able view, as ``models list --json`` prints it."""
@@ -121,6 +151,7 @@ class BackendInfo:
             "latent_size": self.latent_size,
             "description": self.description,
             "metrics": dict(self.metrics),
+            "mel": self.mel.to_json() if self.mel is not None else None,
         }
 
 
@@ -150,4 +181,18 @@ class LatentBackend(Protocol):
 
     def sample_latents(self, n: int, seed: int) -> np.ndarray:
         """``n`` latents ``(n, D)`` drawn from the prior with ``seed``."""
+        ...
+
+
+@runtime_checkable
+class VocoderBackend(Protocol):
+    """Log-mel spectrograms to audio (Capability.VOCODE).
+
+    Audio is float32 mono ``(L,)`` in [-1, 1] at ``info.mel.sample_rate``; a mel is float32
+    ``(n_mels, T)`` as :class:`MelSettings` describes. ``vocode`` returns ``T * hop`` samples.
+    """
+
+    info: BackendInfo
+
+    def vocode(self, mel: np.ndarray, *, ctx: JobContext | None = None) -> np.ndarray:
         ...

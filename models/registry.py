@@ -23,6 +23,14 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
 FAMILIES: dict[str, str] = {
     "vae": "models.image.vae",
     "classifier": "models.image.classifier",
+    "vocos": "models.audio.vocos",
+    "hifigan": "models.audio.hifigan",
+    "griffinlim": "models.audio.griffinlim",
+}
+
+# Built-ins that need no weights: name -> card (family + config).
+WEIGHTLESS: dict[str, dict[str, Any]] = {
+    "griffinlim": {"family": "griffinlim", "config": {}},
 }
 
 
@@ -52,6 +60,7 @@ def describe(path: Path, card: dict[str, Any], source: str) -> BackendInfo:
         latent_size=int(d.get("latent_size", 0)),
         description=str(d.get("description", card.get("description", ""))),
         metrics=metrics,
+        mel=d.get("mel"),
     )
 
 
@@ -75,6 +84,8 @@ class Registry:
                     self._add(describe(path, read_card(path), "builtin"))
                 except CheckpointError as exc:
                     self.problems.append(str(exc))
+        for name, card in WEIGHTLESS.items():
+            self._add(replace(describe(Path(name), card, "builtin"), path=""))
 
     def _add(self, info: BackendInfo) -> BackendInfo:
         name, n = info.name, 2
@@ -87,7 +98,7 @@ class Registry:
     def add_checkpoint(self, path: str | Path) -> BackendInfo:
         """Register a user checkpoint; it is loaded once to check it really builds."""
         path = Path(path).expanduser().resolve()
-        ckpt = load_checkpoint(path)
+        ckpt = _read_any(path)
         info = describe(path, ckpt.card, "checkpoint")
         backend = self._build(info, ckpt, "cpu")
         info = self._add(info)
@@ -113,7 +124,8 @@ class Registry:
         with self._lock:
             key = (name, dev)
             if key not in self._loaded:
-                self._loaded[key] = self._build(info, load_checkpoint(info.path), dev)
+                ckpt = _read_any(Path(info.path)) if info.path else None
+                self._loaded[key] = self._build(info, ckpt, dev)
             return self._loaded[key]
 
     @staticmethod
@@ -126,6 +138,15 @@ class Registry:
             raise CheckpointError(f"{info.path}: weights do not match the card ({first})") from None
         backend.info = info
         return backend
+
+
+def _read_any(path: Path) -> Any:
+    """Our checkpoints, or a jik876 HiFi-GAN generator (config.json beside it)."""
+    from models.audio import hifigan
+
+    if hifigan.sniff(path):
+        return hifigan.read_checkpoint(path)
+    return load_checkpoint(path)
 
 
 _default: Registry | None = None

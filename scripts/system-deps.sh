@@ -37,8 +37,17 @@ fonts=(
   fonts-manrope fonts-ferrite-core fonts-hermit fonts-monoid
 )
 
+# Speech for `latent-studio data build speech`: espeak-ng (formant voices) and MBROLA diphone
+# voices (cut from real human recordings; Debian contrib/non-free, non-commercial licence).
+speech=(
+  espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-de1 mbrola-de2
+  mbrola-de6 mbrola-fr1 mbrola-fr4 mbrola-es1 mbrola-es2 mbrola-it3 mbrola-it4 mbrola-nl2
+  mbrola-pl1 mbrola-br1 mbrola-br3 mbrola-cz2 mbrola-ro1 mbrola-sw1 mbrola-gr2 mbrola-hu1
+  mbrola-ee1 mbrola-ca1 mbrola-cr1 mbrola-id1 mbrola-tr1 mbrola-pt1 mbrola-ir1 mbrola-la1
+)
+
 want=("${runtime[@]}")
-[ "${1:-}" = "--data" ] && want+=("${fonts[@]}")
+[ "${1:-}" = "--data" ] && want+=("${fonts[@]}" "${speech[@]}")
 
 missing=()
 for p in "${want[@]}"; do
@@ -49,5 +58,12 @@ done
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+if [ "${1:-}" = "--data" ]; then
+  # mbrola lives in contrib/non-free: enable them on deb822-style Debian sources.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && grep -q '^Components: main$' "$f" && \
+      $SUDO sed -i 's/^Components: main$/Components: main contrib non-free/' "$f"
+  done
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

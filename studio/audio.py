@@ -1,22 +1,283 @@
-"""Audio output through sounddevice (the only module that imports it)."""
+"""Audio devices through sounddevice (the only module that imports it).
+
+Streams run in PortAudio's own threads: the UI thread only starts and stops them and polls
+their position and level, so playing or recording never stalls the window. A device that is
+missing or disappears becomes an :class:`AudioError` with a message fit for the status bar.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 
 class AudioError(RuntimeError):
-    """No usable output device, or a file that cannot be played; the message says which."""
+    """No usable device, a device that went away, or a file that cannot be played."""
 
 
 def _sd():
     try:
         import sounddevice
     except OSError as exc:  # PortAudio missing
-        raise AudioError(f"audio output is unavailable: {exc}") from None
+        raise AudioError(f"audio is unavailable: {exc}") from None
     return sounddevice
+
+
+@dataclass(frozen=True)
+class Device:
+    index: int
+    name: str
+    inputs: int
+    outputs: int
+    default_rate: float
+
+
+def refresh_devices() -> None:
+    """Let PortAudio look for devices again (one plugged in or started after launch)."""
+    sd = _sd()
+    try:
+        sd._terminate()
+        sd._initialize()
+    except sd.PortAudioError as exc:
+        raise AudioError(f"audio devices could not be listed ({exc})") from None
+
+
+def devices(kind: str = "input") -> list[Device]:
+    """Devices with at least one ``kind`` ("input" or "output") channel."""
+    sd = _sd()
+    try:
+        found = sd.query_devices()
+    except sd.PortAudioError as exc:
+        raise AudioError(f"audio devices could not be listed ({exc})") from None
+    key = "max_input_channels" if kind == "input" else "max_output_channels"
+    return [Device(i, d["name"], d["max_input_channels"], d["max_output_channels"],
+                   d["default_samplerate"]) for i, d in enumerate(found) if d[key] > 0]
+
+
+def _check_device(device: int | str | None, kind: str) -> None:
+    if not devices(kind):
+        raise AudioError(f"no audio {kind} device found; connect one (or start the sound "
+                         "server) and try again")
+
+
+class Player:
+    """Plays one clip at a time from a start sample, optionally looping a range.
+
+    ``position`` (samples) moves as PortAudio asks for audio; ``playing`` turns False at the
+    end of a clip that does not loop, or on :meth:`stop`.
+    """
+
+    # An explicit latency and block size for both directions: through PulseAudio's ALSA
+    # plugin, 'low' stalls and the defaults often start about 2 s late, losing the start of a
+    # take; 25 ms blocks at 100 ms latency started at once in every trial here. The cursor
+    # comes from the DAC times PortAudio reports, so the device's own delay does not fool it.
+    LATENCY_S = 0.1
+    BLOCK_S = 0.025
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stream = None
+        self._audio = np.zeros(0, np.float32)
+        self._pos = 0
+        self._start = 0
+        self._marks: list[tuple[float, int, int]] = []   # (DAC time, first sample, length)
+        self._loop: tuple[int, int] | None = None
+        self._done = threading.Event()
+        self._done.set()
+        self.rate = 0
+        self.error: str = ""
+
+    @property
+    def position(self) -> int:
+        """The sample being heard now (what was handed to the device, less its latency)."""
+        with self._lock:
+            stream, marks = self._stream, list(self._marks)
+            if stream is None or not marks:
+                return self._start
+            try:
+                now = stream.time
+            except Exception:  # noqa: BLE001 - a closed or vanished stream has no clock
+                return marks[-1][1]
+        # The newest block whose first sample has reached the speaker by now.
+        heard = [m for m in marks if m[0] <= now]
+        if not heard:
+            return marks[0][1]
+        dac, first, n = heard[-1]
+        return first + min(int((now - dac) * self.rate), max(n - 1, 0))
+
+    @property
+    def playing(self) -> bool:
+        return not self._done.is_set()
+
+    def play(self, audio: np.ndarray, rate: int, start: int = 0,
+             loop: tuple[int, int] | None = None, device: int | str | None = None) -> None:
+        sd = _sd()
+        self.stop()
+        _check_device(device, "output")
+        audio = np.ascontiguousarray(audio, np.float32).reshape(-1)
+        if audio.size == 0:
+            raise AudioError("nothing to play: the clip is empty")
+        with self._lock:
+            self._audio = audio
+            self._pos = int(np.clip(start, 0, audio.size - 1))
+            self._marks = []
+            self._loop = None
+            if loop is not None and loop[1] - loop[0] >= rate // 50:
+                self._loop = (max(0, int(loop[0])), min(audio.size, int(loop[1])))
+                if not self._loop[0] <= self._pos < self._loop[1]:
+                    self._pos = self._loop[0]
+            self._start = self._pos
+        self.rate = rate
+        self.error = ""
+        self._done.clear()
+        try:
+            self._stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32",
+                                           device=device, callback=self._callback,
+                                           finished_callback=self._done.set,
+                                           latency=self.LATENCY_S,
+                                           blocksize=int(rate * self.BLOCK_S))
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            self._done.set()
+            self._stream = None
+            raise AudioError(f"the output device could not play this ({exc})") from None
+
+    def _callback(self, outdata, frames, when, status) -> None:
+        sd = _sd()
+        with self._lock:
+            out = outdata[:, 0]
+            filled = 0
+            dac = float(when.outputBufferDacTime)
+            while filled < frames:
+                end = self._loop[1] if self._loop else self._audio.size
+                n = min(frames - filled, end - self._pos)
+                if n <= 0:
+                    if self._loop:
+                        self._pos = self._loop[0]
+                        continue
+                    out[filled:] = 0.0
+                    raise sd.CallbackStop
+                out[filled:filled + n] = self._audio[self._pos:self._pos + n]
+                self._marks.append((dac + filled / self.rate, self._pos, n))
+                self._pos += n
+                filled += n
+            del self._marks[:-64]
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone
+                pass
+        self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
+class Recorder:
+    """Records mono float32 from an input device; level and length readable while it runs.
+
+    If the device stops delivering audio (unplugged, sound server gone) :attr:`error` says so
+    and what was recorded up to then is kept.
+    """
+
+    STALL_S = 1.5
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: list[np.ndarray] = []
+        self._frames = 0
+        self._peak = 0.0
+        self._stream = None
+        self._last_block = 0.0
+        self.rate = 0
+        self.error = ""
+
+    @property
+    def recording(self) -> bool:
+        return self._stream is not None
+
+    @property
+    def seconds(self) -> float:
+        with self._lock:
+            return self._frames / self.rate if self.rate else 0.0
+
+    def level_db(self) -> float:
+        """Peak level of the audio since the last call, in dBFS (-100 for silence)."""
+        with self._lock:
+            peak, self._peak = self._peak, 0.0
+        return 20 * float(np.log10(max(peak, 1e-5)))
+
+    def start(self, rate: int, device: int | str | None = None) -> None:
+        sd = _sd()
+        self.stop()
+        _check_device(device, "input")
+        with self._lock:
+            self._blocks, self._frames, self._peak = [], 0, 0.0
+        self.rate = rate
+        self.error = ""
+        self._last_block = time.monotonic()
+        try:
+            self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32",
+                                          device=device, callback=self._callback,
+                                          finished_callback=self._finished,
+                                          latency=Player.LATENCY_S,
+                                          blocksize=int(rate * Player.BLOCK_S))
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            self._stream = None
+            raise AudioError(f"the input device could not record ({exc})") from None
+
+    def _callback(self, indata, frames, _time, status) -> None:
+        block = indata[:, 0].copy()
+        with self._lock:
+            self._blocks.append(block)
+            self._frames += frames
+            self._peak = max(self._peak, float(np.abs(block).max()) if frames else 0.0)
+        self._last_block = time.monotonic()
+
+    def _finished(self) -> None:
+        if self._stream is not None and not self.error:
+            self.error = "the input device stopped delivering audio (disconnected?)"
+
+    def check(self) -> str:
+        """Poll from the UI: the error, if the device went away while recording."""
+        if self._stream is not None and not self.error:
+            if time.monotonic() - self._last_block > self.STALL_S:
+                self.error = "the input device stopped delivering audio (disconnected?)"
+        return self.error
+
+    def stop(self) -> np.ndarray:
+        """Stop and return everything recorded so far."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:  # noqa: BLE001 - the device may already be gone
+                pass
+        with self._lock:
+            if not self._blocks:
+                return np.zeros(0, np.float32)
+            return np.concatenate(self._blocks)
+
+
+_player: Player | None = None
+
+
+def player() -> Player:
+    """The process-wide player (one sound at a time, as users expect)."""
+    global _player
+    if _player is None:
+        _player = Player()
+    return _player
 
 
 def play_file(path: str | Path) -> float:
@@ -27,21 +288,16 @@ def play_file(path: str | Path) -> float:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AudioError(f"{path}: not a playable audio file ({exc})") from None
-    play(data, sr)
+    play(data.mean(axis=1), sr)
     return len(data) / sr
 
 
 def play(data: np.ndarray, sr: int) -> None:
-    sd = _sd()
-    try:
-        sd.stop()
-        sd.play(data, sr)
-    except sd.PortAudioError as exc:
-        raise AudioError(f"no audio output device could play this ({exc})") from None
+    player().play(np.asarray(data, np.float32).reshape(len(data), -1).mean(axis=1), sr)
 
 
 def stop() -> None:
     try:
-        _sd().stop()
+        player().stop()
     except AudioError:
         pass

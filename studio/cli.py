@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build the data sets the models train on")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     db = dsub.add_parser("build", help="render a data set into the cache")
-    db.add_argument("name", choices=("glyphs", "emoji"))
+    db.add_argument("name", choices=("glyphs", "emoji", "speech"))
     db.add_argument("--out", type=Path, help="output .npz (default: the data cache)")
     db.add_argument("--seed", type=int, default=0)
 
@@ -82,6 +82,27 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--seed", type=int, default=0)
     tc.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                     "glyph-classifier.safetensors)")
+
+    tvo = tsub.add_parser("vocoder", help="train the neural vocoder on the speech corpus")
+    tvo.add_argument("--minutes", type=float, default=50.0, help="training time budget")
+    tvo.add_argument("--seed", type=int, default=0)
+    tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "vocoder-speech.safetensors)")
+
+    vo = sub.add_parser("vocode", help="analyse a recording to a mel and vocode it back")
+    vo.add_argument("input", type=Path, metavar="IN.wav")
+    vo.add_argument("output", type=Path, metavar="OUT.wav")
+    vo.add_argument("--vocoder", default=None,
+                    help="model name (default: the shipped neural vocoder; 'griffinlim')")
+    vo.add_argument("--iters", type=int, help="Griffin-Lim iterations (default 32)")
+    vo.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
+                    help="vocode with this checkpoint (e.g. a HiFi-GAN generator with its "
+                         "config.json beside it)")
+
+    sp = sub.add_parser("spectrogram", help="picture of the mel spectrogram of a recording")
+    sp.add_argument("input", type=Path, metavar="IN.wav")
+    sp.add_argument("output", type=Path, metavar="OUT.png")
+    sp.add_argument("--vocoder", default=None, help="whose mel settings to use")
 
     me = sub.add_parser("metrics", help="objective metrics of image sets and speech")
     mesub = me.add_subparsers(dest="metric", required=True, parser_class=_Parser)
@@ -229,6 +250,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     out = args.out or cache_dir() / f"{args.name}.npz"
     if args.name == "glyphs":
         from models.data import glyphs as builder
+    elif args.name == "speech":
+        from models.data import speech as builder
     else:
         from models.data import emoji as builder
     print(json.dumps(builder.build(out, seed=args.seed)))
@@ -238,6 +261,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import WEIGHTS_DIR
 
+    if args.train_command == "vocoder":
+        from models.train import vocoder
+
+        out = args.out or WEIGHTS_DIR / "vocoder-speech.safetensors"
+        card = vocoder.train(out, vocoder.TrainConfig(minutes=args.minutes, seed=args.seed),
+                             log=lambda line: print(line, flush=True))
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
     if args.train_command == "classifier":
         from models.train import classifier
 
@@ -452,7 +483,78 @@ def _format_results(res: dict) -> str:
     return "\n".join(lines)
 
 
+DEFAULT_VOCODER = "vocoder-speech"
+
+
+def _vocoder(name: str | None, checkpoints: list[Path] = ()):
+    from models.protocol import Capability
+    from models.registry import default_registry
+
+    reg = default_registry()
+    added = [reg.add_checkpoint(path) for path in checkpoints]
+    names = [i.name for i in reg.infos(Capability.VOCODE)]
+    if name is None and added:
+        name = added[-1].name                   # --checkpoint without --vocoder: use it
+    if name is None:
+        name = DEFAULT_VOCODER if DEFAULT_VOCODER in names else "griffinlim"
+    if name not in names:
+        raise CLIError(f"no vocoder named '{name}' (vocoders: {', '.join(names)})")
+    return reg.get(name)
+
+
+def _read_audio(path: Path, rate: int | None = None):
+    from models.audio.io import AudioFileError, read_audio
+
+    try:
+        return read_audio(path, rate)
+    except AudioFileError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def cmd_vocode(args: argparse.Namespace) -> int:
+    from models.audio.io import AudioFileError, fit_length, resample, write_wav
+
+    if not args.output.parent.is_dir():
+        raise CLIError(f"{args.output}: folder {args.output.parent} does not exist")
+    backend = _vocoder(args.vocoder, args.checkpoint)
+    if args.iters is not None and not hasattr(backend, "iters"):
+        raise CLIError(f"--iters is for Griffin-Lim; '{backend.info.name}' has no iterations")
+    if args.iters is not None and args.iters < 1:
+        raise CLIError(f"--iters must be at least 1 (got {args.iters})")
+    rate = backend.info.mel.sample_rate
+    clip = _read_audio(args.input, rate)
+    if clip.source_channels > 1:
+        print(f"{args.input}: {clip.source_channels} channels mixed to mono", file=sys.stderr)
+    mel = backend.analyse(clip.audio)
+    kw = {"iters": args.iters} if args.iters is not None else {}
+    y = backend.vocode(mel, **kw)
+    y = fit_length(resample(y, rate, clip.source_rate), clip.source_frames)
+    try:
+        write_wav(args.output, y, clip.source_rate)
+    except AudioFileError as exc:
+        raise CLIError(str(exc)) from None
+    print(args.output)
+    return 0
+
+
+def cmd_spectrogram(args: argparse.Namespace) -> int:
+    from models.audio.features import log_mel, mel_to_db
+    from models.audio.io import spectrogram_picture
+
+    backend = _vocoder(args.vocoder)
+    clip = _read_audio(args.input, backend.info.mel.sample_rate)
+    db = mel_to_db(log_mel(clip.audio, backend.info.mel).numpy())
+    try:
+        spectrogram_picture(db).save(args.output)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{args.output}: could not write the picture ({exc})") from None
+    print(args.output)
+    return 0
+
+
 _COMMANDS = {
+    "vocode": cmd_vocode,
+    "spectrogram": cmd_spectrogram,
     "models": cmd_models,
     "screenshot": cmd_screenshot,
     "data": cmd_data,

@@ -27,3 +27,16 @@ def window(qtbot, tiny_weights):
     win.show()
     yield win
     win.close()
+
+
+@pytest.fixture(scope="session")
+def virtual_audio():
+    """A real (virtual) sound device: a user-space PulseAudio null sink for the session."""
+    from studio import audio
+    from studio import virtual_audio as va
+
+    started = va.start(rate=16000)
+    audio.refresh_devices()
+    yield va
+    if started:
+        va.stop()

@@ -169,3 +169,79 @@ def test_metrics_fid_kid_json_saved_to_study(image_dirs, tmp_path):
     assert any(k.startswith("fid:inception") for k in saved)
     one_line_error(cli("metrics", "fid", tmp_path / "nope", image_dirs / "b", check=False),
                    "no such folder")
+
+
+# --- vocode and spectrogram ------------------------------------------------------------------
+
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(scope="module")
+def stereo_44k(tmp_path_factory):
+    """Held-out speech as a 44.1 kHz stereo WAV (the rate and layout users' files have)."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    x, sr = sf.read(DATA / "unseen-fr4.flac", dtype="float32")
+    y = resample_poly(x, 441, 160).astype(np.float32)
+    path = tmp_path_factory.mktemp("wav") / "voice.wav"
+    sf.write(path, np.stack([y, 0.5 * y], 1), 44100)
+    return path
+
+
+@pytest.mark.parametrize("extra", [[], ["--vocoder", "griffinlim", "--iters", "8"]])
+def test_vocode_keeps_rate_and_length(stereo_44k, tmp_path, extra):
+    import soundfile as sf
+
+    from models.audio.features import mrstft_distance
+
+    out = tmp_path / "out.wav"
+    res = cli("vocode", stereo_44k, out, *extra)
+    assert "mixed to mono" in res.stderr
+    src, got = sf.info(stereo_44k), sf.info(out)
+    assert got.samplerate == 44100 and got.frames == src.frames and got.channels == 1
+    y, _ = sf.read(out, dtype="float32")
+    x = sf.read(stereo_44k, dtype="float32")[0].mean(axis=1)
+    assert mrstft_distance(y, x) < 2.0          # a round trip, not noise or silence
+    assert mrstft_distance(np.random.default_rng(0).normal(0, 0.1, x.size), x) > 2.0
+
+
+def test_vocode_errors_are_one_line(stereo_44k, tmp_path):
+    one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "nope",
+                       check=False), "no vocoder named 'nope'")
+    one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--iters", "4", check=False),
+                   "--iters is for Griffin-Lim")
+    one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "griffinlim",
+                       "--iters", "0", check=False), "at least 1")
+    (tmp_path / "t.wav").write_text("text")
+    one_line_error(cli("vocode", tmp_path / "t.wav", tmp_path / "o.wav", check=False),
+                   "not an audio file")
+    one_line_error(cli("vocode", stereo_44k, tmp_path / "no" / "o.wav", check=False),
+                   "does not exist")
+
+
+def test_spectrogram_picture(stereo_44k, tmp_path):
+    out = tmp_path / "mel.png"
+    cli("spectrogram", stereo_44k, out)
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    frames = int(2.03 * 16000) // 256
+    assert img.shape[:2] == (80 * 4, frames * 2)
+    # Speech has its energy low: the bottom of the picture is brighter than the top.
+    assert img[-80:].mean() > img[:80].mean() + 10
+
+
+def test_vocode_with_a_users_hifigan_checkpoint(stereo_44k, tmp_path):
+    import soundfile as sf
+
+    from tests.models.test_hifigan import reference, write_jik876
+
+    gen = write_jik876(tmp_path / "hifigan", reference("old"))
+    listed = json.loads(cli("models", "list", "--json", "--checkpoint", gen).stdout)
+    mine = [m for m in listed if m["family"] == "hifigan"]
+    assert mine and mine[0]["mel"]["sample_rate"] == 8000 and mine[0]["mel"]["n_mels"] == 20
+    out = tmp_path / "o.wav"
+    cli("vocode", stereo_44k, out, "--checkpoint", gen)
+    assert sf.info(out).samplerate == 44100 and sf.info(out).frames == sf.info(stereo_44k).frames
+    (tmp_path / "hifigan" / "config.json").unlink()
+    one_line_error(cli("vocode", stereo_44k, out, "--checkpoint", gen, check=False),
+                   "config.json")

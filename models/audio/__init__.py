@@ -1,0 +1,1 @@
+"""Vocoders and spectral analysis, one family per file."""

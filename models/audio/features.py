@@ -1,0 +1,151 @@
+"""Spectral analysis shared by every vocoder, the editor and the metrics.
+
+All functions take float32 torch tensors or numpy arrays of shape ``(L,)`` or ``(B, L)`` and
+follow :class:`models.protocol.MelSettings` (HiFi-GAN's mel convention).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torchaudio
+from torch.nn import functional as F
+
+from models.protocol import MelSettings
+
+LOG_FLOOR = 1e-5
+
+
+@functools.lru_cache(maxsize=16)
+def mel_basis(s: MelSettings) -> torch.Tensor:
+    """Slaney mel filters ``(n_mels, n_fft // 2 + 1)``."""
+    fb = torchaudio.functional.melscale_fbanks(
+        s.n_fft // 2 + 1, s.fmin, s.fmax, s.n_mels, s.sample_rate, norm="slaney",
+        mel_scale="slaney")
+    return fb.T.contiguous()
+
+
+@functools.lru_cache(maxsize=16)
+def _window(win: int) -> torch.Tensor:
+    return torch.hann_window(win)
+
+
+def _as_tensor(audio) -> tuple[torch.Tensor, bool]:
+    t = torch.as_tensor(np.asarray(audio, np.float32) if not torch.is_tensor(audio) else audio)
+    single = t.dim() == 1
+    return (t[None] if single else t), single
+
+
+def magnitude(audio, s: MelSettings) -> torch.Tensor:
+    """Magnitude STFT ``(B, n_fft // 2 + 1, L // hop)`` (reflect pad, frames not centred)."""
+    x, _ = _as_tensor(audio)
+    pad = (s.n_fft - s.hop) // 2
+    if x.shape[-1] <= pad:
+        x = F.pad(x, (0, pad + 1 - x.shape[-1]))
+    x = F.pad(x[:, None], (pad, pad), mode="reflect")[:, 0]
+    spec = torch.stft(x, s.n_fft, s.hop, s.win, _window(s.win).to(x.device), center=False,
+                      return_complex=True)
+    return torch.sqrt(spec.real ** 2 + spec.imag ** 2 + 1e-9)
+
+
+def log_mel(audio, s: MelSettings) -> torch.Tensor:
+    """ln mel spectrogram ``(B, n_mels, T)`` (or ``(n_mels, T)`` for one clip)."""
+    x, single = _as_tensor(audio)
+    mag = magnitude(x, s)
+    mel = torch.log(torch.clamp(mel_basis(s).to(mag.device) @ mag, min=LOG_FLOOR))
+    return mel[0] if single else mel
+
+
+def mel_to_db(mel: np.ndarray) -> np.ndarray:
+    """ln-magnitude mel to decibels (20 log10)."""
+    return (20.0 / np.log(10.0)) * np.asarray(mel, np.float32)
+
+
+def linear_db(audio, s: MelSettings) -> np.ndarray:
+    """Linear-frequency magnitude in dB ``(n_fft // 2 + 1, T)`` for the editor's linear view."""
+    mag = magnitude(audio, s)[0]
+    return (20.0 * torch.log10(torch.clamp(mag, min=LOG_FLOOR))).numpy()
+
+
+# --- distances reported in model cards and benches -------------------------------------------
+
+MRSTFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
+
+
+def _stft_mag(x: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
+    spec = torch.stft(x, n_fft, hop, win, _window(win).to(x.device), return_complex=True)
+    return torch.sqrt(torch.clamp(spec.real ** 2 + spec.imag ** 2, min=1e-7))
+
+
+def mrstft_terms(y_hat: torch.Tensor, y: torch.Tensor,
+                 resolutions=MRSTFT_RESOLUTIONS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spectral convergence and log-magnitude L1, each averaged over the resolutions."""
+    sc = lm = 0.0
+    for n_fft, hop, win in resolutions:
+        a, b = _stft_mag(y_hat, n_fft, hop, win), _stft_mag(y, n_fft, hop, win)
+        sc = sc + torch.linalg.norm(b - a) / torch.clamp(torch.linalg.norm(b), min=1e-7)
+        lm = lm + F.l1_loss(torch.log(a), torch.log(b))
+    n = len(resolutions)
+    return sc / n, lm / n
+
+
+def mrstft_distance(y_hat, y) -> float:
+    """Multi-resolution STFT distance (spectral convergence + log-magnitude L1; lower is better).
+
+    The two signals are cut to the shorter length.
+    """
+    a, _ = _as_tensor(y_hat)
+    b, _ = _as_tensor(y)
+    n = min(a.shape[-1], b.shape[-1])
+    with torch.no_grad():
+        sc, lm = mrstft_terms(a[..., :n], b[..., :n])
+    return float(sc + lm)
+
+
+def mel_distance(y_hat, y, s: MelSettings) -> float:
+    """Mean absolute difference of the ln mel spectrograms (HiFi-GAN's "mel error")."""
+    a, _ = _as_tensor(y_hat)
+    b, _ = _as_tensor(y)
+    n = min(a.shape[-1], b.shape[-1])
+    with torch.no_grad():
+        return float(F.l1_loss(log_mel(a[..., :n], s), log_mel(b[..., :n], s)))
+
+
+def overlap_add(frames: torch.Tensor, s_hop: int, win: torch.Tensor, pad: int) -> torch.Tensor:
+    """Windowed overlap-add of ``(B, n_fft, T)`` frames, normalised by the window envelope.
+
+    Output is ``T * hop`` samples with ``pad`` trimmed on both sides ("same" padding), so
+    frame ``t`` is centred at ``t * hop + hop / 2`` exactly as :func:`magnitude` analyses.
+    """
+    b, n_fft, t = frames.shape
+    length = (t - 1) * s_hop + n_fft
+    y = F.fold(frames * win[None, :, None], (1, length), (1, n_fft), stride=(1, s_hop))[:, 0, 0]
+    env = F.fold((win ** 2)[None, :, None].expand(1, n_fft, t), (1, length), (1, n_fft),
+                 stride=(1, s_hop))[0, 0, 0]
+    y = y[:, pad:length - pad]
+    env = env[pad:length - pad]
+    return y / torch.clamp(env, min=1e-8)
+
+
+def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-9) / min_log_hz)
+                    / logstep, hz / f_sp)
+
+
+def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)),
+                    f_sp * mel)
+
+
+def mel_frequencies(s: MelSettings) -> np.ndarray:
+    """Centre frequency in Hz of each mel band (Slaney scale)."""
+    lo, hi = _hz_to_mel_slaney(np.array(s.fmin)), _hz_to_mel_slaney(np.array(s.fmax))
+    return _mel_to_hz_slaney(np.linspace(lo, hi, s.n_mels + 2)[1:-1])

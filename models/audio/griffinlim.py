@@ -1,0 +1,81 @@
+"""Griffin-Lim from a log-mel spectrogram: the baseline every vocoder is measured against.
+
+The mel is turned back into a linear magnitude with torchaudio's inverse mel scale (least
+squares, clipped at zero), then Griffin-Lim (torchaudio, momentum 0.99) finds a phase. The
+random phase start is seeded, so the same mel always gives the same audio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio
+
+from models.checkpoints import Checkpoint
+from models.protocol import BackendInfo, Capability, JobContext, MelSettings
+
+DEFAULT_ITERS = 32
+
+
+class GriffinLimBackend:
+    """Capability.VOCODE without weights; ``iters`` can be changed per call."""
+
+    info: BackendInfo
+
+    def __init__(self, mel: MelSettings | None = None, iters: int = DEFAULT_ITERS,
+                 device: str = "cpu") -> None:
+        mel = mel or MelSettings()
+        self.mel = mel
+        self.iters = iters
+        self.device = device
+        self._inverse = torchaudio.transforms.InverseMelScale(
+            mel.n_fft // 2 + 1, mel.n_mels, mel.sample_rate, mel.fmin, mel.fmax,
+            norm="slaney", mel_scale="slaney").to(device)
+
+    def analyse(self, audio: np.ndarray) -> np.ndarray:
+        from models.audio.features import log_mel
+
+        return log_mel(audio, self.mel).numpy()
+
+    def linear_magnitude(self, mel: np.ndarray) -> torch.Tensor:
+        m = torch.exp(torch.as_tensor(np.asarray(mel, np.float32), device=self.device))
+        return torch.clamp(self._inverse(m), min=0.0)
+
+    @torch.inference_mode()
+    def vocode(self, mel: np.ndarray, *, ctx: JobContext | None = None,
+               iters: int | None = None, seed: int = 0) -> np.ndarray:
+        """Audio ``(T * hop,)`` for a ln-mel ``(n_mels, T)``."""
+        ctx = ctx or JobContext()
+        n_iter = int(iters if iters is not None else self.iters)
+        if n_iter < 1:
+            raise ValueError(f"Griffin-Lim needs at least 1 iteration (got {n_iter})")
+        s = self.mel
+        t = int(np.shape(mel)[-1])
+        ctx.report(0.0)
+        mag = self.linear_magnitude(mel)
+        gl = torchaudio.transforms.GriffinLim(
+            n_fft=s.n_fft, n_iter=n_iter, win_length=s.win, hop_length=s.hop, power=1.0,
+            momentum=0.99, rand_init=True).to(self.device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            y = gl(mag)
+        ctx.report(1.0)
+        # GriffinLim centres frame t at t * hop; our analysis centres it at t * hop + hop / 2.
+        # Its output is (T - 1) * hop long; pad the end to T * hop.
+        y = torch.cat([torch.zeros(s.hop // 2, device=y.device), y])[: t * s.hop]
+        y = torch.nn.functional.pad(y, (0, t * s.hop - y.shape[-1]))
+        return y.float().cpu().numpy()
+
+
+def describe(card: dict[str, Any]) -> dict[str, Any]:
+    mel = MelSettings(**card.get("config", {}).get("mel", {}))
+    return {"capabilities": Capability.VOCODE, "mel": mel,
+            "description": f"Griffin-Lim from the mel ({DEFAULT_ITERS} iterations by default, "
+                           "no weights)"}
+
+
+def load(ckpt: Checkpoint | None, device: str) -> GriffinLimBackend:
+    mel = MelSettings(**(ckpt.card.get("config", {}).get("mel", {}) if ckpt else {}))
+    return GriffinLimBackend(mel, device=device)

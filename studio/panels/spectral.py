@@ -1,0 +1,861 @@
+"""Spectrogram editor: record or open speech, paint on its mel spectrogram, vocode it back.
+
+The clip is analysed with the selected vocoder's own mel settings (from its BackendInfo).
+Edits are operations (models.audio.edits) kept in a list and pushed on the undo stack, so a
+session replays them. Vocoding runs in the job runner; recording and playback run in
+PortAudio's threads (studio.audio), polled by a timer for the level meter and the cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QUndoCommand
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGraphicsRectItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.audio import edits
+from models.audio.features import linear_db, log_mel, mel_frequencies, mel_to_db
+from models.audio.io import AudioFileError, colormap_lut, read_audio, resample, write_wav
+from models.protocol import BackendInfo, Capability, JobContext, MelSettings
+from studio import audio
+from studio.panels import register_panel
+from studio.panels.base import Panel, StudioContext
+
+AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.aiff *.aif);;All files (*)"
+TOOLS = ("pan", "brush", "eraser", "select")
+TOP_DB = 80.0
+
+
+class EditCommand(QUndoCommand):
+    """One spectrogram edit on the undo stack."""
+
+    def __init__(self, panel: SpectralPanel, op: dict[str, Any]) -> None:
+        super().__init__(f"{op['op'].capitalize()}")
+        self.panel, self.op = panel, op
+
+    def redo(self) -> None:
+        self.panel._push_op(self.op)
+
+    def undo(self) -> None:
+        self.panel._pop_op()
+
+
+class SpectrogramImage(pg.ImageItem):
+    """The image the user paints on; mouse gestures become strokes and rectangles."""
+
+    stroke = Signal(list, bool)      # points [[frame, bin], ...], finished
+    rect_drag = Signal(QRectF, QPointF, bool)   # start rect or move origin, drag delta, done
+    clicked = Signal(float)          # frame
+    hovered = Signal(float, float)   # frame, bin
+
+    def __init__(self) -> None:
+        super().__init__(axisOrder="row-major")
+        self.tool = "pan"
+        self._points: list[list[float]] = []
+        self.setAcceptHoverEvents(True)
+
+    def hoverEvent(self, ev) -> None:  # noqa: N802 (Qt override)
+        if not ev.isExit():
+            p = ev.pos()
+            self.hovered.emit(float(p.x()), float(p.y()))
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (Qt override)
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.clicked.emit(float(ev.pos().x()))
+
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt override)
+        if self.tool == "pan" or ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        p = ev.pos()
+        if self.tool in ("brush", "eraser"):
+            if ev.isStart():
+                self._points = [[float(ev.buttonDownPos().x()), float(ev.buttonDownPos().y())]]
+            self._points.append([float(p.x()), float(p.y())])
+            self.stroke.emit(list(self._points), bool(ev.isFinish()))
+        else:
+            a = ev.buttonDownPos()
+            self.rect_drag.emit(QRectF(a, p).normalized(), QPointF(p - a), bool(ev.isFinish()))
+
+
+@register_panel
+class SpectralPanel(Panel):
+    name = "spectral"
+    title = "Spectrogram"
+    open_filter = AUDIO_FILTER
+
+    clip_changed = Signal()
+    vocoded = Signal()
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.rate = 16000
+        self.mel_settings = MelSettings()
+        self.original = np.zeros(0, np.float32)
+        self.mel0 = np.zeros((self.mel_settings.n_mels, 0), np.float32)
+        self.mel = self.mel0
+        self.ops: list[dict[str, Any]] = []
+        self.result: np.ndarray | None = None
+        self.dirty: tuple[int, int] | None = None     # frames changed since the last vocode
+        self.selection: tuple[float, float, float, float] | None = None   # t0, t1, f0, f1
+        self.clipboard: np.ndarray | None = None
+        self.cursor = 0                                # frame where playback starts
+        self.listening = "A"
+        self.last_timing: dict[str, float] = {}
+        self._stroke_preview: dict[str, Any] | None = None
+        self._stop_time = 0.0
+        self._play_after_vocode = False
+        self.player = audio.player()
+        self.recorder = audio.Recorder()
+        self._build_ui()
+        self._refresh_vocoders()
+        self._poll = QTimer(self)
+        self._poll.setInterval(30)
+        self._poll.timeout.connect(self._on_poll)
+        self._poll.start()
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        root = QVBoxLayout(self)
+        bar = QGridLayout()
+        root.addLayout(bar)
+
+        self.open_btn = QPushButton("Open…")
+        self.open_btn.clicked.connect(self._choose_file)
+        self.device_combo = QComboBox()
+        self.device_combo.setMinimumWidth(160)
+        self.device_combo.setToolTip("Input device for recording")
+        self.record_btn = QPushButton("● Record")
+        self.record_btn.setCheckable(True)
+        self.record_btn.toggled.connect(self._toggle_record)
+        self.vocode_on_stop = QCheckBox("Vocode && play on stop")
+        self.vocode_on_stop.setToolTip("Record-and-vocode: when you stop recording, analyse, "
+                                       "vocode and play the result")
+        self.meter = QProgressBar()
+        self.meter.setRange(-60, 0)
+        self.meter.setValue(-60)
+        self.meter.setFormat("%v dB")
+        self.meter.setMaximumWidth(140)
+        self.elapsed = QLabel("0.0 s")
+        row = QHBoxLayout()
+        for w in (self.open_btn, QLabel("Input:"), self.device_combo, self.record_btn,
+                  self.meter, self.elapsed, self.vocode_on_stop):
+            row.addWidget(w)
+        row.addStretch(1)
+        bar.addLayout(row, 0, 0)
+
+        self.play_btn = QPushButton("▶ Play")
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.play_btn.setShortcut("Space")
+        self.play_btn.setToolTip("Play or stop (Space)")
+        self.loop_box = QCheckBox("Loop selection")
+        self.ab_a = QToolButton(text="A: original")
+        self.ab_b = QToolButton(text="B: vocoded")
+        for b in (self.ab_a, self.ab_b):
+            b.setCheckable(True)
+        self.ab_a.setChecked(True)
+        self.ab_group = QButtonGroup(self)
+        self.ab_group.addButton(self.ab_a)
+        self.ab_group.addButton(self.ab_b)
+        self.ab_group.setExclusive(True)
+        self.ab_group.buttonClicked.connect(lambda b: self.set_listening(
+            "A" if b is self.ab_a else "B"))
+        self.vocoder_combo = QComboBox()
+        self.vocoder_combo.setMinimumWidth(150)
+        self.vocoder_combo.currentIndexChanged.connect(self._vocoder_chosen)
+        self.iters_spin = QSpinBox()
+        self.iters_spin.setRange(1, 1000)
+        self.iters_spin.setValue(32)
+        self.iters_spin.setPrefix("iters ")
+        self.iters_spin.setToolTip("Griffin-Lim iterations")
+        self.vocode_btn = QPushButton("Vocode all")
+        self.vocode_btn.clicked.connect(lambda: self.vocode(region=False))
+        self.region_btn = QPushButton("Vocode edits")
+        self.region_btn.setToolTip("Vocode only the frames edited since the last vocode, "
+                                   "crossfaded into the result")
+        self.region_btn.clicked.connect(lambda: self.vocode(region=True))
+        self.export_btn = QPushButton("Export…")
+        self.export_btn.clicked.connect(self.export)
+        row = QHBoxLayout()
+        for w in (self.play_btn, self.loop_box, self.ab_a, self.ab_b, QLabel("Vocoder:"),
+                  self.vocoder_combo, self.iters_spin, self.vocode_btn, self.region_btn,
+                  self.export_btn):
+            row.addWidget(w)
+        row.addStretch(1)
+        bar.addLayout(row, 1, 0)
+
+        self.tool_group = QButtonGroup(self)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Tool:"))
+        for tool, text, key in (("pan", "Zoom/pan", "V"), ("brush", "Brush", "B"),
+                                ("eraser", "Eraser", "E"), ("select", "Select", "S")):
+            b = QToolButton(text=text)
+            b.setCheckable(True)
+            b.setShortcut(key)
+            b.setToolTip(f"{text} ({key})")
+            self.tool_group.addButton(b)
+            self.tool_buttons[tool] = b
+            b.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
+            row.addWidget(b)
+        self.tool_buttons["pan"].setChecked(True)
+        self.size_spin = self._spin(row, "size", 1, 40, 4, " bins", 1)
+        self.soft_spin = self._spin(row, "soft", 0, 1, 0.5, "", 0.1)
+        self.gain_spin = self._spin(row, "gain", -60, 30, -12, " dB", 1)
+        for text, slot in (("Apply gain", self.gain_selection), ("Delete", self.delete_selection),
+                           ("Copy", self.copy_selection), ("Paste", self.paste)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+        self.view_combo = QComboBox()
+        self.view_combo.addItems(["Mel", "Linear"])
+        self.view_combo.currentIndexChanged.connect(self._view_changed)
+        row.addWidget(QLabel("View:"))
+        row.addWidget(self.view_combo)
+        row.addStretch(1)
+        bar.addLayout(row, 2, 0)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground("#111")
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "frequency")
+        self.plot.getViewBox().setMouseMode(pg.ViewBox.PanMode)
+        self.image = SpectrogramImage()
+        self.image.setLookupTable(colormap_lut())
+        self.plot.addItem(self.image)
+        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#6cf", width=2))
+        self.plot.addItem(self.playhead)
+        self.sel_item = QGraphicsRectItem(0, 0, 1, 1)
+        self.sel_item.setPen(pg.mkPen("#fff", width=1, style=Qt.PenStyle.DashLine,
+                                      cosmetic=True))
+        self.sel_item.setZValue(10)
+        self.sel_item.setVisible(False)
+        self.plot.addItem(self.sel_item)
+        self.image.stroke.connect(self._on_stroke)
+        self.image.rect_drag.connect(self._on_rect_drag)
+        self.image.clicked.connect(self._on_click)
+        self.image.hovered.connect(self._on_hover)
+        root.addWidget(self.plot, 1)
+
+        self.readout = QLabel("Open or record a clip. Wheel zooms, drag pans; B brush, "
+                              "E eraser, S select.")
+        self.readout.setObjectName("readout")
+        self.info_label = QLabel("")
+        row = QHBoxLayout()
+        row.addWidget(self.readout, 1)
+        row.addWidget(self.info_label)
+        root.addLayout(row)
+        self._refresh_devices()
+        self._update_enabled()
+
+    def _spin(self, row: QHBoxLayout, label: str, lo: float, hi: float, value: float,
+              suffix: str, step: float) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setRange(lo, hi)
+        s.setSingleStep(step)
+        s.setValue(value)
+        s.setSuffix(suffix)
+        s.setDecimals(1)
+        row.addWidget(QLabel(label))
+        row.addWidget(s)
+        return s
+
+    # --- models and devices ------------------------------------------------------------------
+
+    def _vocoder_infos(self) -> list[BackendInfo]:
+        return self.ctx.registry.infos(Capability.VOCODE)
+
+    def _refresh_vocoders(self) -> None:
+        current = self.vocoder_combo.currentData()
+        infos = self._vocoder_infos()
+        self.vocoder_combo.blockSignals(True)
+        self.vocoder_combo.clear()
+        for info in infos:
+            self.vocoder_combo.addItem(info.name, info.name)
+            self.vocoder_combo.setItemData(self.vocoder_combo.count() - 1, info.description,
+                                           Qt.ItemDataRole.ToolTipRole)
+        names = [i.name for i in infos]
+        pick = current if current in names else next(
+            (n for n in names if n != "griffinlim"), names[0] if names else None)
+        if pick is not None:
+            self.vocoder_combo.setCurrentIndex(names.index(pick))
+        self.vocoder_combo.blockSignals(False)
+        self._vocoder_chosen()
+
+    @property
+    def vocoder_name(self) -> str:
+        return str(self.vocoder_combo.currentData() or "")
+
+    def set_vocoder(self, name: str) -> None:
+        idx = self.vocoder_combo.findData(name)
+        if idx < 0:
+            raise KeyError(f"no vocoder named '{name}'")
+        self.vocoder_combo.setCurrentIndex(idx)
+
+    def _vocoder_chosen(self, _index: int = 0) -> None:
+        name = self.vocoder_name
+        if not name:
+            return
+        info = self.ctx.registry.info(name)
+        self.iters_spin.setVisible(info.family == "griffinlim")
+        mel = info.mel or MelSettings()
+        if mel == self.mel_settings:
+            return
+        if self.ops:
+            self.error.emit(f"{name} analyses with other settings ({mel.sample_rate} Hz, hop "
+                            f"{mel.hop}, {mel.n_mels} bands); your edits stay with the "
+                            "analysis they were made on. Clear the edits (undo) to switch.", "")
+            old = next((i.name for i in self._vocoder_infos() if i.mel == self.mel_settings),
+                       None)
+            if old is not None:
+                self.vocoder_combo.blockSignals(True)
+                self.vocoder_combo.setCurrentIndex(self.vocoder_combo.findData(old))
+                self.vocoder_combo.blockSignals(False)
+            return
+        old_rate = self.rate
+        self.mel_settings, self.rate = mel, mel.sample_rate
+        if self.original.size:
+            self._set_clip(resample(self.original, old_rate, self.rate), keep_undo=True)
+
+    def backend_changed(self) -> None:
+        self._refresh_vocoders()
+
+    def _refresh_devices(self) -> None:
+        self.device_combo.clear()
+        try:
+            found = audio.devices("input")
+        except audio.AudioError as exc:
+            found = []
+            self.device_combo.setToolTip(str(exc))
+        for d in found:
+            self.device_combo.addItem(d.name, d.index)
+        if not found:
+            self.device_combo.addItem("(no input device)", None)
+
+    # --- the clip ----------------------------------------------------------------------------
+
+    @property
+    def frames(self) -> int:
+        return int(self.mel0.shape[1])
+
+    def load_audio(self, samples: np.ndarray, rate: int) -> None:
+        """Make ``samples`` (mono, at ``rate``) the clip; edits and result start afresh."""
+        self._set_clip(resample(np.asarray(samples, np.float32), rate, self.rate))
+
+    def _set_clip(self, audio_: np.ndarray, keep_undo: bool = False) -> None:
+        self.player.stop()
+        if not keep_undo:
+            self.undo_stack.clear()
+            self.ops = []
+        self.original = np.ascontiguousarray(audio_, np.float32)
+        self.mel0 = log_mel(self.original, self.mel_settings).numpy()
+        self.mel = edits.replay(self.mel0, self.ops)
+        self.result = None
+        self.dirty = None
+        self.selection = None
+        self.cursor = 0
+        self.sel_item.setVisible(False)
+        self.set_listening("A")
+        self.plot.getViewBox().enableAutoRange()
+        self._redraw()
+        self._update_enabled()
+        self.clip_changed.emit()
+
+    def open_file(self, path: str) -> None:
+        rate = self.rate
+
+        def done(clip) -> None:
+            self._set_clip(clip.audio)
+            note = (f", {clip.source_channels} channels mixed to mono"
+                    if clip.source_channels > 1 else "")
+            self.message.emit(f"Opened {Path(path).name} ({clip.source_rate} Hz{note})")
+
+        self.ctx.jobs.submit(f"{self.name}-open", lambda *, ctx: read_audio(path, rate),
+                             lane="io", label=f"Opening {Path(path).name}", on_result=done,
+                             on_error=self._file_error)
+
+    def _file_error(self, message: str, details: str) -> None:
+        self.error.emit(message, details)
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
+        if path:
+            self.open_file(path)
+
+    # --- edits -------------------------------------------------------------------------------
+
+    def apply_edit(self, op: dict[str, Any]) -> None:
+        """Push one edit on the undo stack (it applies at once)."""
+        if not self.frames:
+            self.message.emit("Open or record a clip first")
+            return
+        self.undo_stack.push(EditCommand(self, op))
+
+    def _push_op(self, op: dict[str, Any]) -> None:
+        self.ops.append(op)
+        self.mel = edits.apply(self.mel, op)
+        self._mark_dirty([op])
+        self._redraw()
+
+    def _pop_op(self) -> None:
+        op = self.ops.pop()
+        self.mel = edits.replay(self.mel0, self.ops)
+        self._mark_dirty([op])
+        self._redraw()
+
+    def _mark_dirty(self, ops: list[dict[str, Any]]) -> None:
+        span = edits.frames_touched(ops, self.frames)
+        if span is None:
+            return
+        if self.dirty is None:
+            self.dirty = span
+        else:
+            self.dirty = (min(self.dirty[0], span[0]), max(self.dirty[1], span[1]))
+        self._update_enabled()
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool '{tool}'")
+        self.image.tool = tool
+        self.tool_buttons[tool].setChecked(True)
+        mode = pg.ViewBox.PanMode
+        self.plot.getViewBox().setMouseMode(mode)
+        self.plot.getViewBox().setMouseEnabled(x=True, y=tool == "pan")
+
+    def _stroke_op(self, points: list) -> dict[str, Any]:
+        op: dict[str, Any] = {"op": "brush" if self.image.tool == "brush" else "erase",
+                              "points": [[round(p[0], 2), round(p[1], 2)] for p in points],
+                              "size": float(self.size_spin.value()),
+                              "softness": float(self.soft_spin.value())}
+        if op["op"] == "brush":
+            op["gain_db"] = float(self.gain_spin.value())
+        return op
+
+    def _on_stroke(self, points: list, finished: bool) -> None:
+        if not self.frames:
+            return
+        op = self._stroke_op(points)
+        if finished:
+            self._stroke_preview = None
+            self.apply_edit(op)
+        else:
+            self._stroke_preview = op
+            self._redraw(preview=edits.apply(self.mel, op))
+
+    def _on_rect_drag(self, rect: QRectF, delta: QPointF, finished: bool) -> None:
+        if not self.frames:
+            return
+        if self.selection is not None and self._inside_selection(rect, delta):
+            t0, t1, f0, f1 = self.selection
+            dt, df = float(delta.x()), float(delta.y())
+            self._show_selection((t0 + dt, t1 + dt, f0 + df, f1 + df))
+            if finished:
+                self.move_selection(dt, df)
+            return
+        sel = (rect.left(), rect.right(), rect.top(), rect.bottom())
+        self._show_selection(sel)
+        if finished:
+            self.set_selection(*sel)
+
+    def _inside_selection(self, rect: QRectF, delta: QPointF) -> bool:
+        t0, t1, f0, f1 = self.selection
+        # The drag began where the rect's corner opposite the delta is.
+        x = rect.left() if delta.x() >= 0 else rect.right()
+        y = rect.top() if delta.y() >= 0 else rect.bottom()
+        return t0 <= x <= t1 and f0 <= y <= f1
+
+    def set_selection(self, t0: float, t1: float, f0: float, f1: float) -> None:
+        """Select frames [t0, t1) and mel bins [f0, f1)."""
+        t0, t1 = sorted((max(0.0, t0), min(float(self.frames), t1)))
+        f0, f1 = sorted((max(0.0, f0), min(float(self.mel_settings.n_mels), f1)))
+        if t1 - t0 < 1 or f1 - f0 < 1:
+            self.selection = None
+            self.sel_item.setVisible(False)
+        else:
+            self.selection = (round(t0), round(t1), round(f0), round(f1))
+            self._show_selection(self.selection)
+        self._update_enabled()
+
+    def _show_selection(self, sel: tuple[float, float, float, float]) -> None:
+        t0, t1, f0, f1 = sel
+        hop_s = 1.0 / self.mel_settings.frame_rate
+        self.sel_item.setRect(QRectF(t0 * hop_s, f0, (t1 - t0) * hop_s, f1 - f0))
+        self.sel_item.setVisible(self.view_combo.currentIndex() == 0)
+
+    def _need_selection(self) -> bool:
+        if self.selection is None:
+            self.message.emit("Select a time-frequency rectangle first (S, then drag)")
+            return False
+        return True
+
+    def gain_selection(self) -> None:
+        if self._need_selection():
+            self.apply_edit({"op": "gain", "rect": list(self.selection),
+                             "gain_db": float(self.gain_spin.value())})
+
+    def delete_selection(self) -> None:
+        if self._need_selection():
+            self.apply_edit({"op": "delete", "rect": list(self.selection)})
+
+    def copy_selection(self) -> None:
+        if self._need_selection():
+            self.clipboard = edits.copy_patch(self.mel, self.selection)
+            self.message.emit(f"Copied {self.clipboard.shape[1]} frames x "
+                              f"{self.clipboard.shape[0]} bands")
+
+    def paste(self, at: tuple[float, float] | None = None) -> None:
+        """Paste the copied patch at ``(frame, bin)``; default: the playback cursor, at the
+        selection's (or the copied patch's) lowest band."""
+        if self.clipboard is None:
+            self.message.emit("Copy a selection first")
+            return
+        if at is None:
+            f = self.selection[2] if self.selection else 0
+            at = (self.cursor, f)
+        self.apply_edit({"op": "paste", "patch": self.clipboard.copy(),
+                         "at": [int(round(at[0])), int(round(at[1]))]})
+        h, w = self.clipboard.shape
+        self.set_selection(at[0], at[0] + w, at[1], at[1] + h)
+
+    def move_selection(self, dt: float, df: float) -> None:
+        if not self._need_selection():
+            return
+        t0, t1, f0, f1 = self.selection
+        to = [int(round(t0 + dt)), int(round(f0 + df))]
+        self.apply_edit({"op": "move", "rect": list(self.selection), "to": to})
+        self.set_selection(to[0], to[0] + (t1 - t0), to[1], to[1] + (f1 - f0))
+
+    # --- drawing and readout -----------------------------------------------------------------
+
+    def _view_changed(self, index: int) -> None:
+        linear = index == 1
+        if linear and self.image.tool != "pan":
+            self.set_tool("pan")
+            self.message.emit("Edits are made on the mel view; the linear view is for looking")
+        for tool in ("brush", "eraser", "select"):
+            self.tool_buttons[tool].setEnabled(not linear)
+        self.sel_item.setVisible(not linear and self.selection is not None)
+        self._redraw()
+
+    def _view_db(self, preview: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        if self.view_combo.currentIndex() == 1:
+            src = self.result if (self.listening == "B" and self.result is not None) \
+                else self.original
+            return linear_db(src, self.mel_settings), False
+        return mel_to_db(self.mel if preview is None else preview), True
+
+    def _redraw(self, preview: np.ndarray | None = None) -> None:
+        if not self.frames:
+            self.image.clear()
+            return
+        db, is_mel = self._view_db(preview)
+        self._shown_db = db
+        hi = float(mel_to_db(self.mel0).max()) if is_mel else float(db.max())
+        self.image.setImage(db, autoLevels=False, levels=(hi - TOP_DB, hi))
+        hop_s = 1.0 / self.mel_settings.frame_rate
+        self.image.setRect(QRectF(0, 0, db.shape[1] * hop_s, db.shape[0]))
+        self._set_freq_ticks(is_mel, db.shape[0])
+
+    def _set_freq_ticks(self, is_mel: bool, bins: int) -> None:
+        freqs = self._bin_freqs(is_mel)
+        ticks = []
+        for hz in (100, 250, 500, 1000, 2000, 4000, 8000, 16000):
+            if freqs[0] <= hz <= freqs[-1]:
+                b = float(np.interp(hz, freqs, np.arange(bins)))
+                ticks.append((b + 0.5, f"{hz / 1000:g}k" if hz >= 1000 else f"{hz}"))
+        self.plot.getAxis("left").setTicks([ticks])
+        self.plot.setLabel("left", "frequency (Hz)")
+
+    def _bin_freqs(self, is_mel: bool) -> np.ndarray:
+        s = self.mel_settings
+        if is_mel:
+            return mel_frequencies(s)
+        return np.arange(s.n_fft // 2 + 1) * s.sample_rate / s.n_fft
+
+    def _on_hover(self, x: float, y: float) -> None:
+        self.readout.setText(self.readout_at(x, y))
+
+    def readout_at(self, x: float, y: float) -> str:
+        """Time, frequency and level at image position ``(x, y)`` (frames, bins)."""
+        db = getattr(self, "_shown_db", None)
+        if db is None or not self.frames:
+            return ""
+        # The image rect maps frames to seconds: undo it.
+        t_idx = int(np.clip(x, 0, db.shape[1] - 1))
+        f_idx = int(np.clip(y, 0, db.shape[0] - 1))
+        is_mel = self.view_combo.currentIndex() == 0
+        hz = self._bin_freqs(is_mel)[f_idx]
+        secs = t_idx / self.mel_settings.frame_rate
+        return f"t {secs:.3f} s   f {hz:,.0f} Hz   {db[f_idx, t_idx]:.1f} dB"
+
+    def _on_click(self, x: float) -> None:
+        self.cursor = int(np.clip(x, 0, max(self.frames - 1, 0)))
+        self.playhead.setValue(self.cursor / self.mel_settings.frame_rate)
+
+    # --- listening ---------------------------------------------------------------------------
+
+    def set_listening(self, which: str) -> None:
+        if which == "B" and self.result is None:
+            self.message.emit("Nothing vocoded yet: press Vocode")
+            which = "A"
+        self.listening = which
+        (self.ab_a if which == "A" else self.ab_b).setChecked(True)
+        if self.view_combo.currentIndex() == 1:
+            self._redraw()
+        if self.player.playing:
+            self.play()
+
+    def current_audio(self) -> np.ndarray:
+        return self.result if (self.listening == "B" and self.result is not None) \
+            else self.original
+
+    def play(self) -> None:
+        clip = self.current_audio()
+        if clip.size == 0:
+            self.message.emit("Nothing to play")
+            return
+        hop = self.mel_settings.hop
+        start = self.cursor * hop
+        loop = None
+        if self.loop_box.isChecked() and self.selection is not None:
+            loop = (int(self.selection[0] * hop), int(self.selection[1] * hop))
+        if self.player.playing:
+            start = self.player.position
+        try:
+            self.player.play(clip, self.rate, start=start, loop=loop)
+        except audio.AudioError as exc:
+            self.error.emit(str(exc), "")
+            return
+        self.play_btn.setText("■ Stop")
+
+    def toggle_play(self) -> None:
+        if self.player.playing:
+            self.player.stop()
+            self.play_btn.setText("▶ Play")
+        else:
+            self.play()
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def _toggle_record(self, on: bool) -> None:
+        if on:
+            self.start_recording()
+        else:
+            self.stop_recording()
+
+    def start_recording(self) -> None:
+        self.player.stop()
+        self._refresh_devices()
+        device = self.device_combo.currentData()
+        try:
+            self.recorder.start(self.rate, device)
+        except audio.AudioError as exc:
+            self.error.emit(str(exc), "")
+            self.record_btn.blockSignals(True)
+            self.record_btn.setChecked(False)
+            self.record_btn.blockSignals(False)
+            return
+        self.record_btn.blockSignals(True)
+        self.record_btn.setChecked(True)
+        self.record_btn.setText("■ Stop")
+        self.record_btn.blockSignals(False)
+
+    def stop_recording(self) -> None:
+        if not self.recorder.recording:
+            return
+        self._stop_time = time.perf_counter()
+        take = self.recorder.stop()
+        self.record_btn.blockSignals(True)
+        self.record_btn.setChecked(False)
+        self.record_btn.setText("● Record")
+        self.record_btn.blockSignals(False)
+        self.meter.setValue(-60)
+        if take.size < self.mel_settings.hop * 2:
+            self.error.emit("The take is empty: nothing was recorded", "")
+            return
+        self._set_clip(take)
+        self.message.emit(f"Recorded {take.size / self.rate:.1f} s")
+        if self.vocode_on_stop.isChecked():
+            self._play_after_vocode = True
+            self.vocode(region=False)
+
+    def _on_poll(self) -> None:
+        if self.recorder.recording:
+            self.meter.setValue(int(max(-60, min(0, self.recorder.level_db()))))
+            self.elapsed.setText(f"{self.recorder.seconds:.1f} s")
+            problem = self.recorder.check()
+            if problem:
+                kept = self.recorder.seconds
+                self.stop_recording()
+                self.error.emit(f"Recording stopped: {problem}; kept the {kept:.1f} s "
+                                "recorded", "")
+        if self.player.playing:
+            self.playhead.setValue(self.player.position / self.rate)
+        elif self.play_btn.text() != "▶ Play":
+            self.play_btn.setText("▶ Play")
+            self.playhead.setValue(self.cursor / self.mel_settings.frame_rate)
+
+    # --- vocoding ----------------------------------------------------------------------------
+
+    def vocode(self, region: bool = False) -> None:
+        """Vocode the edited mel: all of it, or only the frames edited since the last vocode."""
+        if not self.frames:
+            self.message.emit("Open or record a clip first")
+            return
+        name = self.vocoder_name
+        registry = self.ctx.registry
+        mel = self.mel.copy()
+        iters = int(self.iters_spin.value())
+        hop = self.mel_settings.hop
+        span = (0, self.frames)
+        base = None
+        if region:
+            if self.dirty is None:
+                self.message.emit("No edits since the last vocode")
+                return
+            margin = 8
+            span = (max(0, self.dirty[0] - margin), min(self.frames, self.dirty[1] + margin))
+            base = (self.result if self.result is not None else self.original).copy()
+
+        def work(*, ctx: JobContext) -> tuple[np.ndarray, float]:
+            t0 = time.perf_counter()
+            backend = registry.get(name)
+            kw = {"iters": iters} if backend.info.family == "griffinlim" else {}
+            y = backend.vocode(mel[:, span[0]:span[1]], ctx=ctx, **kw)
+            if base is not None:
+                y = edits.splice(base, y, span[0] * hop, fade=2 * hop)
+            return y, time.perf_counter() - t0
+
+        self.ctx.jobs.submit(f"{self.name}-vocode", work, lane="compute",
+                             label=f"Vocoding with {name}", on_result=self._vocoded,
+                             on_error=self._vocode_failed)
+
+    def _vocode_failed(self, message: str, details: str) -> None:
+        self._play_after_vocode = False
+        self.error.emit(message, details)
+
+    def _vocoded(self, out: tuple[np.ndarray, float]) -> None:
+        y, seconds = out
+        self.result = np.ascontiguousarray(y[: self.original.size], np.float32)
+        if self.result.size < self.original.size:
+            self.result = np.pad(self.result, (0, self.original.size - self.result.size))
+        self.dirty = None
+        self.last_timing = {"vocode_s": seconds}
+        self.set_listening("B")
+        if self._play_after_vocode:
+            self._play_after_vocode = False
+            self.cursor = 0
+            self.play()
+            self.last_timing["stop_to_play_s"] = time.perf_counter() - self._stop_time
+            self.message.emit(f"Vocoded and playing {self.last_timing['stop_to_play_s']:.2f} s "
+                              "after you stopped")
+        else:
+            self.message.emit(f"Vocoded in {seconds:.2f} s")
+        self._update_enabled()
+        self.vocoded.emit()
+
+    # --- export and sessions -----------------------------------------------------------------
+
+    def export(self) -> None:
+        if not self.original.size:
+            self.message.emit("Nothing to export yet")
+            return
+        out, _ = QFileDialog.getSaveFileName(self, "Export original and vocoded", "take.wav",
+                                             "WAV (*.wav)")
+        if out:
+            self.export_to(out)
+
+    def export_to(self, out: str) -> list[Path]:
+        """Write OUT-original.wav and (if vocoded) OUT-vocoded.wav; returns the paths."""
+        base = Path(out)
+        stem = base.with_suffix("")
+        paths = [stem.parent / f"{stem.name}-original.wav"]
+        clips = [self.original]
+        if self.result is not None:
+            paths.append(stem.parent / f"{stem.name}-vocoded.wav")
+            clips.append(self.result)
+        try:
+            for p, c in zip(paths, clips):
+                write_wav(p, c, self.rate)
+        except AudioFileError as exc:
+            self.error.emit(str(exc), "")
+            return []
+        self.message.emit("Exported " + ", ".join(p.name for p in paths))
+        return paths
+
+    def state(self) -> dict[str, Any]:
+        return {"rate": self.rate, "original": self.original, "ops": list(self.ops),
+                "result": self.result if self.result is not None else np.zeros(0, np.float32),
+                "vocoder": self.vocoder_name, "view": self.view_combo.currentIndex(),
+                "listening": self.listening, "cursor": self.cursor,
+                "selection": list(self.selection) if self.selection else None}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        if state.get("vocoder") and self.vocoder_combo.findData(state["vocoder"]) >= 0:
+            self.set_vocoder(state["vocoder"])
+        original = np.asarray(state.get("original", np.zeros(0)), np.float32)
+        if original.size == 0:
+            return
+        self.load_audio(original, int(state.get("rate", self.rate)))
+        for op in state.get("ops", []):
+            self.apply_edit(dict(op))
+        result = np.asarray(state.get("result", np.zeros(0)), np.float32)
+        if result.size:
+            self.result = result
+            self.dirty = None
+        self.view_combo.setCurrentIndex(int(state.get("view", 0)))
+        self.cursor = int(state.get("cursor", 0))
+        if state.get("selection"):
+            self.set_selection(*state["selection"])
+        self.set_listening(state.get("listening", "A"))
+        self.undo_stack.setClean()
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        has = bool(self.frames)
+        for w in (self.play_btn, self.vocode_btn, self.export_btn):
+            w.setEnabled(has)
+        self.region_btn.setEnabled(has and self.dirty is not None)
+        self.ab_b.setEnabled(self.result is not None)
+        if has:
+            secs = self.original.size / self.rate
+            self.info_label.setText(f"{secs:.2f} s · {self.rate} Hz · {len(self.ops)} edits")
+        else:
+            self.info_label.setText("")
+
+    def shutdown(self) -> None:
+        self._poll.stop()
+        self.player.stop()
+        if self.recorder.recording:
+            self.recorder.stop()
+        self.ctx.jobs.cancel(f"{self.name}-vocode")
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(SpectralPanel))

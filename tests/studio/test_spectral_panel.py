@@ -1,0 +1,313 @@
+"""The spectrogram editor: analysis from the vocoder, editing by mouse, undo, vocoding, A/B,
+sessions, and real recording and playback through a virtual PulseAudio device."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from models.audio import edits
+from models.registry import Registry
+from studio.app import MainWindow
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture
+def studio(qtbot):
+    """The main window over the shipped models (Griffin-Lim and the neural vocoder)."""
+    win = MainWindow(registry=Registry())
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    panel = win.show_panel("spectral")
+    panel.set_vocoder("griffinlim")
+    panel.iters_spin.setValue(4)
+    yield win, panel
+    win.close()
+
+
+def tone(seconds: float, hz: float = 440.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def speech() -> np.ndarray:
+    return sf.read(DATA / "unseen-us3.flac", dtype="float32")[0]
+
+
+def _scene_pos(panel, frame: float, band: float) -> QPointF:
+    scene = panel.image.mapToScene(QPointF(frame, band))
+    return QPointF(panel.plot.mapFromScene(scene))
+
+
+def drag(panel, points: list[tuple[float, float]]) -> None:
+    """A real left-button drag over the spectrogram, through (frame, band) points."""
+    QApplication.processEvents()          # let the view settle its range first
+    vp = panel.plot.viewport()
+    pos = [_scene_pos(panel, f, b) for f, b in points]
+
+    def send(kind, p, buttons):
+        ev = QMouseEvent(kind, p, vp.mapToGlobal(p), Qt.MouseButton.LeftButton, buttons,
+                         Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(vp, ev)
+        QApplication.processEvents()
+
+    send(QEvent.Type.MouseButtonPress, pos[0], Qt.MouseButton.LeftButton)
+    for a, b in zip(pos[:-1], pos[1:]):
+        for k in range(1, 5):
+            send(QEvent.Type.MouseMove, a + (b - a) * (k / 4), Qt.MouseButton.LeftButton)
+    send(QEvent.Type.MouseButtonRelease, pos[-1], Qt.MouseButton.NoButton)
+
+
+def test_panel_is_in_the_window_and_analysis_comes_from_the_vocoder(studio, tmp_path):
+    from tests.models.test_hifigan import reference, write_jik876
+
+    win, panel = studio
+    assert "spectral" in win.panels
+    info = win.registry.add_checkpoint(write_jik876(tmp_path / "hg", reference("new")))
+    panel.backend_changed()
+    panel.set_vocoder(info.name)
+    assert panel.mel_settings == info.mel and panel.rate == 8000
+    panel.load_audio(tone(1.0, rate=8000), 8000)
+    assert panel.mel0.shape == (20, 8000 // 16)
+    panel.set_vocoder("griffinlim")
+    assert panel.mel_settings.n_mels == 80 and panel.rate == 16000
+    assert panel.mel0.shape == (80, 16000 // 256)   # the clip re-analysed, not lost
+    # With edits made, switching to a vocoder that analyses differently is refused, clearly.
+    panel.apply_edit({"op": "delete", "rect": [0, 10, 0, 10]})
+    errors = []
+    panel.error.connect(lambda m, d: errors.append(m))
+    panel.set_vocoder(info.name)
+    assert errors and "other settings" in errors[0]
+    assert panel.vocoder_name == "griffinlim" and panel.mel_settings.n_mels == 80
+
+
+def test_open_file_in_background_and_bad_files_keep_the_clip(studio, qtbot, tmp_path):
+    win, panel = studio
+    panel.open_file(str(DATA / "unseen-us3.flac"))
+    assert win.jobs.wait_until_idle(30)
+    assert panel.original.size == speech().size
+    (tmp_path / "x.wav").write_text("hello")
+    panel.open_file(str(tmp_path / "x.wav"))
+    assert win.jobs.wait_until_idle(30)
+    assert "not an audio file" in win.status.error_label.text()
+    assert panel.original.size == speech().size            # what it had, kept
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    panel.open_file(str(tmp_path / "empty.wav"))
+    assert win.jobs.wait_until_idle(30)
+    assert "no audio" in win.status.error_label.text()
+
+
+def test_brush_and_eraser_by_mouse_with_undo(studio):
+    win, panel = studio
+    panel.load_audio(speech(), 16000)
+    panel.set_tool("brush")
+    panel.gain_spin.setValue(-20)
+    panel.size_spin.setValue(4)
+    drag(panel, [(40, 20), (80, 30), (120, 20)])
+    assert [op["op"] for op in panel.ops] == ["brush"]
+    assert len(panel.ops[0]["points"]) > 3
+    changed = panel.mel < panel.mel0 - 1e-4
+    assert changed[:, 60:100].any() and not changed[:, 150:].any()
+    panel.set_tool("eraser")
+    drag(panel, [(150, 40), (160, 40)])
+    assert panel.ops[-1]["op"] == "erase"
+    assert panel.mel[40, 155] == pytest.approx(edits.FLOOR)
+    panel.undo_stack.undo()
+    panel.undo_stack.undo()
+    assert np.array_equal(panel.mel, panel.mel0) and panel.ops == []
+    panel.undo_stack.redo()
+    assert len(panel.ops) == 1 and not np.array_equal(panel.mel, panel.mel0)
+
+
+def test_selection_gain_delete_copy_paste_and_move_by_mouse(studio):
+    win, panel = studio
+    panel.load_audio(speech(), 16000)
+    panel.set_tool("select")
+    drag(panel, [(20, 10), (60, 40)])
+    t0, t1, f0, f1 = panel.selection
+    assert abs(t0 - 20) <= 1 and abs(t1 - 60) <= 1 and abs(f0 - 10) <= 1 and abs(f1 - 40) <= 1
+    panel.gain_spin.setValue(-10)
+    panel.gain_selection()
+    assert np.allclose(panel.mel[f0:f1, t0:t1], np.maximum(
+        panel.mel0[f0:f1, t0:t1] - 10 * edits.DB_TO_LN, edits.FLOOR))
+    panel.copy_selection()
+    patch = panel.clipboard.copy()
+    panel.cursor = 150
+    panel.paste()
+    assert np.array_equal(panel.mel[f0:f1, 150:150 + (t1 - t0)], patch)
+    # Drag inside the (pasted) selection: it moves.
+    s = panel.selection
+    drag(panel, [(s[0] + 5, s[2] + 5), (s[0] + 25, s[2] + 5)])
+    assert panel.ops[-1]["op"] == "move"
+    assert panel.selection[0] == s[0] + 20
+    panel.delete_selection()
+    a, b, c, d = panel.selection
+    assert np.all(panel.mel[c:d, a:b] == edits.FLOOR)
+    assert [op["op"] for op in panel.ops] == ["gain", "paste", "move", "delete"]
+    for _ in range(4):
+        panel.undo_stack.undo()
+    assert np.array_equal(panel.mel, panel.mel0)
+
+
+def test_readout_shows_time_frequency_and_level(studio):
+    win, panel = studio
+    panel.load_audio(tone(1.0, 1000.0), 16000)
+    text = panel.readout_at(31.2, 40)
+    assert text.startswith("t 0.496 s") and " Hz " in text and text.endswith(" dB")
+    # The level where the 1 kHz tone is, is the loudest band of that frame.
+    band = int(np.argmax(panel.mel[:, 31]))
+    loud = float(panel.readout_at(31, band).split()[-2])
+    quiet = float(panel.readout_at(31, 75).split()[-2])
+    assert loud > quiet + 30
+    panel.view_combo.setCurrentIndex(1)          # linear view: the bins are FFT bins
+    assert panel._shown_db.shape[0] == 513
+    assert not panel.tool_buttons["brush"].isEnabled()
+
+
+def test_vocode_whole_then_only_the_edited_region(studio):
+    win, panel = studio
+    x = speech()
+    panel.load_audio(x, 16000)
+    panel.vocode()
+    assert win.jobs.wait_until_idle(60)
+    first = panel.result.copy()
+    assert first.size == x.size and panel.listening == "B" and panel.ab_b.isChecked()
+    panel.apply_edit({"op": "delete", "rect": [100, 120, 0, 80]})
+    assert panel.region_btn.isEnabled()
+    panel.vocode(region=True)
+    assert win.jobs.wait_until_idle(60)
+    hop = 256
+    lo, hi = (100 - 8) * hop, (120 + 8) * hop
+    assert np.array_equal(panel.result[:lo], first[:lo])
+    assert np.array_equal(panel.result[hi:], first[hi:])
+    mid = slice(105 * hop, 115 * hop)
+    assert np.abs(panel.result[mid]).max() < 0.1 * np.abs(first[mid]).max()
+    assert not panel.region_btn.isEnabled()
+    panel.set_listening("A")
+    assert panel.current_audio() is panel.original
+
+
+def test_session_replays_the_edits(studio, tmp_path):
+    win, panel = studio
+    panel.load_audio(speech(), 16000)
+    panel.apply_edit({"op": "brush", "points": [[30, 20], [60, 25]], "size": 3,
+                      "softness": 0.5, "gain_db": 9})
+    panel.set_selection(10, 40, 5, 30)
+    panel.copy_selection()
+    panel.paste((100, 5))
+    edited = panel.mel.copy()
+    assert win.write_session(tmp_path / "s.lsession")
+    panel.load_audio(tone(0.5), 16000)
+    assert win.open_session(tmp_path / "s.lsession")
+    assert np.array_equal(panel.mel, edited)
+    assert [op["op"] for op in panel.ops] == ["brush", "paste"]
+    assert panel.selection == (100, 130, 5, 30)
+
+
+def test_export_writes_original_and_vocoded(studio, tmp_path):
+    win, panel = studio
+    panel.load_audio(speech(), 16000)
+    assert [p.name for p in panel.export_to(str(tmp_path / "take.wav"))] == [
+        "take-original.wav"]
+    panel.vocode()
+    assert win.jobs.wait_until_idle(60)
+    paths = panel.export_to(str(tmp_path / "take.wav"))
+    assert [p.name for p in paths] == ["take-original.wav", "take-vocoded.wav"]
+    for p in paths:
+        info = sf.info(p)
+        assert info.samplerate == 16000 and info.frames == panel.original.size
+
+
+# --- real devices (a PulseAudio null sink) ---------------------------------------------------
+
+def wait_for(qtbot, cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        qtbot.wait(20)
+
+
+def test_record_and_vocode_through_the_virtual_device(studio, qtbot, virtual_audio):
+    from studio import audio
+
+    win, panel = studio
+    panel.set_vocoder("vocoder-speech")
+    panel._refresh_devices()
+    assert panel.device_combo.currentData() is not None
+    voice = audio.Player()                      # "the speaker" in the room
+    panel.vocode_on_stop.setChecked(True)
+    panel.record_btn.click()
+    assert panel.recorder.recording
+    voice.play(tone(1.5, 440.0), 16000)
+    wait_for(qtbot, lambda: panel.meter.value() > -20)          # the meter moves
+    wait_for(qtbot, lambda: not voice.playing)
+    qtbot.wait(200)
+    assert panel.elapsed.text().endswith(" s") and float(panel.elapsed.text()[:-2]) > 1.0
+    panel.record_btn.click()                                     # stop: vocode and play
+    assert not panel.recorder.recording
+    take = panel.original.copy()
+    spec = np.abs(np.fft.rfft(take))
+    assert abs(np.argmax(spec) * 16000 / take.size - 440) < 5
+    assert np.abs(take).max() > 0.2
+    wait_for(qtbot, lambda: panel.result is not None, 30)
+    assert panel.listening == "B" and panel.player.playing
+    assert 0 < panel.last_timing["stop_to_play_s"] < 10
+    # The cursor follows playback.
+    wait_for(qtbot, lambda: panel.playhead.value() > 0.2)
+    panel.toggle_play()
+    assert not panel.player.playing
+
+
+def test_loop_a_selection_plays_it_again_and_again(studio, qtbot, virtual_audio):
+    win, panel = studio
+    panel.load_audio(tone(3.0), 16000)
+    panel.set_selection(62, 94, 0, 80)             # about 1.0 to 1.5 s
+    panel.loop_box.setChecked(True)
+    panel.play()
+    positions = []
+    for _ in range(40):
+        qtbot.wait(30)
+        positions.append(panel.player.position)
+    panel.toggle_play()
+    assert min(positions) >= 62 * 256 - 1 and max(positions) < 94 * 256
+    assert any(b < a for a, b in zip(positions, positions[1:]))      # it wrapped around
+
+
+def test_device_vanishing_while_recording_keeps_the_take(studio, qtbot, virtual_audio):
+    from studio import audio
+
+    win, panel = studio
+    errors = []
+    panel.error.connect(lambda m, d: errors.append(m))
+    panel.start_recording()
+    wait_for(qtbot, lambda: panel.recorder.seconds > 0.5)
+    try:
+        virtual_audio.remove_sink()
+        wait_for(qtbot, lambda: errors, 10)
+    finally:
+        virtual_audio.stop()
+        virtual_audio.start()
+        audio.refresh_devices()
+    assert "Recording stopped" in errors[0] and "kept the" in errors[0]
+    assert not panel.recorder.recording and panel.original.size > 8000
+
+
+def test_no_input_device_is_a_clear_message(studio, monkeypatch):
+    from studio import audio
+
+    win, panel = studio
+    monkeypatch.setattr(audio, "devices", lambda kind="input": [])
+    errors = []
+    panel.error.connect(lambda m, d: errors.append(m))
+    panel.record_btn.click()
+    assert errors and "no audio input device" in errors[0]
+    assert not panel.record_btn.isChecked() and not panel.recorder.recording
