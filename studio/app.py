@@ -32,6 +32,7 @@ from models.registry import Registry, default_registry
 from studio.jobs import JobRunner
 from studio.panels import registered_panels
 from studio.panels.base import Panel, StudioContext
+from studio.panels.models import CHECKPOINT_FILTER
 from studio.session import SUFFIX, SessionError, load_session, save_session
 
 APP_NAME = "Latent Studio"
@@ -340,7 +341,7 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "",
-                                              "Checkpoints (*.safetensors *.pt *.pth *.ckpt)")
+                                              CHECKPOINT_FILTER)
         if path:
             self.open_checkpoint(path)
 

@@ -184,11 +184,17 @@ class Player:
 class Recorder:
     """Records mono float32 from an input device; level and length readable while it runs.
 
+    The input stream stays open between takes ("armed"): a sound server can take a second or
+    more to deliver the first block of a new stream, which would cut the start of every take.
+    Only the first take waits for it, and :attr:`live` says when audio really flows, so the
+    window can say "starting…" until then. The level meter works whenever it is armed.
+
     If the device stops delivering audio (unplugged, sound server gone) :attr:`error` says so
     and what was recorded up to then is kept.
     """
 
-    STALL_S = 1.5
+    STALL_S = 1.5          # silence from a flowing stream that means the device went away
+    START_S = 8.0          # how long a new stream may take to deliver its first block
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -196,13 +202,25 @@ class Recorder:
         self._frames = 0
         self._peak = 0.0
         self._stream = None
+        self._key: tuple[int, int | str | None] | None = None
+        self._capturing = False
+        self._opened = 0.0
         self._last_block = 0.0
         self.rate = 0
         self.error = ""
 
     @property
     def recording(self) -> bool:
+        return self._capturing
+
+    @property
+    def armed(self) -> bool:
         return self._stream is not None
+
+    @property
+    def live(self) -> bool:
+        """Whether the device has delivered audio since the stream opened."""
+        return self._last_block > 0.0
 
     @property
     def seconds(self) -> float:
@@ -210,20 +228,22 @@ class Recorder:
             return self._frames / self.rate if self.rate else 0.0
 
     def level_db(self) -> float:
-        """Peak level of the audio since the last call, in dBFS (-100 for silence)."""
+        """Peak level of the input since the last call, in dBFS (-100 for silence)."""
         with self._lock:
             peak, self._peak = self._peak, 0.0
         return 20 * float(np.log10(max(peak, 1e-5)))
 
-    def start(self, rate: int, device: int | str | None = None) -> None:
+    def arm(self, rate: int, device: int | str | None = None) -> None:
+        """Open the input stream (if it is not open on this device and rate already)."""
+        if self._stream is not None and self._key == (rate, device) and not self.error:
+            return
         sd = _sd()
-        self.stop()
+        self.disarm()
         _check_device(device, "input")
-        with self._lock:
-            self._blocks, self._frames, self._peak = [], 0, 0.0
         self.rate = rate
         self.error = ""
-        self._last_block = time.monotonic()
+        self._last_block = 0.0
+        self._opened = time.monotonic()
         try:
             self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32",
                                           device=device, callback=self._callback,
@@ -234,12 +254,21 @@ class Recorder:
         except (sd.PortAudioError, ValueError) as exc:
             self._stream = None
             raise AudioError(f"the input device could not record ({exc})") from None
+        self._key = (rate, device)
+
+    def start(self, rate: int, device: int | str | None = None) -> None:
+        """Begin a take (arming first if needed)."""
+        self.arm(rate, device)
+        with self._lock:
+            self._blocks, self._frames = [], 0
+            self._capturing = True
 
     def _callback(self, indata, frames, _time, status) -> None:
         block = indata[:, 0].copy()
         with self._lock:
-            self._blocks.append(block)
-            self._frames += frames
+            if self._capturing:
+                self._blocks.append(block)
+                self._frames += frames
             self._peak = max(self._peak, float(np.abs(block).max()) if frames else 0.0)
         self._last_block = time.monotonic()
 
@@ -248,25 +277,36 @@ class Recorder:
             self.error = "the input device stopped delivering audio (disconnected?)"
 
     def check(self) -> str:
-        """Poll from the UI: the error, if the device went away while recording."""
+        """Poll from the UI: the error, if the device went away (or never started)."""
         if self._stream is not None and not self.error:
-            if time.monotonic() - self._last_block > self.STALL_S:
+            now = time.monotonic()
+            if self._last_block and now - self._last_block > self.STALL_S:
                 self.error = "the input device stopped delivering audio (disconnected?)"
+            elif not self._last_block and now - self._opened > self.START_S:
+                self.error = "the input device delivered no audio"
         return self.error
 
     def stop(self) -> np.ndarray:
-        """Stop and return everything recorded so far."""
+        """End the take and return it; the stream stays open for the next one."""
+        with self._lock:
+            self._capturing = False
+            take = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+            self._blocks = []
+        if self.error:
+            self.disarm()
+        return take
+
+    def disarm(self) -> None:
+        """Close the input stream."""
         stream, self._stream = self._stream, None
+        self._key = None
+        self._capturing = False
         if stream is not None:
             try:
                 stream.abort()
                 stream.close()
             except Exception:  # noqa: BLE001 - the device may already be gone
                 pass
-        with self._lock:
-            if not self._blocks:
-                return np.zeros(0, np.float32)
-            return np.concatenate(self._blocks)
 
 
 _player: Player | None = None

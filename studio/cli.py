@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     tvo = tsub.add_parser("vocoder", help="train the neural vocoder on the speech corpus")
     tvo.add_argument("--minutes", type=float, default=50.0, help="training time budget")
     tvo.add_argument("--seed", type=int, default=0)
+    tvo.add_argument("--mel-weight", type=float, default=3.0, help="weight of the mel L1 loss")
+    tvo.add_argument("--init", default="", metavar="FILE",
+                     help="continue training from these vocoder weights")
     tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "vocoder-speech.safetensors)")
 
@@ -265,7 +268,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from models.train import vocoder
 
         out = args.out or WEIGHTS_DIR / "vocoder-speech.safetensors"
-        card = vocoder.train(out, vocoder.TrainConfig(minutes=args.minutes, seed=args.seed),
+        card = vocoder.train(out, vocoder.TrainConfig(minutes=args.minutes, seed=args.seed,
+                                                        mel_weight=args.mel_weight,
+                                                        init=args.init),
                              log=lambda line: print(line, flush=True))
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0

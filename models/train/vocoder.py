@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 250
     mel_weight: float = 3.0
+    init: str = ""          # continue from these weights (a .safetensors of this family)
     test_utterances: int = 80
 
 
@@ -118,6 +119,8 @@ class Segments:
 
 def evaluate(backend: Any, clips: list[np.ndarray], mel_settings) -> dict[str, float]:
     """Mean MR-STFT and mel distance of the round trip audio -> mel -> backend."""
+    if not clips:
+        return {"mrstft": math.inf, "mel": math.inf}
     mr, md = [], []
     for x in clips:
         y = backend.vocode(log_mel(x, mel_settings).numpy())
@@ -131,6 +134,12 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
           net_cfg: VocosConfig | None = None) -> dict[str, Any]:
     cfg = cfg or TrainConfig()
     net_cfg = net_cfg or VocosConfig()
+    init = None
+    if cfg.init:
+        from models.checkpoints import load_checkpoint
+
+        init = load_checkpoint(cfg.init)
+        net_cfg = VocosConfig(**init.config)
     ctx = ctx or JobContext()
     torch.manual_seed(cfg.seed)
     path = data_path or cache_dir() / "speech.npz"
@@ -150,6 +159,8 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     val = [clips[i] for i in val_idx]
 
     net = Vocos(net_cfg)
+    if init is not None:
+        net.load_state_dict({k: v.float() for k, v in init.state.items()})
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.01)
     backend = VocosBackend(net)
     gl = GriffinLimBackend(mel_s, iters=32)
@@ -223,7 +234,9 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
             "licence": "MBROLA voices: non-commercial use only; so is this model",
         },
         "training": {
-            "command": f"latent-studio train vocoder --minutes {cfg.minutes:g} --seed {cfg.seed}",
+            "command": f"latent-studio train vocoder --minutes {cfg.minutes:g} --seed {cfg.seed}"
+                       + (f" --mel-weight {cfg.mel_weight:g}" if cfg.mel_weight != 3.0 else "")
+                       + (f" --init {cfg.init}" if cfg.init else ""),
             "seed": cfg.seed, "steps": step, "batch": cfg.batch, "segment_s": cfg.segment,
             "lr": cfg.lr, "minutes": round(minutes, 1),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",

@@ -24,14 +24,17 @@ from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
 
-_COLUMNS = ("Name", "Family", "Capabilities", "Source", "Shape", "Latent", "Quality")
+_COLUMNS = ("Name", "Family", "Capabilities", "Source", "Data", "Latent", "Quality")
+# HiFi-GAN generator files (jik876) have no extension: "g_02500000" with config.json beside.
+CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.ckpt);;"
+                     "HiFi-GAN generators (g_* generator*);;All files (*)")
 
 
 @register_panel
 class ModelsPanel(Panel):
     name = "models"
     title = "Models"
-    open_filter = "Checkpoints (*.safetensors *.pt *.pth *.ckpt)"
+    open_filter = CHECKPOINT_FILTER
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
@@ -45,7 +48,8 @@ class ModelsPanel(Panel):
         self.card_view.setPlaceholderText("Select a model to see its card.")
         self.open_button = QPushButton("Open Checkpoint…")
         self.open_button.setToolTip("Load your own weights: .safetensors with a JSON card "
-                                    "beside it, or a weights-only .pt")
+                                    "beside it, a weights-only .pt, or a HiFi-GAN generator with "
+                                    "its config.json")
         self.open_button.clicked.connect(self._on_open_clicked)
         top = QHBoxLayout()
         top.addWidget(QLabel("Shipped models and the checkpoints you opened. Each card says "
@@ -67,8 +71,10 @@ class ModelsPanel(Panel):
         self.table.setRowCount(len(infos))
         for r, info in enumerate(infos):
             quality = ", ".join(f"{k}={v:g}" for k, v in list(info.metrics.items())[:3])
+            data = ("x".join(map(str, info.image_shape)) if info.mel is None else
+                    f"{info.mel.sample_rate} Hz, {info.mel.n_mels} mel, hop {info.mel.hop}")
             cells = (info.name, info.family, ", ".join(info.capabilities.names), info.source,
-                     "x".join(map(str, info.image_shape)), str(info.latent_size or ""), quality)
+                     data, str(info.latent_size or ""), quality)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(info.path if c == 0 else text)
@@ -83,6 +89,10 @@ class ModelsPanel(Panel):
             return
         name = self.table.item(min(rows), 0).text()
         info = self.ctx.registry.info(name)
+        if not info.path or info.family == "hifigan":
+            # No card of ours: a weightless baseline, or a HiFi-GAN's own config.json.
+            self.card_view.setPlainText(json.dumps(info.to_json(), indent=2))
+            return
         try:
             card = read_card(Path(info.path))
         except Exception as exc:  # a card can vanish or break after registration

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -45,6 +45,11 @@ from studio.panels.base import Panel, StudioContext
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.aiff *.aif);;All files (*)"
 TOOLS = ("pan", "brush", "eraser", "select")
 TOP_DB = 80.0
+
+
+def write_clips(clips: list[tuple[Path, np.ndarray, int]]) -> list[Path]:
+    """Write each (path, audio, rate) as WAV (an io job)."""
+    return [write_wav(p, a, r) for p, a, r in clips]
 
 
 class EditCommand(QUndoCommand):
@@ -149,6 +154,10 @@ class SpectralPanel(Panel):
         self.device_combo = QComboBox()
         self.device_combo.setMinimumWidth(160)
         self.device_combo.setToolTip("Input device for recording")
+        self.device_combo.currentIndexChanged.connect(self._device_chosen)
+        self.rescan_btn = QToolButton(text="⟳")
+        self.rescan_btn.setToolTip("Look for input devices again")
+        self.rescan_btn.clicked.connect(self._rescan_devices)
         self.record_btn = QPushButton("● Record")
         self.record_btn.setCheckable(True)
         self.record_btn.toggled.connect(self._toggle_record)
@@ -162,7 +171,8 @@ class SpectralPanel(Panel):
         self.meter.setMaximumWidth(140)
         self.elapsed = QLabel("0.0 s")
         row = QHBoxLayout()
-        for w in (self.open_btn, QLabel("Input:"), self.device_combo, self.record_btn,
+        for w in (self.open_btn, QLabel("Input:"), self.device_combo, self.rescan_btn,
+                  self.record_btn,
                   self.meter, self.elapsed, self.vocode_on_stop):
             row.addWidget(w)
         row.addStretch(1)
@@ -170,7 +180,6 @@ class SpectralPanel(Panel):
 
         self.play_btn = QPushButton("▶ Play")
         self.play_btn.clicked.connect(self.toggle_play)
-        self.play_btn.setShortcut("Space")
         self.play_btn.setToolTip("Play or stop (Space)")
         self.loop_box = QCheckBox("Loop selection")
         self.ab_a = QToolButton(text="A: original")
@@ -216,7 +225,7 @@ class SpectralPanel(Panel):
                                 ("eraser", "Eraser", "E"), ("select", "Select", "S")):
             b = QToolButton(text=text)
             b.setCheckable(True)
-            b.setShortcut(key)
+            self._shortcut(key, lambda t=tool: self.set_tool(t))
             b.setToolTip(f"{text} ({key})")
             self.tool_group.addButton(b)
             self.tool_buttons[tool] = b
@@ -269,8 +278,16 @@ class SpectralPanel(Panel):
         row.addWidget(self.readout, 1)
         row.addWidget(self.info_label)
         root.addLayout(row)
+        self._shortcut("Space", self.toggle_play)
+        self._shortcut("Delete", self.delete_selection)
+        self._shortcut("Ctrl+C", self.copy_selection)
+        self._shortcut("Ctrl+V", self.paste)
         self._refresh_devices()
         self._update_enabled()
+
+    def _shortcut(self, key: str, slot) -> None:
+        sc = QShortcut(QKeySequence(key), self, slot)
+        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     def _spin(self, row: QHBoxLayout, label: str, lo: float, hi: float, value: float,
               suffix: str, step: float) -> QDoubleSpinBox:
@@ -344,7 +361,24 @@ class SpectralPanel(Panel):
     def backend_changed(self) -> None:
         self._refresh_vocoders()
 
+    def _device_chosen(self, _index: int) -> None:
+        if not self.recorder.recording:
+            self.recorder.disarm()
+
+    def _rescan_devices(self) -> None:
+        if self.recorder.recording:
+            self.message.emit("Stop recording first")
+            return
+        self.recorder.disarm()
+        self.player.stop()
+        try:
+            audio.refresh_devices()
+        except audio.AudioError as exc:
+            self.error.emit(str(exc), "")
+        self._refresh_devices()
+
     def _refresh_devices(self) -> None:
+        self.device_combo.blockSignals(True)
         self.device_combo.clear()
         try:
             found = audio.devices("input")
@@ -355,6 +389,7 @@ class SpectralPanel(Panel):
             self.device_combo.addItem(d.name, d.index)
         if not found:
             self.device_combo.addItem("(no input device)", None)
+        self.device_combo.blockSignals(False)
 
     # --- the clip ----------------------------------------------------------------------------
 
@@ -669,7 +704,8 @@ class SpectralPanel(Panel):
 
     def start_recording(self) -> None:
         self.player.stop()
-        self._refresh_devices()
+        if self.device_combo.currentData() is None:
+            self._refresh_devices()
         device = self.device_combo.currentData()
         try:
             self.recorder.start(self.rate, device)
@@ -683,6 +719,7 @@ class SpectralPanel(Panel):
         self.record_btn.setChecked(True)
         self.record_btn.setText("■ Stop")
         self.record_btn.blockSignals(False)
+        self.elapsed.setText("0.0 s" if self.recorder.live else "starting…")
 
     def stop_recording(self) -> None:
         if not self.recorder.recording:
@@ -704,15 +741,20 @@ class SpectralPanel(Panel):
             self.vocode(region=False)
 
     def _on_poll(self) -> None:
-        if self.recorder.recording:
+        if self.recorder.armed:
             self.meter.setValue(int(max(-60, min(0, self.recorder.level_db()))))
-            self.elapsed.setText(f"{self.recorder.seconds:.1f} s")
+            if self.recorder.recording and self.recorder.live:
+                self.elapsed.setText(f"{self.recorder.seconds:.1f} s")
             problem = self.recorder.check()
-            if problem:
+            if problem and self.recorder.recording:
                 kept = self.recorder.seconds
                 self.stop_recording()
                 self.error.emit(f"Recording stopped: {problem}; kept the {kept:.1f} s "
                                 "recorded", "")
+            elif problem:
+                self.recorder.disarm()
+                self.meter.setValue(-60)
+                self.error.emit(f"Input: {problem}", "")
         if self.player.playing:
             self.playhead.setValue(self.player.position / self.rate)
         elif self.play_btn.text() != "▶ Play":
@@ -787,24 +829,29 @@ class SpectralPanel(Panel):
         out, _ = QFileDialog.getSaveFileName(self, "Export original and vocoded", "take.wav",
                                              "WAV (*.wav)")
         if out:
-            self.export_to(out)
+            clips = self._export_clips(out)
+            self.ctx.jobs.submit(f"{self.name}-export", lambda *, ctx: write_clips(clips),
+                                 lane="io", label="Exporting", on_result=self._exported,
+                                 on_error=self.error.emit)
+
+    def _export_clips(self, out: str) -> list[tuple[Path, np.ndarray, int]]:
+        stem = Path(out).with_suffix("")
+        clips = [(stem.parent / f"{stem.name}-original.wav", self.original, self.rate)]
+        if self.result is not None:
+            clips.append((stem.parent / f"{stem.name}-vocoded.wav", self.result, self.rate))
+        return clips
+
+    def _exported(self, paths: list[Path]) -> None:
+        self.message.emit("Exported " + ", ".join(p.name for p in paths))
 
     def export_to(self, out: str) -> list[Path]:
-        """Write OUT-original.wav and (if vocoded) OUT-vocoded.wav; returns the paths."""
-        base = Path(out)
-        stem = base.with_suffix("")
-        paths = [stem.parent / f"{stem.name}-original.wav"]
-        clips = [self.original]
-        if self.result is not None:
-            paths.append(stem.parent / f"{stem.name}-vocoded.wav")
-            clips.append(self.result)
+        """Write OUT-original.wav and (if vocoded) OUT-vocoded.wav now; returns the paths."""
         try:
-            for p, c in zip(paths, clips):
-                write_wav(p, c, self.rate)
+            paths = write_clips(self._export_clips(out))
         except AudioFileError as exc:
             self.error.emit(str(exc), "")
             return []
-        self.message.emit("Exported " + ", ".join(p.name for p in paths))
+        self._exported(paths)
         return paths
 
     def state(self) -> dict[str, Any]:
@@ -850,8 +897,7 @@ class SpectralPanel(Panel):
     def shutdown(self) -> None:
         self._poll.stop()
         self.player.stop()
-        if self.recorder.recording:
-            self.recorder.stop()
+        self.recorder.disarm()
         self.ctx.jobs.cancel(f"{self.name}-vocode")
 
 

@@ -199,3 +199,33 @@ def test_write_wav_and_fit_length(tmp_path):
     with pytest.raises(AudioFileError, match="does not exist"):
         write_wav(tmp_path / "nope" / "x.wav", np.zeros(4), 8000)
     assert fit_length(np.ones(5), 3).size == 3 and fit_length(np.ones(2), 4)[3] == 0
+
+
+def test_vocoder_training_runs_end_to_end_and_writes_a_card(tmp_path):
+    """A few seconds of training of a tiny vocoder on the two test clips: the command's
+    whole path (data, losses, evaluation against Griffin-Lim, card) without a shipped model."""
+    import json
+
+    from models.audio.vocos import VocosConfig
+    from models.train.vocoder import TrainConfig, train
+
+    clips = [read_audio(DATA / f"{n}.flac", 16000).audio for n in ("unseen-us3", "unseen-fr4")]
+    manifest = [{"voice": "mb-us3", "db": "us3", "kind": "mbrola", "split": "train",
+                 "text": "", "pitch": 50, "speed": 150},
+                {"voice": "mb-fr4", "db": "fr4", "kind": "mbrola", "split": "test",
+                 "text": "", "pitch": 50, "speed": 150}]
+    pcm = np.concatenate(clips)
+    np.savez(tmp_path / "speech.npz", pcm=(pcm * 32000).astype(np.int16),
+             lengths=np.array([c.size for c in clips]), manifest=np.array(json.dumps(manifest)),
+             rate=np.array(16000))
+    out = tmp_path / "voc.safetensors"
+    card = train(out, TrainConfig(minutes=0.05, batch=2, eval_every=2, test_utterances=1),
+                 data_path=tmp_path / "speech.npz", log=lambda _: None,
+                 net_cfg=VocosConfig(dim=16, hidden=32, layers=1))
+    assert out.is_file()
+    assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]
+    m = card["metrics"]
+    assert card["data"]["test_voices_unseen"] == ["mb-fr4"]
+    assert m["griffinlim32_test_mrstft"] > 0 and m["test_mrstft"] > 0 and m["rtf_10s"] > 0
+    reg = Registry(tmp_path)
+    assert reg.get("voc", "cpu").vocode(np.zeros((80, 10), np.float32)).shape == (2560,)
