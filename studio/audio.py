@@ -286,6 +286,17 @@ class Recorder:
                 self.error = "the input device delivered no audio"
         return self.error
 
+    def snapshot(self, last: int) -> np.ndarray:
+        """The last ``last`` samples of the take so far (for a live view)."""
+        with self._lock:
+            out, n = [], 0
+            for block in reversed(self._blocks):
+                out.append(block)
+                n += block.size
+                if n >= last:
+                    break
+        return np.concatenate(out[::-1])[-last:] if out else np.zeros(0, np.float32)
+
     def stop(self) -> np.ndarray:
         """End the take and return it; the stream stays open for the next one."""
         with self._lock:

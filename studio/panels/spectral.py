@@ -45,6 +45,7 @@ from studio.panels.base import Panel, StudioContext
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.aiff *.aif);;All files (*)"
 TOOLS = ("pan", "brush", "eraser", "select")
 TOP_DB = 80.0
+LIVE_S = 10.0          # seconds of a take shown live while recording
 
 
 def write_clips(clips: list[tuple[Path, np.ndarray, int]]) -> list[Path]:
@@ -132,6 +133,7 @@ class SpectralPanel(Panel):
         self.last_timing: dict[str, float] = {}
         self._stroke_preview: dict[str, Any] | None = None
         self._stop_time = 0.0
+        self._polls = 0
         self._play_after_vocode = False
         self.player = audio.player()
         self.recorder = audio.Recorder()
@@ -417,6 +419,8 @@ class SpectralPanel(Panel):
         self.set_listening("A")
         self.plot.getViewBox().enableAutoRange()
         self._redraw()
+        self.readout.setText("Hover to read time, frequency and level; click to set the play "
+                             "cursor.")
         self._update_enabled()
         self.clip_changed.emit()
 
@@ -721,6 +725,20 @@ class SpectralPanel(Panel):
         self.record_btn.blockSignals(False)
         self.elapsed.setText("0.0 s" if self.recorder.live else "starting…")
 
+    def _draw_live(self) -> None:
+        """The last LIVE_S seconds of the take, drawn while it records."""
+        take = self.recorder.snapshot(int(LIVE_S * self.rate))
+        if take.size < self.mel_settings.n_fft:
+            return
+        db = mel_to_db(log_mel(take, self.mel_settings).numpy())
+        self.image.setImage(db, autoLevels=False, levels=(float(db.max()) - TOP_DB,
+                                                          float(db.max())))
+        hop_s = 1.0 / self.mel_settings.frame_rate
+        self.image.setRect(QRectF(0, 0, db.shape[1] * hop_s, db.shape[0]))
+        self.plot.getViewBox().setRange(xRange=(0, LIVE_S), yRange=(0, db.shape[0]),
+                                        padding=0)
+        self._set_freq_ticks(True, db.shape[0])
+
     def stop_recording(self) -> None:
         if not self.recorder.recording:
             return
@@ -745,6 +763,9 @@ class SpectralPanel(Panel):
             self.meter.setValue(int(max(-60, min(0, self.recorder.level_db()))))
             if self.recorder.recording and self.recorder.live:
                 self.elapsed.setText(f"{self.recorder.seconds:.1f} s")
+                self._polls += 1
+                if self._polls % 8 == 0:
+                    self._draw_live()
             problem = self.recorder.check()
             if problem and self.recorder.recording:
                 kept = self.recorder.seconds
