@@ -149,3 +149,14 @@ def mel_frequencies(s: MelSettings) -> np.ndarray:
     """Centre frequency in Hz of each mel band (Slaney scale)."""
     lo, hi = _hz_to_mel_slaney(np.array(s.fmin)), _hz_to_mel_slaney(np.array(s.fmax))
     return _mel_to_hz_slaney(np.linspace(lo, hi, s.n_mels + 2)[1:-1])
+
+
+def check_mel(mel, s: MelSettings) -> np.ndarray:
+    """``mel`` as C-contiguous float32 ``(n_mels, T)``, or a ValueError saying what is wrong."""
+    m = np.ascontiguousarray(mel, np.float32)
+    if m.ndim != 2 or m.shape[0] != s.n_mels or m.shape[1] < 1:
+        raise ValueError(f"expected a mel of shape ({s.n_mels}, T) for this vocoder, "
+                         f"got {tuple(m.shape)}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("the mel holds NaN or infinite values")
+    return m

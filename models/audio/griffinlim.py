@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torchaudio
 
+from models.audio.features import check_mel, log_mel
 from models.checkpoints import Checkpoint
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
@@ -35,8 +36,6 @@ class GriffinLimBackend:
             norm="slaney", mel_scale="slaney").to(device)
 
     def analyse(self, audio: np.ndarray) -> np.ndarray:
-        from models.audio.features import log_mel
-
         return log_mel(audio, self.mel).numpy()
 
     def linear_magnitude(self, mel: np.ndarray) -> torch.Tensor:
@@ -52,7 +51,8 @@ class GriffinLimBackend:
         if n_iter < 1:
             raise ValueError(f"Griffin-Lim needs at least 1 iteration (got {n_iter})")
         s = self.mel
-        t = int(np.shape(mel)[-1])
+        mel = check_mel(mel, s)
+        t = mel.shape[1]
         ctx.report(0.0)
         mag = self.linear_magnitude(mel)
         gl = torchaudio.transforms.GriffinLim(

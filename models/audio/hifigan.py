@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.audio.features import check_mel, log_mel
 from models.checkpoints import Checkpoint, CheckpointError, config_from_card
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
@@ -144,15 +145,13 @@ class HiFiGANBackend:
         self.device = device
 
     def analyse(self, audio: np.ndarray) -> np.ndarray:
-        from models.audio.features import log_mel
-
         return log_mel(audio, self.net.cfg.mel).numpy()
 
     @torch.inference_mode()
     def vocode(self, mel: np.ndarray, *, ctx: JobContext | None = None) -> np.ndarray:
         ctx = ctx or JobContext()
         ctx.report(0.0)
-        m = torch.as_tensor(np.ascontiguousarray(mel, np.float32), device=self.device)
+        m = torch.as_tensor(check_mel(mel, self.net.cfg.mel), device=self.device)
         y = self.net(m[None])[0].float().cpu().numpy()
         ctx.report(1.0)
         return y

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.audio.features import _window, log_mel, mel_basis, overlap_add
+from models.audio.features import _window, check_mel, log_mel, mel_basis, overlap_add
 from models.checkpoints import Checkpoint, config_from_card
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
@@ -111,7 +111,8 @@ class VocosBackend:
     def vocode(self, mel: np.ndarray, *, ctx: JobContext | None = None) -> np.ndarray:
         """Audio ``(T * hop,)``; long inputs go in overlapping chunks with progress."""
         ctx = ctx or JobContext()
-        m = torch.as_tensor(np.ascontiguousarray(mel, np.float32), device=self.device)
+        ctx.check()
+        m = torch.as_tensor(check_mel(mel, self.net.cfg.mel), device=self.device)
         t = m.shape[-1]
         hop, ctxf = self.net.cfg.hop, 16
         if t <= self.chunk:
