@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     tvo.add_argument("--minutes", type=float, default=50.0, help="training time budget")
     tvo.add_argument("--seed", type=int, default=0)
     tvo.add_argument("--mel-weight", type=float, default=3.0, help="weight of the mel L1 loss")
+    tvo.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     tvo.add_argument("--init", default="", metavar="FILE",
                      help="continue training from these vocoder weights")
     tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
@@ -270,6 +271,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = args.out or WEIGHTS_DIR / "vocoder-speech.safetensors"
         card = vocoder.train(out, vocoder.TrainConfig(minutes=args.minutes, seed=args.seed,
                                                         mel_weight=args.mel_weight,
+                                                        lr=args.lr,
                                                         init=args.init),
                              log=lambda line: print(line, flush=True))
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))

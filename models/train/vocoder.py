@@ -211,6 +211,8 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     minutes = (time.time() - t0) / 60
     if best_state is not None:
         net.load_state_dict(best_state)
+    # The weights ship in float16: measure what ships.
+    net.load_state_dict({k: v.half().float() for k, v in net.state_dict().items()})
     net.eval()
     test = [clips[i] for i in test_pick]
     ours = evaluate(backend, test, mel_s)
@@ -236,6 +238,7 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         "training": {
             "command": f"latent-studio train vocoder --minutes {cfg.minutes:g} --seed {cfg.seed}"
                        + (f" --mel-weight {cfg.mel_weight:g}" if cfg.mel_weight != 3.0 else "")
+                       + (f" --lr {cfg.lr:g}" if cfg.lr != 1e-3 else "")
                        + (f" --init {cfg.init}" if cfg.init else ""),
             "seed": cfg.seed, "steps": step, "batch": cfg.batch, "segment_s": cfg.segment,
             "lr": cfg.lr, "minutes": round(minutes, 1),
@@ -254,6 +257,14 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         },
         "baseline": "Griffin-Lim, 32 iterations, from the same mel (inverse mel scale)",
     }
+    if init is not None:
+        # Training continued from other weights: keep how those were made.
+        card["training"]["continued_from"] = {
+            k: init.card.get("training", {}).get(k) for k in ("command", "steps", "minutes",
+                                                              "losses", "seed")}
+        card["training"]["total_minutes"] = round(
+            minutes + float(init.card.get("training", {}).get("total_minutes")
+                            or init.card.get("training", {}).get("minutes") or 0), 1)
     save_checkpoint(out, net.state_dict(), card, half=True)
     log(json.dumps({"metrics": card["metrics"]}))
     return card

@@ -121,6 +121,7 @@ class SpectralPanel(Panel):
         self.rate = 16000
         self.mel_settings = MelSettings()
         self.original = np.zeros(0, np.float32)
+        self._source = (self.original, self.rate)      # the clip as recorded or read
         self.mel0 = np.zeros((self.mel_settings.n_mels, 0), np.float32)
         self.mel = self.mel0
         self.ops: list[dict[str, Any]] = []
@@ -355,10 +356,11 @@ class SpectralPanel(Panel):
                 self.vocoder_combo.setCurrentIndex(self.vocoder_combo.findData(old))
                 self.vocoder_combo.blockSignals(False)
             return
-        old_rate = self.rate
         self.mel_settings, self.rate = mel, mel.sample_rate
         if self.original.size:
-            self._set_clip(resample(self.original, old_rate, self.rate), keep_undo=True)
+            # From the clip as it was recorded or read, not from an earlier resampling.
+            src, src_rate = self._source
+            self._set_clip(resample(src, src_rate, self.rate), keep_undo=True)
 
     def backend_changed(self) -> None:
         self._refresh_vocoders()
@@ -401,15 +403,18 @@ class SpectralPanel(Panel):
 
     def load_audio(self, samples: np.ndarray, rate: int) -> None:
         """Make ``samples`` (mono, at ``rate``) the clip; edits and result start afresh."""
-        self._set_clip(resample(np.asarray(samples, np.float32), rate, self.rate))
+        self._source = (np.asarray(samples, np.float32), int(rate))
+        self._set_clip(resample(self._source[0], rate, self.rate))
 
-    def _set_clip(self, audio_: np.ndarray, keep_undo: bool = False) -> None:
+    def _set_clip(self, audio_: np.ndarray, keep_undo: bool = False,
+                  mel0: np.ndarray | None = None) -> None:
         self.player.stop()
         if not keep_undo:
             self.undo_stack.clear()
             self.ops = []
         self.original = np.ascontiguousarray(audio_, np.float32)
-        self.mel0 = log_mel(self.original, self.mel_settings).numpy()
+        self.mel0 = mel0 if mel0 is not None else log_mel(self.original,
+                                                            self.mel_settings).numpy()
         self.mel = edits.replay(self.mel0, self.ops)
         self.result = None
         self.dirty = None
@@ -425,16 +430,28 @@ class SpectralPanel(Panel):
         self.clip_changed.emit()
 
     def open_file(self, path: str) -> None:
-        rate = self.rate
+        settings = self.mel_settings
 
-        def done(clip) -> None:
-            self._set_clip(clip.audio)
+        def load(*, ctx: JobContext):
+            # Reading, resampling and analysing a long file all happen here, off the UI.
+            clip = read_audio(path)
+            ctx.check()
+            audio_ = resample(clip.audio, clip.rate, settings.sample_rate)
+            return clip, audio_, log_mel(audio_, settings).numpy(), settings
+
+        def done(out) -> None:
+            clip, audio_, mel0, used = out
+            self._source = (clip.audio, clip.rate)
+            if used != self.mel_settings:          # the vocoder changed meanwhile
+                self.load_audio(clip.audio, clip.rate)
+            else:
+                self._set_clip(audio_, mel0=mel0)
             note = (f", {clip.source_channels} channels mixed to mono"
                     if clip.source_channels > 1 else "")
             self.message.emit(f"Opened {Path(path).name} ({clip.source_rate} Hz{note})")
 
-        self.ctx.jobs.submit(f"{self.name}-open", lambda *, ctx: read_audio(path, rate),
-                             lane="io", label=f"Opening {Path(path).name}", on_result=done,
+        self.ctx.jobs.submit(f"{self.name}-open", load, lane="io",
+                             label=f"Opening {Path(path).name}", on_result=done,
                              on_error=self._file_error)
 
     def _file_error(self, message: str, details: str) -> None:
@@ -752,6 +769,7 @@ class SpectralPanel(Panel):
         if take.size < self.mel_settings.hop * 2:
             self.error.emit("The take is empty: nothing was recorded", "")
             return
+        self._source = (take, self.rate)
         self._set_clip(take)
         self.message.emit(f"Recorded {take.size / self.rate:.1f} s")
         if self.vocode_on_stop.isChecked():
