@@ -12,11 +12,13 @@ from tests.conftest import make_tiny_vae
 def test_scans_builtin_folder(tiny_weights):
     reg = Registry(tiny_weights)
     names = [i.name for i in reg.infos()]
-    assert names == ["tiny-rgb", "tiny-vae"]
+    # Griffin-Lim needs no weights, so every registry has it.
+    assert names == ["griffinlim", "tiny-rgb", "tiny-vae"]
     info = reg.info("tiny-rgb")
     assert info.image_shape == (64, 64, 3) and info.latent_size == 4
     assert Capability.LATENT in info.capabilities and info.source == "builtin"
-    assert reg.infos(Capability.VOCODE) == []
+    assert [i.name for i in reg.infos(Capability.VOCODE)] == ["griffinlim"]
+    assert reg.infos(Capability.LATENT | Capability.VOCODE) == []
 
 
 def test_user_checkpoint_loads_like_builtin(tiny_weights, tmp_path):
@@ -48,7 +50,7 @@ def test_unknown_family_and_mismatched_weights(tmp_path):
 def test_broken_builtin_is_reported_not_fatal(tiny_weights):
     (tiny_weights / "broken.safetensors").write_bytes(b"x")
     reg = Registry(tiny_weights)
-    assert len(reg.infos()) == 2
+    assert len(reg.infos(Capability.LATENT)) == 2
     assert any("broken" in p for p in reg.problems)
 
 
