@@ -174,9 +174,11 @@ class SpectralPanel(Panel):
         self.meter.setMaximumWidth(140)
         self.elapsed = QLabel("0.0 s")
         row = QHBoxLayout()
-        for w in (self.open_btn, QLabel("Input:"), self.device_combo, self.rescan_btn,
-                  self.record_btn,
-                  self.meter, self.elapsed, self.vocode_on_stop):
+        self.export_btn = QPushButton("Export…")
+        self.export_btn.clicked.connect(self.export)
+        for w in (self.open_btn, self.export_btn, QLabel("Input:"), self.device_combo,
+                  self.rescan_btn, self.record_btn, self.meter, self.elapsed,
+                  self.vocode_on_stop):
             row.addWidget(w)
         row.addStretch(1)
         bar.addLayout(row, 0, 0)
@@ -210,12 +212,9 @@ class SpectralPanel(Panel):
         self.region_btn.setToolTip("Vocode only the frames edited since the last vocode, "
                                    "crossfaded into the result")
         self.region_btn.clicked.connect(lambda: self.vocode(region=True))
-        self.export_btn = QPushButton("Export…")
-        self.export_btn.clicked.connect(self.export)
         row = QHBoxLayout()
         for w in (self.play_btn, self.loop_box, self.ab_a, self.ab_b, QLabel("Vocoder:"),
-                  self.vocoder_combo, self.iters_spin, self.vocode_btn, self.region_btn,
-                  self.export_btn):
+                  self.vocoder_combo, self.iters_spin, self.vocode_btn, self.region_btn):
             row.addWidget(w)
         row.addStretch(1)
         bar.addLayout(row, 1, 0)
@@ -238,11 +237,6 @@ class SpectralPanel(Panel):
         self.size_spin = self._spin(row, "size", 1, 40, 4, " bins", 1)
         self.soft_spin = self._spin(row, "soft", 0, 1, 0.5, "", 0.1)
         self.gain_spin = self._spin(row, "gain", -60, 30, -12, " dB", 1)
-        for text, slot in (("Apply gain", self.gain_selection), ("Delete", self.delete_selection),
-                           ("Copy", self.copy_selection), ("Paste", self.paste)):
-            b = QPushButton(text)
-            b.clicked.connect(slot)
-            row.addWidget(b)
         self.view_combo = QComboBox()
         self.view_combo.addItems(["Mel", "Linear"])
         self.view_combo.currentIndexChanged.connect(self._view_changed)
@@ -250,6 +244,17 @@ class SpectralPanel(Panel):
         row.addWidget(self.view_combo)
         row.addStretch(1)
         bar.addLayout(row, 2, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Selection:"))
+        self.selection_buttons: list[QPushButton] = []
+        for text, slot in (("Apply gain", self.gain_selection), ("Delete", self.delete_selection),
+                           ("Copy", self.copy_selection), ("Paste", self.paste)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+            self.selection_buttons.append(b)
+        row.addStretch(1)
+        bar.addLayout(row, 3, 0)
 
         self.plot = pg.PlotWidget()
         self.plot.setBackground("#111")
@@ -612,8 +617,9 @@ class SpectralPanel(Panel):
         if linear and self.image.tool != "pan":
             self.set_tool("pan")
             self.message.emit("Edits are made on the mel view; the linear view is for looking")
-        for tool in ("brush", "eraser", "select"):
-            self.tool_buttons[tool].setEnabled(not linear)
+        for b in [self.tool_buttons[t] for t in ("brush", "eraser", "select")] + \
+                self.selection_buttons:
+            b.setEnabled(not linear)
         self.sel_item.setVisible(not linear and self.selection is not None)
         self._redraw()
 

@@ -171,6 +171,9 @@ def test_readout_shows_time_frequency_and_level(studio):
     panel.view_combo.setCurrentIndex(1)          # linear view: the bins are FFT bins
     assert panel._shown_db.shape[0] == 513
     assert not panel.tool_buttons["brush"].isEnabled()
+    assert not any(b.isEnabled() for b in panel.selection_buttons)
+    panel.view_combo.setCurrentIndex(0)
+    assert panel.tool_buttons["brush"].isEnabled() and panel.selection_buttons[0].isEnabled()
 
 
 def test_vocode_whole_then_only_the_edited_region(studio):
