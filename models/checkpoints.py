@@ -26,6 +26,20 @@ class CheckpointError(ValueError):
     """A file that is not a valid checkpoint; the message names the file and what is wrong."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name if it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file; a broken one is a CheckpointError naming ``what`` it should be."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not a readable JSON {what} ({exc})") from None
+
+
 @dataclass
 class Checkpoint:
     """Weights and card of one model."""
@@ -53,11 +67,7 @@ def read_card(path: str | Path) -> dict[str, Any]:
     cpath = card_path(path)
     if not cpath.is_file():
         raise CheckpointError(f"{path}: no model card {cpath.name} beside it (family and config)")
-    try:
-        card = json.loads(cpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{cpath}: not a readable JSON model card ({exc})") from None
-    return _check_card(card, cpath)
+    return _check_card(read_json(cpath, "model card"), cpath)
 
 
 def _check_card(card: Any, where: Path) -> dict[str, Any]:
@@ -93,8 +103,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         try:
             blob = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a bad or unsafe pickle
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path}: not a weights-only PyTorch file ({first})") from None
+            raise CheckpointError(
+                f"{path}: not a weights-only PyTorch file ({first_line(exc)})") from None
         if isinstance(blob, dict) and "state_dict" in blob and "card" in blob:
             state, card = blob["state_dict"], _check_card(blob["card"], path)
         elif isinstance(blob, dict) and all(isinstance(v, torch.Tensor) for v in blob.values()):

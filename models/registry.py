@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from models import device as devices
-from models.checkpoints import CheckpointError, load_checkpoint, read_card
+from models.checkpoints import CheckpointError, first_line, load_checkpoint, read_card
 from models.protocol import BackendInfo, Capability
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
@@ -134,8 +134,8 @@ class Registry:
         try:
             backend = mod.load(ckpt, device)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{info.path}: weights do not match the card ({first})") from None
+            raise CheckpointError(
+                f"{info.path}: weights do not match the card ({first_line(exc)})") from None
         backend.info = info
         return backend
 

@@ -7,6 +7,7 @@ missing or disappears becomes an :class:`AudioError` with a message fit for the 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -62,6 +63,16 @@ def _check_device(device: int | str | None, kind: str) -> None:
     if not devices(kind):
         raise AudioError(f"no audio {kind} device found; connect one (or start the sound "
                          "server) and try again")
+
+
+def _close(stream) -> None:
+    if stream is None:
+        return
+    try:
+        stream.abort()
+        stream.close()
+    except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone
+        pass
 
 
 class Player:
@@ -169,12 +180,7 @@ class Player:
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001 - a vanished device may fail to close; it is gone
-                pass
+        _close(stream)
         self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -312,12 +318,7 @@ class Recorder:
         stream, self._stream = self._stream, None
         self._key = None
         self._capturing = False
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001 - the device may already be gone
-                pass
+        _close(stream)
 
 
 _player: Player | None = None
@@ -333,14 +334,14 @@ def player() -> Player:
 
 def play_file(path: str | Path) -> float:
     """Start playing a file without blocking; returns its length in seconds."""
-    import soundfile as sf
+    from models.audio.io import AudioFileError, read_audio
 
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise AudioError(f"{path}: not a playable audio file ({exc})") from None
-    play(data.mean(axis=1), sr)
-    return len(data) / sr
+        clip = read_audio(path, max_seconds=math.inf)
+    except AudioFileError as exc:
+        raise AudioError(str(exc)) from None
+    play(clip.audio, clip.rate)
+    return clip.audio.size / clip.rate
 
 
 def play(data: np.ndarray, sr: int) -> None:

@@ -495,9 +495,8 @@ DEFAULT_VOCODER = "vocoder-speech"
 
 def _vocoder(name: str | None, checkpoints: list[Path] = ()):
     from models.protocol import Capability
-    from models.registry import default_registry
 
-    reg = default_registry()
+    reg = _registry()
     added = [reg.add_checkpoint(path) for path in checkpoints]
     names = [i.name for i in reg.infos(Capability.VOCODE)]
     if name is None and added:

@@ -9,7 +9,6 @@ is also ours), never from ours.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.audio.features import check_mel, log_mel
-from models.checkpoints import Checkpoint, CheckpointError, config_from_card
+from models.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    config_from_card,
+    first_line,
+    read_json,
+)
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
 LRELU = 0.1
@@ -162,10 +167,9 @@ def read_config(path: Path) -> HiFiGANConfig:
     cpath = path.parent / "config.json"
     if not cpath.is_file():
         raise CheckpointError(f"{path}: HiFi-GAN generator without config.json beside it")
-    try:
-        raw = json.loads(cpath.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{cpath}: not readable JSON ({exc})") from None
+    raw = read_json(cpath, "HiFi-GAN config")
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{cpath}: a HiFi-GAN config must be a JSON object")
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise CheckpointError(f"{cpath}: HiFi-GAN config lacks {', '.join(missing)}")
@@ -186,8 +190,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a PyTorch weights file ({first})") from None
+        raise CheckpointError(f"{path}: not a PyTorch weights file ({first_line(exc)})") from None
     if not isinstance(blob, dict) or "generator" not in blob:
         raise CheckpointError(f"{path}: no 'generator' entry (a jik876 HiFi-GAN generator file "
                               "holds {'generator': state_dict})")

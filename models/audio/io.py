@@ -14,6 +14,8 @@ import soundfile as sf
 from PIL import Image
 from scipy.signal import resample_poly
 
+from models.checkpoints import first_line
+
 MAX_SECONDS = 20 * 60
 
 
@@ -49,7 +51,7 @@ def read_audio(path: str | Path, rate: int | None = None,
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: not an audio file soundfile can read ({_first(exc)})")\
+        raise AudioFileError(f"{path}: not an audio file soundfile can read ({first_line(exc)})")\
             from None
     if info.frames == 0:
         raise AudioFileError(f"{path}: the file holds no audio (0 samples)")
@@ -61,7 +63,7 @@ def read_audio(path: str | Path, rate: int | None = None,
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: could not read the audio ({_first(exc)})") from None
+        raise AudioFileError(f"{path}: could not read the audio ({first_line(exc)})") from None
     mono = data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise AudioFileError(f"{path}: the audio holds NaN or infinite samples")
@@ -79,7 +81,7 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
         sf.write(str(path), np.clip(np.asarray(audio, np.float32), -1.0, 1.0), int(rate),
                  subtype="PCM_16", format="WAV")
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: could not write ({_first(exc)})") from None
+        raise AudioFileError(f"{path}: could not write ({first_line(exc)})") from None
     return path
 
 
@@ -117,6 +119,3 @@ def spectrogram_picture(db: np.ndarray, top_db: float = 80.0,
                       Image.NEAREST)
 
 
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

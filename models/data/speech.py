@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-from scipy.signal import resample_poly
 
+from models.audio.io import AudioFileError, read_audio
 from models.protocol import JobContext
 
 RATE = 16000
@@ -104,11 +103,7 @@ def synthesize(voice: str, text: str, pitch: int, speed: int) -> np.ndarray:
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed),
                         "-w", tmp.name, text], capture_output=True, check=True, timeout=60)
-        audio, rate = sf.read(tmp.name, dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if rate != RATE:
-        g = np.gcd(rate, RATE)
-        audio = resample_poly(audio, RATE // g, rate // g).astype(np.float32)
+        audio = read_audio(tmp.name, RATE).audio
     # Trim leading/trailing silence to 100 ms.
     loud = np.flatnonzero(np.abs(audio) > 1e-3)
     if loud.size == 0:
@@ -134,7 +129,7 @@ def build(out: Path, seed: int = 0, per_voice: int = 40, ctx: JobContext | None 
     def run(job: dict) -> np.ndarray:
         try:
             audio = synthesize(job["voice"], job["text"], job["pitch"], job["speed"])
-        except (subprocess.SubprocessError, OSError, RuntimeError):
+        except (subprocess.SubprocessError, OSError, AudioFileError):
             audio = np.zeros(0, np.float32)
         done[0] += 1
         if done[0] % 50 == 0:

@@ -3,6 +3,7 @@ package speechmos ships (no download). Audio is mixed to mono and resampled to 1
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +15,12 @@ AUDIO_EXT = {".wav", ".flac", ".ogg"}
 
 
 def read_mono_16k(path: str | Path) -> np.ndarray:
-    import soundfile as sf
-    import torch
-    import torchaudio.functional as AF
+    from models.audio.io import AudioFileError, read_audio
 
     try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise ValueError(f"{path}: not a readable audio file ({exc})") from None
-    if len(audio) == 0:
-        raise ValueError(f"{path}: the audio file is empty")
-    mono = audio.mean(1)
-    if sr != SR:
-        mono = AF.resample(torch.from_numpy(mono), sr, SR).numpy()
-    return np.ascontiguousarray(mono, dtype=np.float32)
+        return read_audio(path, SR, max_seconds=math.inf).audio
+    except AudioFileError as exc:
+        raise ValueError(f"not a readable audio file: {exc}") from None
 
 
 def dnsmos(paths: list[Path], ctx: JobContext | None = None) -> list[dict[str, float]]:
