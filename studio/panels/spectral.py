@@ -48,6 +48,13 @@ TOP_DB = 80.0
 LIVE_S = 10.0          # seconds of a take shown live while recording
 
 
+def prepare(audio_: np.ndarray, rate: int, settings: MelSettings
+            ) -> tuple[np.ndarray, np.ndarray, MelSettings]:
+    """A clip resampled to the analysis rate, its ln-mel, and the settings used (a job)."""
+    out = resample(audio_, rate, settings.sample_rate)
+    return out, log_mel(out, settings).numpy(), settings
+
+
 def write_clips(clips: list[tuple[Path, np.ndarray, int]]) -> list[Path]:
     """Write each (path, audio, rate) as WAV (an io job)."""
     return [write_wav(p, a, r) for p, a, r in clips]
@@ -135,6 +142,8 @@ class SpectralPanel(Panel):
         self._stroke_preview: dict[str, Any] | None = None
         self._stop_time = 0.0
         self._polls = 0
+        self._linear: tuple[np.ndarray, np.ndarray] | None = None   # (audio, its linear dB)
+        self._replaying = False
         self._play_after_vocode = False
         self.player = audio.player()
         self.recorder = audio.Recorder()
@@ -362,10 +371,21 @@ class SpectralPanel(Panel):
                 self.vocoder_combo.blockSignals(False)
             return
         self.mel_settings, self.rate = mel, mel.sample_rate
-        if self.original.size:
-            # From the clip as it was recorded or read, not from an earlier resampling.
-            src, src_rate = self._source
-            self._set_clip(resample(src, src_rate, self.rate), keep_undo=True)
+        if not self.original.size:
+            return
+        # From the clip as it was recorded or read, not from an earlier resampling; in the
+        # runner, since a long clip takes a while to resample and analyse.
+        src, src_rate = self._source
+
+        def done(out) -> None:
+            audio_, mel0, used = out
+            if used == self.mel_settings:
+                self._set_clip(audio_, mel0=mel0)
+
+        self.ctx.jobs.submit(f"{self.name}-analyse",
+                             lambda *, ctx: prepare(src, src_rate, mel), lane="compute",
+                             label=f"Analysing for {name}", on_result=done,
+                             on_error=self.error.emit)
 
     def backend_changed(self) -> None:
         self._refresh_vocoders()
@@ -441,8 +461,7 @@ class SpectralPanel(Panel):
             # Reading, resampling and analysing a long file all happen here, off the UI.
             clip = read_audio(path)
             ctx.check()
-            audio_ = resample(clip.audio, clip.rate, settings.sample_rate)
-            return clip, audio_, log_mel(audio_, settings).numpy(), settings
+            return (clip, *prepare(clip.audio, clip.rate, settings))
 
         def done(out) -> None:
             clip, audio_, mel0, used = out
@@ -480,7 +499,8 @@ class SpectralPanel(Panel):
         self.ops.append(op)
         self.mel = edits.apply(self.mel, op)
         self._mark_dirty([op])
-        self._redraw()
+        if not self._replaying:
+            self._redraw()
 
     def _pop_op(self) -> None:
         op = self.ops.pop()
@@ -625,9 +645,10 @@ class SpectralPanel(Panel):
 
     def _view_db(self, preview: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
         if self.view_combo.currentIndex() == 1:
-            src = self.result if (self.listening == "B" and self.result is not None) \
-                else self.original
-            return linear_db(src, self.mel_settings), False
+            src = self.current_audio()
+            if self._linear is None or self._linear[0] is not src:
+                self._linear = (src, linear_db(src, self.mel_settings))
+            return self._linear[1], False
         return mel_to_db(self.mel if preview is None else preview), True
 
     def _redraw(self, preview: np.ndarray | None = None) -> None:
@@ -913,8 +934,13 @@ class SpectralPanel(Panel):
         if original.size == 0:
             return
         self.load_audio(original, int(state.get("rate", self.rate)))
-        for op in state.get("ops", []):
-            self.apply_edit(dict(op))
+        self._replaying = True
+        try:
+            for op in state.get("ops", []):
+                self.apply_edit(dict(op))
+        finally:
+            self._replaying = False
+        self._redraw()
         result = np.asarray(state.get("result", np.zeros(0)), np.float32)
         if result.size:
             self.result = result

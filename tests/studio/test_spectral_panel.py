@@ -80,6 +80,7 @@ def test_panel_is_in_the_window_and_analysis_comes_from_the_vocoder(studio, tmp_
     assert panel.mel0.shape == (20, 8000 // 16)
     panel.set_vocoder("griffinlim")
     assert panel.mel_settings.n_mels == 80 and panel.rate == 16000
+    win.jobs.wait_until_idle(30)                     # the clip is re-analysed in the runner
     assert panel.mel0.shape == (80, 16000 // 256)   # the clip re-analysed, not lost
     # With edits made, switching to a vocoder that analyses differently is refused, clearly.
     panel.apply_edit({"op": "delete", "rect": [0, 10, 0, 10]})
