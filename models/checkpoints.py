@@ -40,6 +40,28 @@ def read_json(path: Path, what: str) -> Any:
         raise CheckpointError(f"{path}: not a readable JSON {what} ({exc})") from None
 
 
+def _names(keys: list[str], limit: int = 4) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def load_state(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load ``state`` into ``net`` in float32 (integer buffers kept), or raise a ValueError
+    that names the first few missing, unexpected and misshapen keys."""
+    want = net.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    shapes = [f"{k} {tuple(state[k].shape)} (needs {tuple(want[k].shape)})" for k in want
+              if k in state and tuple(state[k].shape) != tuple(want[k].shape)]
+    problems = [f"{what} {_names(keys)}" for what, keys in
+                (("missing keys:", missing), ("unexpected keys:", unexpected),
+                 ("wrong shapes:", shapes)) if keys]
+    if problems:
+        raise ValueError("; ".join(problems))
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v
+                         for k, v in state.items()})
+
+
 @dataclass
 class Checkpoint:
     """Weights and card of one model."""

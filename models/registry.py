@@ -135,7 +135,7 @@ class Registry:
             backend = mod.load(ckpt, device)
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise CheckpointError(
-                f"{info.path}: weights do not match the card ({first_line(exc)})") from None
+                f"{info.path}: weights do not match the card: {first_line(exc)}") from None
         backend.info = info
         return backend
 

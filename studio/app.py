@@ -71,8 +71,12 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+MESSAGE_MS = 8000   # how long a status message stays
+
+
 class StatusBar(QWidget):
-    """Compute device, current job with progress and Cancel, last error with Details."""
+    """Compute device, current job with progress and Cancel, the last message, and the last
+    error with Details (cleared when the next action succeeds)."""
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,11 +93,18 @@ class StatusBar(QWidget):
         self.progress.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the current job (Esc)")
+        self.message_label = QLabel()
+        self.message_label.setObjectName("status-message")
+        self.message_label.setMinimumWidth(0)
+        self._message_timer = QTimer(self, singleShot=True, interval=MESSAGE_MS)
+        self._message_timer.timeout.connect(self.message_label.clear)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #b00020;")
+        self.error_label.setMinimumWidth(0)
         self.details_button = QPushButton("Details")
         for w in (self.device_label, self.job_label, self.progress, self.cancel_button):
             lay.addWidget(w)
+        lay.addWidget(self.message_label, 1)
         lay.addWidget(self.error_label, 1)
         lay.addWidget(self.details_button)
         self.cancel_button.clicked.connect(self.cancel_current)
@@ -114,7 +125,15 @@ class StatusBar(QWidget):
     def current_key(self) -> str | None:
         return next(reversed(self._active), None) if self._active else None
 
+    def show_message(self, text: str) -> None:
+        """A note that something worked ("Exported …"); it also clears the last error."""
+        self.clear_error()
+        self.message_label.setText(text)
+        self.message_label.setToolTip(text)
+        self._message_timer.start()
+
     def show_error(self, message: str, details: str = "") -> None:
+        self.message_label.clear()
         self.error_label.setText(message)
         self.error_label.setToolTip(message)
         self._details = details or message
@@ -267,21 +286,31 @@ class MainWindow(QMainWindow):
         self._action(m, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self._action(m, "&About Latent Studio", self.show_about)
 
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(where, action, keys) of every menu shortcut and every panel's own keys."""
+        menu_rows = sorted({("Everywhere", a.text().replace("&", "").rstrip("…"),
+                             a.shortcut().toString())
+                            for menu in self.menuBar().findChildren(QMenu)
+                            for a in menu.actions() if not a.shortcut().isEmpty()},
+                           key=lambda r: r[1])
+        panel_rows = [(panel.title, what, keys) for panel in self.panels.values()
+                      for keys, what in panel.shortcuts]
+        return menu_rows + panel_rows
+
     def show_shortcuts(self) -> QDialog:
         dlg = QDialog(self)
         dlg.setWindowTitle("Keyboard Shortcuts")
-        rows = [(a.text().replace("&", "").rstrip("…"), a.shortcut().toString())
-                for menu in self.menuBar().findChildren(QMenu)
-                for a in menu.actions() if not a.shortcut().isEmpty()]
-        rows = sorted(set(rows), key=lambda r: r[0])
-        table = QTableWidget(len(rows), 2, dlg)
-        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
-        for r, (name, keys) in enumerate(rows):
-            table.setItem(r, 0, QTableWidgetItem(name))
-            table.setItem(r, 1, QTableWidgetItem(keys))
+        rows = self.shortcut_rows()
+        table = QTableWidget(len(rows), 3, dlg)
+        table.setObjectName("shortcuts")
+        table.setHorizontalHeaderLabels(["Where", "Action", "Shortcut"])
+        table.verticalHeader().setVisible(False)
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                table.setItem(r, c, QTableWidgetItem(text))
         table.resizeColumnsToContents()
         QVBoxLayout(dlg).addWidget(table)
-        dlg.resize(420, 420)
+        dlg.resize(560, 560)
         dlg.open()
         return dlg
 
@@ -310,7 +339,7 @@ class MainWindow(QMainWindow):
             self.undo_group.setActiveStack(panel.undo_stack)
 
     def _on_panel_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 6000)
+        self.status.show_message(text)
 
     def set_device(self, name: str) -> None:
         chosen = devices.set_device(name)
@@ -412,7 +441,7 @@ class MainWindow(QMainWindow):
             panel.mark_saved()
         self._add_recent(str(path))
         self._update_title()
-        self.statusBar().showMessage(f"Session saved to {path}", 6000)
+        self.status.show_message(f"Session saved to {path}")
         return True
 
     def open_session_dialog(self) -> None:
@@ -421,7 +450,21 @@ class MainWindow(QMainWindow):
         if path:
             self.open_session(path)
 
+    def confirm_discard(self, doing: str) -> bool:
+        """Ask before ``doing`` replaces unsaved work; True to go on (saving first if asked)."""
+        if not self.is_dirty() or os.environ.get("LATENT_STUDIO_NO_PROMPT"):
+            return True
+        answer = QMessageBox.question(
+            self, APP_NAME, f"Save your session before {doing}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        return answer != QMessageBox.StandardButton.Save or self.save_session()
+
     def open_session(self, path: str | Path) -> bool:
+        if not self.confirm_discard(f"opening {Path(path).name}"):
+            return False
         try:
             state = load_session(path)
         except SessionError as exc:
@@ -435,6 +478,7 @@ class MainWindow(QMainWindow):
         self.session_path = Path(path)
         self._add_recent(str(path))
         self._update_title()
+        self.status.show_message(f"Opened session {Path(path).name}")
         return True
 
     def is_dirty(self) -> bool:
@@ -457,17 +501,9 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(int(index))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        if self.is_dirty() and not os.environ.get("LATENT_STUDIO_NO_PROMPT"):
-            answer = QMessageBox.question(
-                self, APP_NAME, "Save your session before quitting?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
-            if answer == QMessageBox.StandardButton.Cancel:
-                event.ignore()
-                return
-            if answer == QMessageBox.StandardButton.Save and not self.save_session():
-                event.ignore()
-                return
+        if not self.confirm_discard("quitting"):
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/panel", self.tabs.currentIndex())
         self.settings.sync()

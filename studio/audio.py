@@ -191,9 +191,12 @@ class Recorder:
     """Records mono float32 from an input device; level and length readable while it runs.
 
     The input stream stays open between takes ("armed"): a sound server can take a second or
-    more to deliver the first block of a new stream, which would cut the start of every take.
-    Only the first take waits for it, and :attr:`live` says when audio really flows, so the
-    window can say "starting…" until then. The level meter works whenever it is armed.
+    more to deliver the first block of a new stream, which would cut the start of a take. The
+    studio arms it at startup, so even the first take starts when Record is pressed; a take
+    begins with the first sample captured at or after the press (PortAudio's capture times),
+    and :attr:`start_delay` says how late that sample was. :attr:`live` says when audio
+    really flows, so the window can say "starting…" until then. The level meter works
+    whenever it is armed.
 
     If the device stops delivering audio (unplugged, sound server gone) :attr:`error` says so
     and what was recorded up to then is kept.
@@ -214,6 +217,8 @@ class Recorder:
         self._last_block = 0.0
         self.rate = 0
         self.error = ""
+        self._press = 0.0                  # stream time when Record was pressed
+        self.start_delay: float | None = None   # capture time of the take's first sample
 
     @property
     def recording(self) -> bool:
@@ -267,14 +272,34 @@ class Recorder:
         self.arm(rate, device)
         with self._lock:
             self._blocks, self._frames = [], 0
+            self._press = self._stream_time()
+            self.start_delay = None
             self._capturing = True
 
-    def _callback(self, indata, frames, _time, status) -> None:
+    def _stream_time(self) -> float:
+        try:
+            return float(self._stream.time) if self._stream is not None else 0.0
+        except Exception:  # a stream that went away has no clock
+            return 0.0
+
+    def _callback(self, indata, frames, when, status) -> None:
         block = indata[:, 0].copy()
+        adc = float(getattr(when, "inputBufferAdcTime", 0.0) or 0.0)
         with self._lock:
-            if self._capturing:
+            if self._capturing and self.start_delay is None:
+                if adc > 0 and self._press > 0:
+                    # The take's first block: drop what was captured before Record.
+                    skip = int(round((self._press - adc) * self.rate))
+                    if skip >= frames:
+                        block = block[:0]
+                    else:
+                        block = block[max(skip, 0):]
+                        self.start_delay = max(0.0, adc - self._press)
+                else:
+                    self.start_delay = math.nan      # no capture clock to measure with
+            if self._capturing and block.size:
                 self._blocks.append(block)
-                self._frames += frames
+                self._frames += block.size
             self._peak = max(self._peak, float(np.abs(block).max()) if frames else 0.0)
         self._last_block = time.monotonic()
 

@@ -154,19 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("others", type=Path, nargs="+")
 
     rc = sub.add_parser("reconstruct", help="encode then decode images with a latent model")
-    rc.add_argument("--model", required=True)
+    rc.add_argument("--model", required=True, help="a model name or a checkpoint file")
     rc.add_argument("inputs", nargs="+", type=Path, metavar="IN")
     g = rc.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", type=Path, help="output picture (one input)")
     g.add_argument("--out-dir", type=Path, help="folder; each output keeps its input's name")
 
     ip = sub.add_parser("interpolate", help="decode a path between two images")
-    ip.add_argument("--model", required=True)
+    ip.add_argument("--model", required=True, help="a model name or a checkpoint file")
     ip.add_argument("a", type=Path, metavar="A")
     ip.add_argument("b", type=Path, metavar="B")
     ip.add_argument("--steps", type=int, default=8)
     ip.add_argument("--mode", choices=("linear", "slerp"), default="slerp")
     ip.add_argument("--out", type=Path, required=True, help="strip.png or anim.gif")
+    ip.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=None,
+                    help="enlarge each frame (default: 1 for a strip, 2 for a GIF)")
+    ip.add_argument("--smooth", action="store_true",
+                    help="enlarge smoothly (bicubic) instead of in pixel blocks")
     return p
 
 
@@ -249,16 +253,9 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from models.data import cache_dir
+    from models.data import build_dataset
 
-    out = args.out or cache_dir() / f"{args.name}.npz"
-    if args.name == "glyphs":
-        from models.data import glyphs as builder
-    elif args.name == "speech":
-        from models.data import speech as builder
-    else:
-        from models.data import emoji as builder
-    print(json.dumps(builder.build(out, seed=args.seed)))
+    print(json.dumps(build_dataset(args.name, args.out, seed=args.seed)))
     return 0
 
 
@@ -295,10 +292,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_model(reg, name: str) -> str:
+    """A registered model's name, or a checkpoint file's path (registered here)."""
+    if name in {i.name for i in reg.infos()}:
+        return name
+    path = Path(name).expanduser()
+    if path.exists() or path.suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
+        return reg.add_checkpoint(path).name
+    known = ", ".join(i.name for i in reg.infos())
+    raise CLIError(f"no model named '{name}' and no such checkpoint file (models: {known})")
+
+
 def _latent_backend(name: str):
     from models.protocol import Capability
 
     reg = _registry()
+    name = _resolve_model(reg, name)
     info = reg.info(name)
     if Capability.LATENT not in info.capabilities:
         raise CLIError(f"model '{name}' has no latent space (it is a {info.family})")
@@ -357,7 +366,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     backend = _latent_backend(args.model)
     z = backend.encode(_load_images(backend, [args.a, args.b]))
     frames = backend.decode(path(z[0], z[1], args.steps, args.mode))
-    (save_gif if suffix == ".gif" else save_strip)(frames, args.out)
+    scale = args.scale or (2 if suffix == ".gif" else 1)
+    (save_gif if suffix == ".gif" else save_strip)(frames, args.out, scale=scale,
+                                                   smooth=args.smooth)
     print(args.out)
     return 0
 
@@ -503,6 +514,8 @@ def _vocoder(name: str | None, checkpoints: list[Path] = ()):
         name = added[-1].name                   # --checkpoint without --vocoder: use it
     if name is None:
         name = DEFAULT_VOCODER if DEFAULT_VOCODER in names else "griffinlim"
+    name = _resolve_model(reg, name)
+    names = [i.name for i in reg.infos(Capability.VOCODE)]
     if name not in names:
         raise CLIError(f"no vocoder named '{name}' (vocoders: {', '.join(names)})")
     return reg.get(name)

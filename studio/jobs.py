@@ -26,7 +26,10 @@ from models.checkpoints import CheckpointError
 from models.device import configure_threads
 from models.protocol import Cancelled, JobContext
 
-LANES = ("compute", "io")
+# compute: interactive work (scrubs, previews, small decodes); io: file reads and writes;
+# long: jobs of seconds to minutes (data set builds, sampling runs, metrics over folders), so
+# they never hold a scrub frame behind them.
+LANES = ("compute", "io", "long")
 _PROGRESS_INTERVAL = 0.03  # seconds between progress signals of one job, previews excepted
 _USER_ERRORS = (CheckpointError, ValueError, OSError, KeyError)
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from models.audio.features import _window, check_mel, log_mel, mel_basis, overlap_add
-from models.checkpoints import Checkpoint, config_from_card
+from models.checkpoints import Checkpoint, config_from_card, load_state
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
 
@@ -139,5 +139,5 @@ def describe(card: dict[str, Any]) -> dict[str, Any]:
 
 def load(ckpt: Checkpoint, device: str) -> VocosBackend:
     net = Vocos(config_from_card(VocosConfig, ckpt.card))
-    net.load_state_dict({k: v.float() for k, v in ckpt.state.items()})
+    load_state(net, ckpt.state)
     return VocosBackend(net, device)

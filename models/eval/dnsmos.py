@@ -3,7 +3,6 @@ package speechmos ships (no download). Audio is mixed to mono and resampled to 1
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,12 @@ AUDIO_EXT = {".wav", ".flac", ".ogg"}
 
 
 def read_mono_16k(path: str | Path) -> np.ndarray:
+    """Mono 16 kHz audio; files over the studio's 20-minute limit are refused from their
+    header, before anything is decoded."""
     from models.audio.io import AudioFileError, read_audio
 
     try:
-        return read_audio(path, SR, max_seconds=math.inf).audio
+        return read_audio(path, SR).audio
     except AudioFileError as exc:
         raise ValueError(f"not a readable audio file: {exc}") from None
 

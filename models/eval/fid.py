@@ -128,6 +128,24 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray,
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
 
 
+# Fewer images than this per set give FID/KID figures that mean nothing.
+MIN_IMAGES = 50
+
+
+def sample_size_warning(n_a: int, n_b: int, dim: int) -> str:
+    """Why a FID/KID from ``n_a`` and ``n_b`` images of ``dim`` features should not be
+    trusted ("" when the sets are large enough)."""
+    n = min(n_a, n_b)
+    if n < MIN_IMAGES:
+        return (f"only {n} images in a set: FID/KID from fewer than {MIN_IMAGES} images per "
+                "set mean nothing (use thousands)")
+    if n < dim:
+        return (f"{n} images per set is fewer than the {dim} feature dimensions: FID is biased "
+                f"high and varies with the set size; compare figures only at equal sizes, or "
+                f"use at least {dim} images")
+    return ""
+
+
 def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
     return frechet_distance(*statistics(f1), *statistics(f2))
 

@@ -80,6 +80,33 @@ def _stimuli(folder: Path) -> dict[str, Path]:
     return files
 
 
+def check_stimulus(path: str | Path) -> str:
+    """Why ``path`` cannot be shown or played ("" when it decodes).
+
+    Images are fully decoded with Pillow and sounds read with soundfile, so a truncated or
+    corrupt file is caught here, not in front of a rater.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return f"{path}: the file is missing"
+    try:
+        if path.suffix.lower() in AUDIO_EXT:
+            import soundfile as sf
+
+            with sf.SoundFile(str(path)) as f:
+                if f.frames == 0:
+                    return f"{path}: the file holds no audio"
+                f.read(frames=min(f.frames, 1 << 22), dtype="float32")
+        else:
+            from models.image.io import open_picture
+
+            open_picture(path)
+    except Exception as exc:  # any decoder failure means the rater would see nothing
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"{path}: cannot be decoded ({text})"
+    return ""
+
+
 def make_anchor(src: Path, out: Path, cutoff: float = ANCHOR_CUTOFF_HZ) -> Path:
     """The MUSHRA low-pass anchor: the reference through an 8th-order Butterworth at 3.5 kHz
     (zero phase)."""
@@ -138,6 +165,10 @@ class Study:
         audio = {p.suffix.lower() in AUDIO_EXT for f in files.values() for p in f.values()}
         if len(audio) > 1:
             raise StudyError("a study holds either images or audio, not both")
+        bad = [why for f in files.values() for item in items if (why := check_stimulus(f[item]))]
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise StudyError(f"{bad[0]}{more}; fix or remove it, nothing was written")
         if kind == "mushra":
             if audio != {True}:
                 raise StudyError("MUSHRA is for audio; use mos or ab for images")
@@ -271,13 +302,18 @@ class Study:
         c = tuple(json.loads(conds))
         return Trial(rater, position, item, c, tuple(self.stimulus(s, item) for s in c))
 
-    def next_trial(self, rater: str) -> Trial | None:
-        """The first trial the rater has not answered, or None when done."""
-        row = self.conn.execute(
+    def next_trial(self, rater: str, skip: set[int] | frozenset[int] = frozenset()
+                   ) -> Trial | None:
+        """The first trial the rater has not answered and that is not in ``skip`` (positions
+        passed over because a stimulus could not be shown), or None when done."""
+        rows = self.conn.execute(
             "SELECT t.position, t.item, t.conditions FROM trials t WHERE t.rater=? AND NOT "
             "EXISTS (SELECT 1 FROM ratings r WHERE r.rater=t.rater AND r.position=t.position)"
-            " ORDER BY t.position LIMIT 1", (rater,)).fetchone()
-        return None if row is None else self._trial(rater, *row)
+            " ORDER BY t.position", (rater,))
+        for row in rows:
+            if row[0] not in skip:
+                return self._trial(rater, *row)
+        return None
 
     def trial(self, rater: str, position: int) -> Trial:
         row = self.conn.execute("SELECT position, item, conditions FROM trials "

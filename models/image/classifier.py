@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoints import Checkpoint
+from models.checkpoints import Checkpoint, load_state
 from models.checkpoints import config_from_card as checkpoint_config
 from models.protocol import Capability, JobContext
 
@@ -105,6 +105,5 @@ def describe(card: dict[str, Any]) -> dict[str, Any]:
 
 def load(ckpt: Checkpoint, device: str) -> ClassifierBackend:
     net = GlyphClassifier(config_from_card(ckpt.card))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v
-                         for k, v in ckpt.state.items()})
+    load_state(net, ckpt.state)
     return ClassifierBackend(net, device)

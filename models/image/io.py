@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,137 @@ class ImageLoadError(ValueError):
     """A file that cannot be used as an image; the message names the file."""
 
 
+# Pictures up to this many pixels are read (Pillow's decompression-bomb error threshold);
+# larger ones get a clear message instead of a warning or an out-of-memory.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+# Larger pictures are reduced to about this many pixels a side as they are read: every model
+# works at 64x64, so nothing is lost and a 10000x10000 scan costs no gigabytes.
+WORK_SIDE = 2048
+# Glyph framing, measured on the glyph data set (render_font's rule): the median ink box of a
+# character is this fraction of the 64-pixel window high, and its centre sits this fraction
+# of the window above the middle (capitals and ascenders outweigh descenders).
+GLYPH_INK_HEIGHT = 0.66
+GLYPH_CENTER_UP = 0.035
+
+
+def open_picture(path: str | Path) -> tuple[Image.Image, str]:
+    """Open and decode any picture Pillow knows, reduced to at most ``WORK_SIDE`` a side.
+
+    Returns the loaded image and a note of the reduction ("" when none). Every problem is an
+    :class:`ImageLoadError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageLoadError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageLoadError(f"{path}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            w, h = img.size
+            if w == 0 or h == 0:
+                raise ImageLoadError(f"{path}: the image has no pixels")
+            if w * h > MAX_PIXELS:
+                raise ImageLoadError(f"{path}: {w}x{h} is too large (at most "
+                                     f"{MAX_PIXELS / 1e6:.0f} megapixels); scale it down first")
+            img.draft(img.mode, (WORK_SIDE, WORK_SIDE))   # JPEG decodes reduced, cheaply
+            img.load()
+    except Image.DecompressionBombError:
+        raise ImageLoadError(f"{path}: the image is too large (at most "
+                             f"{MAX_PIXELS / 1e6:.0f} megapixels); scale it down first") from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ImageLoadError):
+            raise
+        raise ImageLoadError(f"{path}: damaged or unsupported image ({exc})") from None
+    note = ""
+    factor = max(img.size) // WORK_SIDE
+    if factor > 1:
+        img = img.reduce(factor)
+    if img.size != (w, h):
+        note = f"reduced {w}x{h} to {img.size[0]}x{img.size[1]}"
+    return img, note
+
+
+def read_picture_rgb(path: str | Path) -> np.ndarray:
+    """A picture as (H, W, 3) uint8 for display, transparency over white."""
+    img, _ = open_picture(path)
+    return np.asarray(flatten_alpha(img).convert("RGB"), dtype=np.uint8)
+
+
+def flatten_alpha(img: Image.Image) -> Image.Image:
+    """Transparent pixels over white (as pictures are shown)."""
+    if img.mode in ("RGBA", "LA", "P", "PA"):
+        img = img.convert("RGBA")
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        white.alpha_composite(img)
+        return white
+    return img
+
+
+def ink_box(gray: np.ndarray, threshold: float = 0.25) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the ink in a light-on-dark gray picture in [0, 1], or
+    None when there is none: pixels brighter than ``threshold`` of the way from the
+    background (the border's median) to the brightest pixel."""
+    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    bg = float(np.median(edge))
+    peak = float(gray.max())
+    if peak - bg < 0.15:
+        return None
+    ink = gray > bg + threshold * (peak - bg)
+    # Ignore specks: a row or column counts when it holds a few percent of the ink of the
+    # fullest one.
+    r, c = ink.sum(1), ink.sum(0)
+    rows = np.flatnonzero(r >= max(1, 0.03 * r.max()))
+    cols = np.flatnonzero(c >= max(1, 0.03 * c.max()))
+    if rows.size == 0 or cols.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def frame_glyph(gray: np.ndarray, size: int) -> tuple[np.ndarray, str]:
+    """Crop a light-on-dark glyph picture to its ink and place it as the glyph data set does.
+
+    The ink box is scaled so its height is the data set's median glyph height (its width
+    when the glyph is wider than tall, within the 3-pixel margin), centred horizontally and
+    a little above the middle, on the picture's own background. Returns the (size, size)
+    picture and a note of what was done.
+    """
+    box = ink_box(gray)
+    img = Image.fromarray(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if box is None:
+        side = min(img.size)
+        note = (f"center-cropped {img.size[0]}x{img.size[1]} to square (no ink found)"
+                if img.size[0] != img.size[1] else "")
+        img = ImageOps.fit(img, (side, side), Image.Resampling.LANCZOS)
+        return np.asarray(img.resize((size, size), Image.Resampling.LANCZOS),
+                          np.float32) / 255.0, note
+    top, bottom, left, right = box
+    h, w = bottom - top, right - left
+    usable = size - 6                                    # the data set's 3-pixel margin
+    scale = min(GLYPH_INK_HEIGHT * size / h, usable / w, usable / h)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    glyph = img.crop((left, top, right, bottom)).resize((nw, nh), Image.Resampling.LANCZOS)
+    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    canvas = Image.new("L", (size, size), int(round(float(np.median(edge)) * 255)))
+    cy = size / 2 - GLYPH_CENTER_UP * size
+    y0 = int(round(min(max(cy - nh / 2, 3), size - 3 - nh)))
+    canvas.paste(glyph, (int(round((size - nw) / 2)), y0))
+    note = (f"framed the glyph ({w}x{h} px of ink at {left},{top}) as the data set frames "
+            "its glyphs")
+    return np.asarray(canvas, np.float32) / 255.0, note
+
+
 def to_model_image(img: Image.Image, shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
     """Convert a PIL image to ``shape`` (H, W, C) float32 in [0, 1].
 
-    Center-crops to square, resizes, and converts to gray or RGB. Transparent pixels become
-    white for RGB models; gray models (glyphs: white ink on black) get the ink polarity of
-    their training data, dark-on-light pictures being inverted.
+    Gray models (glyphs: white ink on black) get the ink polarity of their training data,
+    dark-on-light pictures being inverted, and the glyph is found and framed as the data set
+    frames its glyphs (:func:`frame_glyph`), so a letter small and off-centre on a page
+    reaches the model as the model's data would. RGB models get a center crop to square and
+    a resize; transparent pixels become white.
 
     Returns
     -------
@@ -26,18 +152,7 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int]) -> tuple[np.nd
     """
     h, w, c = shape
     notes = []
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA", "P"):
-        img = img.convert("RGBA")
-        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        white.alpha_composite(img)
-        img = white
-    if img.size[0] != img.size[1]:
-        notes.append(f"center-cropped {img.size[0]}x{img.size[1]} to square")
-        img = ImageOps.fit(img, (min(img.size),) * 2, Image.Resampling.LANCZOS)
-    if img.size != (w, h):
-        notes.append(f"resized {img.size[0]}x{img.size[1]} to {w}x{h}")
-        img = img.resize((w, h), Image.Resampling.LANCZOS)
+    img = flatten_alpha(ImageOps.exif_transpose(img))
     if c == 1:
         if img.mode != "L":
             notes.append("converted to gray")
@@ -45,12 +160,32 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int]) -> tuple[np.nd
         if _border_mean(arr) > 0.5:
             notes.append("inverted to light-on-dark")
             arr = 1.0 - arr
-        arr = arr[..., None]
-    else:
-        if img.mode != "RGB":
-            notes.append("converted to RGB")
-        arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        if arr.shape != (h, w) or ink_box(arr) != _data_box(arr):
+            arr, note = frame_glyph(arr, h)
+            notes.append(note or f"resized {img.size[0]}x{img.size[1]} to {w}x{h}")
+        return np.ascontiguousarray(arr[..., None]), "; ".join(notes)
+    if img.size[0] != img.size[1]:
+        notes.append(f"center-cropped {img.size[0]}x{img.size[1]} to square")
+        img = ImageOps.fit(img, (min(img.size),) * 2, Image.Resampling.LANCZOS)
+    if img.size != (w, h):
+        notes.append(f"resized {img.size[0]}x{img.size[1]} to {w}x{h}")
+        img = img.resize((w, h), Image.Resampling.LANCZOS)
+    if img.mode != "RGB":
+        notes.append("converted to RGB")
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return np.ascontiguousarray(arr), "; ".join(notes)
+
+
+def _data_box(arr: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The ink box a glyph already framed like the data set has: any box inside the margin
+    of a model-sized picture counts as framed (the data set's own glyphs pass unchanged)."""
+    box = ink_box(arr)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    n = arr.shape[0]
+    inside = top >= 2 and left >= 2 and bottom <= n - 2 and right <= n - 2
+    return box if inside and (bottom - top) >= 0.25 * n else None
 
 
 def _border_mean(arr: np.ndarray) -> float:
@@ -60,23 +195,9 @@ def _border_mean(arr: np.ndarray) -> float:
 
 def load_image(path: str | Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
     """Read any image file Pillow knows and convert it (see :func:`to_model_image`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageLoadError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise ImageLoadError(f"{path}: the file is empty")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.size[0] == 0 or img.size[1] == 0:
-                raise ImageLoadError(f"{path}: the image has no pixels")
-            return to_model_image(img, shape)
-    except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageLoadError):
-            raise
-        raise ImageLoadError(f"{path}: damaged or unsupported image ({exc})") from None
+    img, note = open_picture(path)
+    arr, more = to_model_image(img, shape)
+    return arr, "; ".join(n for n in (note, more) if n)
 
 
 def to_uint8(images: np.ndarray, invert_gray: bool = True) -> np.ndarray:
@@ -99,9 +220,22 @@ def save_image(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     return Path(path)
 
 
-def save_strip(images: np.ndarray, path: str | Path, gap: int = 2) -> Path:
-    """(N, H, W, C) side by side, white gaps between, to one picture."""
-    arr = to_uint8(images)
+def enlarge(arr: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:
+    """(N, H, W, 3) uint8 frames ``scale`` times larger: pixel blocks (nearest) or smooth
+    (bicubic), since a 64-pixel result is too small to use."""
+    if scale <= 1:
+        return arr
+    method = Image.Resampling.BICUBIC if smooth else Image.Resampling.NEAREST
+    return np.stack([np.asarray(Image.fromarray(a).resize(
+        (a.shape[1] * scale, a.shape[0] * scale), method)) for a in arr])
+
+
+def save_strip(images: np.ndarray, path: str | Path, gap: int = 2, scale: int = 1,
+               smooth: bool = False) -> Path:
+    """(N, H, W, C) side by side, white gaps between, to one picture, ``scale`` times
+    enlarged."""
+    arr = enlarge(to_uint8(images), scale, smooth)
+    gap *= max(1, scale)
     n, h, w, _ = arr.shape
     strip = np.full((h, n * w + (n - 1) * gap, 3), 255, np.uint8)
     for i in range(n):
@@ -111,13 +245,10 @@ def save_strip(images: np.ndarray, path: str | Path, gap: int = 2) -> Path:
 
 
 def save_gif(images: np.ndarray, path: str | Path, fps: float = 20.0, scale: int = 2,
-             bounce: bool = True) -> Path:
-    """(N, H, W, C) frames to a looping animated GIF; ``bounce`` plays forward then back."""
-    arr = to_uint8(images)
-    frames = [Image.fromarray(a) for a in arr]
-    if scale > 1:
-        frames = [f.resize((f.width * scale, f.height * scale), Image.Resampling.NEAREST)
-                  for f in frames]
+             bounce: bool = True, smooth: bool = False) -> Path:
+    """(N, H, W, C) frames to a looping animated GIF, ``scale`` times enlarged; ``bounce``
+    plays forward then back."""
+    frames = [Image.fromarray(a) for a in enlarge(to_uint8(images), scale, smooth)]
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     frames[0].save(path, save_all=True, append_images=frames[1:], loop=0,

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoints import Checkpoint
+from models.checkpoints import Checkpoint, load_state
 from models.checkpoints import config_from_card as checkpoint_config
 from models.protocol import Capability, JobContext
 
@@ -156,5 +156,5 @@ def describe(card: dict[str, Any]) -> dict[str, Any]:
 
 def load(ckpt: Checkpoint, device: str) -> VAEBackend:
     net = VAE(config_from_card(ckpt.card))
-    net.load_state_dict({k: v.float() for k, v in ckpt.state.items()}, strict=True)
+    load_state(net, ckpt.state)
     return VAEBackend(net, device)

@@ -7,13 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import QWidget
 
 from models.protocol import BackendInfo
 from models.registry import Registry
 from studio.jobs import JobRunner
+
+
+def with_suffix(path: str, suffix: str, accepted: tuple[str, ...] = ()) -> str:
+    """A save-dialog answer with the extension of the format the user chose: "ratings" ->
+    "ratings.csv" (a name with an accepted extension is kept; "" stays "")."""
+    if not path:
+        return path
+    if Path(path).suffix.lower() in (accepted or (suffix,)):
+        return path
+    return path + suffix
 
 
 @dataclass
@@ -45,6 +55,15 @@ class Panel(QWidget):
         self.ctx = ctx
         self.undo_stack = QUndoStack(self)
         self.setObjectName(f"panel-{self.name}")
+        self.shortcuts: list[tuple[str, str]] = []   # (keys, what they do), for Help > F1
+
+    def add_shortcut(self, keys: str, slot: Callable[[], Any], what: str) -> QShortcut:
+        """A key that works while this panel is shown, listed in Help > Keyboard Shortcuts."""
+        sc = QShortcut(QKeySequence(keys), self, slot)
+        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.setWhatsThis(what)
+        self.shortcuts.append((QKeySequence(keys).toString(), what))
+        return sc
 
     def state(self) -> dict[str, Any]:
         """Everything needed to restore this panel exactly (JSON values and numpy arrays)."""

@@ -9,9 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -34,19 +32,24 @@ from PySide6.QtWidgets import (
 )
 
 from models.eval import fid
-from models.eval.study import ACR_LABELS, Study, StudyError, Trial
+from models.eval.study import ACR_LABELS, Study, StudyError, Trial, check_stimulus
+from models.image.io import ImageLoadError, read_picture_rgb
 from models.protocol import Capability, JobContext
 from studio.jobs import describe_error
 from studio.panels import register_panel
-from studio.panels.base import Panel, StudioContext
+from studio.panels.base import Panel, StudioContext, with_suffix
 from studio.widgets.image_view import ImageView
+from studio.widgets.record_view import RecordView
 
 STUDY_FILTER = "Studies (*.db *.sqlite)"
 
 
-def read_rgb(path: str) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+def _read_stimulus(path: str) -> np.ndarray:
+    """The picture a rater sees, as (H, W, 3) uint8; StudyError when it does not decode."""
+    try:
+        return read_picture_rgb(path)
+    except ImageLoadError as exc:
+        raise StudyError(str(exc)) from None
 
 
 def compute_metric(kind: str, features: str, dir_a: str, dir_b: str,
@@ -70,7 +73,8 @@ def compute_metric(kind: str, features: str, dir_a: str, dir_b: str,
     if kind == "is":
         probs = feats.run(fid.load_folder(dir_a), ctx=ctx)[1]
         mean, std = fid.inception_score(probs)
-        return {"metric": "is", "features": features, "dir": dir_a, "is": mean, "std": std}
+        return {"metric": "is", "features": features, "dir": dir_a, "n": len(probs),
+                "is": mean, "std": std}
     fa = feats(fid.load_folder(dir_a), ctx=ctx)
     fb = feats(fid.load_folder(dir_b), ctx=ctx)
     out = {"metric": kind, "features": features, "dir_a": dir_a, "dir_b": dir_b,
@@ -79,6 +83,8 @@ def compute_metric(kind: str, features: str, dir_a: str, dir_b: str,
         out["fid"] = fid.fid_from_features(fa, fb)
     else:
         out["kid"], out["std"] = fid.kid_from_features(fa, fb)
+    if warning := fid.sample_size_warning(len(fa), len(fb), fa.shape[1]):
+        out["warning"] = warning
     return out
 
 
@@ -134,6 +140,8 @@ class EvaluationPanel(Panel):
         self.study: Study | None = None
         self.rater = ""
         self.trial: Trial | None = None
+        self.rateable = False             # the current trial's stimuli were all shown
+        self.skipped: set[int] = set()    # positions passed over as unreadable
         self.metric_results: list[dict[str, Any]] = []
         self._build_ui()
         self._show_study()
@@ -217,9 +225,23 @@ class EvaluationPanel(Panel):
         self.mushra_sliders: list[QSlider] = []
         self.mushra_players: list[QPushButton] = []
         self.stage.addWidget(self.mushra_page)
+        # A trial whose stimulus cannot be decoded: said plainly, never rated.
+        self.broken_page = QWidget()
+        bl = QVBoxLayout(self.broken_page)
+        self.broken_label = QLabel()
+        self.broken_label.setWordWrap(True)
+        self.broken_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.broken_label.setStyleSheet("color: #b00020;")
+        self.skip_button = QPushButton("Skip this trial")
+        bl.addStretch(1)
+        bl.addWidget(self.broken_label)
+        bl.addWidget(self.skip_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        bl.addStretch(1)
+        self.stage.addWidget(self.broken_page)
         self.done_page = QLabel("Thank you: every trial is rated.")
         self.done_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stage.addWidget(self.done_page)
+        self.stage.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.tabs.addTab(take, "Take test")
 
         # Results.
@@ -236,6 +258,10 @@ class EvaluationPanel(Panel):
             rrow.addWidget(b)
         rrow.addStretch(1)
         rl.addLayout(rrow)
+        self.results_note = QLabel()
+        self.results_note.setWordWrap(True)
+        self.results_note.setStyleSheet("color: #8a5a00;")
+        rl.addWidget(self.results_note)
         self.plot = pg.PlotWidget(background="w")
         self.plot.showGrid(y=True, alpha=0.3)
         self.results_table = QTableWidget(0, 5)
@@ -268,12 +294,19 @@ class EvaluationPanel(Panel):
             b.clicked.connect(lambda _=False, k=kind: self.run_metric(k))
             mrow.addWidget(b)
             self.metric_buttons[kind] = b
-        self.metrics_view = QPlainTextEdit(readOnly=True)
+        self.metrics_table = QTableWidget(0, len(METRIC_COLUMNS))
+        self.metrics_table.setHorizontalHeaderLabels(METRIC_COLUMNS)
+        self.metrics_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.metrics_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.metrics_table.horizontalHeader().setStretchLastSection(True)
+        self.metric_detail = RecordView(placeholder="Select a result to see all of it")
+        self.metrics_table.itemSelectionChanged.connect(self._on_metrics_selection)
         fl.addRow("Folder A", ra)
         fl.addRow("Folder B", rb)
         fl.addRow("Features", self.features_combo)
         fl.addRow(mrow)
-        fl.addRow(self.metrics_view)
+        fl.addRow(self.metrics_table)
+        fl.addRow(self.metric_detail)
         self.tabs.addTab(met, "Metrics")
 
         lay = QVBoxLayout(self)
@@ -282,8 +315,9 @@ class EvaluationPanel(Panel):
 
         self.new_button.clicked.connect(self._on_new_clicked)
         self.open_button.clicked.connect(self._on_open_clicked)
-        self.start_button.clicked.connect(lambda: self.start(self.rater_edit.text()))
+        self.start_button.clicked.connect(self._on_start_clicked)
         self.rater_edit.returnPressed.connect(lambda: self.start(self.rater_edit.text()))
+        self.skip_button.clicked.connect(self.skip)
         self.mos_play.clicked.connect(lambda: self._play(0))
         for i, b in enumerate(self.ab_play):
             b.clicked.connect(lambda _=False, i=i: self._play(i))
@@ -296,10 +330,9 @@ class EvaluationPanel(Panel):
         self.bundle_button.clicked.connect(self._on_bundle_clicked)
         self.merge_button.clicked.connect(self._on_merge_clicked)
         self.tabs.currentChanged.connect(lambda i: i == 1 and self.show_results())
-        for key, score in (("1", 1), ("2", 2), ("3", 3), ("4", 4), ("5", 5)):
-            sc = QShortcut(QKeySequence(key), self.mos_page,
-                           lambda s=score: self.answer(s))
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for score in range(1, 6):
+            self.add_shortcut(str(score), lambda s=score: self._on_score_key(s),
+                              f"Rate {score} ({ACR_LABELS[score]}) in a MOS test")
 
     # -- studies --------------------------------------------------------------------------
 
@@ -315,9 +348,7 @@ class EvaluationPanel(Panel):
         if self.study is not None:
             self.study.close()
         self.study = study
-        self.rater = ""
-        self.trial = None
-        self.stage.setCurrentWidget(self.idle_page)
+        self.end_rating()
         self._show_study()
         self.show_results()
 
@@ -336,6 +367,7 @@ class EvaluationPanel(Panel):
         if dlg.exec() != QDialog.DialogCode.Accepted:
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save study as", "study.db", STUDY_FILTER)
+        path = with_suffix(path, ".db", (".db", ".sqlite"))
         if path:
             self.create_study(path, dlg.type_combo.currentText(), dlg.systems(),
                               dlg.title_edit.text(), dlg.reference_edit.text().strip())
@@ -348,9 +380,12 @@ class EvaluationPanel(Panel):
     def _show_study(self) -> None:
         s = self.study
         enabled = s is not None
-        for w in (self.start_button, self.rater_edit, self.refresh_button, self.csv_button,
+        for w in (self.start_button, self.refresh_button, self.csv_button,
                   self.json_button, self.bundle_button, self.merge_button):
             w.setEnabled(enabled)
+        # While a rater is rating, the name field is locked so the 1-5 keys rate.
+        self.rater_edit.setEnabled(enabled and not self.rater)
+        self.start_button.setText("Change rater" if self.rater else "Start / Resume")
         if s is None:
             self.study_label.setText("No study open: New study… or Open study…")
             return
@@ -370,35 +405,97 @@ class EvaluationPanel(Panel):
             self.error.emit(str(exc), "")
             return
         self.message.emit(f"Rating as {self.rater} (order seed {self.study.seed_of(self.rater)})")
+        self.skipped = set()
+        self._show_study()
+        self.stage.setFocus()
         self._next()
+
+    def end_rating(self) -> None:
+        """Leave the test (ratings are already stored); the name field opens again."""
+        self.rater = ""
+        self.trial = None
+        self.rateable = False
+        self.skipped = set()
+        self.progress_label.setText("")
+        self.stage.setCurrentWidget(self.idle_page)
+        self._show_study()
+
+    def _on_start_clicked(self) -> None:
+        if self.rater:
+            self.end_rating()
+            self.rater_edit.setFocus()
+        else:
+            self.start(self.rater_edit.text())
+
+    def _on_score_key(self, score: int) -> None:
+        if self.stage.currentWidget() is self.mos_page:
+            self.answer(score)
 
     def _next(self) -> None:
         assert self.study is not None
-        self.trial = self.study.next_trial(self.rater)
+        self.rateable = False
+        self.trial = self.study.next_trial(self.rater, self.skipped)
         done, total = self.study.progress(self.rater)
         self.progress_label.setText(f"{self.rater}: trial {min(done + 1, total)} of {total}")
         if self.trial is None:
-            self.progress_label.setText(f"{self.rater}: all {total} trials rated")
+            left = total - done
+            self.progress_label.setText(
+                f"{self.rater}: all {total} trials rated" if not left else
+                f"{self.rater}: {done} of {total} trials rated; {left} could not be shown")
+            self.done_page.setText("Thank you: every trial is rated." if not left else
+                                   f"Thank you. {left} trial(s) could not be shown and were "
+                                   "not rated; tell the study's author.")
             self.stage.setCurrentWidget(self.done_page)
             self._show_study()
             return
+        try:
+            self._show_trial(self.trial)
+        except StudyError as exc:
+            # Whatever was on screen belongs to another trial: hide it and refuse ratings.
+            self.broken_label.setText(f"This trial cannot be shown, so it cannot be rated:\n"
+                                      f"{exc}")
+            self.stage.setCurrentWidget(self.broken_page)
+            self.error.emit(str(exc), "")
+            return
+        self.rateable = True
+
+    def _show_trial(self, trial: Trial) -> None:
+        """Put every stimulus of ``trial`` on screen; StudyError if one does not decode."""
+        assert self.study is not None
         audio = self.study.media == "audio"
+        paths = list(trial.paths)
+        if self.study.kind == "mushra":
+            paths.append(self.study.stimulus(self.study.reference, trial.item))
+        if audio:
+            for p in paths:
+                if problem := check_stimulus(p):
+                    raise StudyError(problem)
+            images = []
+        else:
+            images = [_read_stimulus(p) for p in paths]
         if self.study.kind == "mos":
             self.mos_view.setVisible(not audio)
             self.mos_play.setVisible(audio)
-            if not audio:
-                self.mos_view.set_image(read_rgb(self.trial.paths[0]))
+            if images:
+                self.mos_view.set_image(images[0])
             self.stage.setCurrentWidget(self.mos_page)
         elif self.study.kind == "ab":
             for i in range(2):
                 self.ab_views[i].setVisible(not audio)
                 self.ab_play[i].setVisible(audio)
-                if not audio:
-                    self.ab_views[i].set_image(read_rgb(self.trial.paths[i]))
+                if images:
+                    self.ab_views[i].set_image(images[i])
             self.stage.setCurrentWidget(self.ab_page)
         else:
-            self._build_mushra(len(self.trial.conditions))
+            self._build_mushra(len(trial.conditions))
             self.stage.setCurrentWidget(self.mushra_page)
+        self.stage.setFocus()
+
+    def skip(self) -> None:
+        """Pass over a trial that cannot be shown (it stays unrated)."""
+        if self.trial is not None and not self.rateable:
+            self.skipped.add(self.trial.position)
+            self._next()
 
     def _build_mushra(self, n: int) -> None:
         while self.mushra_layout.count():
@@ -423,8 +520,10 @@ class EvaluationPanel(Panel):
         self.mushra_layout.addWidget(self.mushra_next, 4, 0, 1, n)
 
     def answer(self, value: Any) -> None:
-        """Commit the answer to the current trial at once, then show the next trial."""
-        if self.study is None or self.trial is None:
+        """Commit the answer to the current trial at once, then show the next trial.
+
+        Only a trial whose stimuli are on screen can be rated."""
+        if self.study is None or self.trial is None or not self.rateable:
             return
         try:
             self.study.rate(self.trial, value)
@@ -457,16 +556,24 @@ class EvaluationPanel(Panel):
         res = self.study.results()
         self.plot.clear()
         rows: list[list[str]] = []
+        notes = []
         if res["kind"] == "mos":
             names = list(res["mos"])
+            few = [f"{n} (n={m['n']})" for n, m in res["mos"].items() if m["n"] < MIN_RATINGS]
+            if few:
+                notes.append(f"Too few ratings for a meaningful interval: {', '.join(few)}. "
+                             f"Intervals are clipped to the 1–5 scale; collect at least "
+                             f"{MIN_RATINGS} ratings per system.")
             means = [res["mos"][n]["mean"] for n in names]
-            lows = [res["mos"][n]["ci95"][0] for n in names]
-            highs = [res["mos"][n]["ci95"][1] for n in names]
+            lows = [max(1.0, res["mos"][n]["ci95"][0]) for n in names]
+            highs = [min(5.0, res["mos"][n]["ci95"][1]) for n in names]
             self._bars(names, means, lows, highs, "MOS (95% CI)", (1, 5))
             header = ["system", "MOS", "95% CI", "sd", "n"]
             for n, m in res["mos"].items():
-                rows.append([n, f"{m['mean']:.3f}", _ci(m["ci95"]), f"{m['sd']:.3f}",
-                             str(m["n"])])
+                ci = [max(1.0, m["ci95"][0]), min(5.0, m["ci95"][1])]
+                rows.append([n, f"{m['mean']:.3f}", _ci(ci) + (" *" if m["n"] < MIN_RATINGS
+                                                                else ""),
+                             f"{m['sd']:.3f}", str(m["n"])])
         elif res["kind"] == "ab":
             names = [f"{p['a']} vs {p['b']}" for p in res["preferences"]]
             shares = [p["share_a"] for p in res["preferences"]]
@@ -474,6 +581,10 @@ class EvaluationPanel(Panel):
             highs = [p["ci95"][1] for p in res["preferences"]]
             self._bars(names, shares, lows, highs, "share preferring the first (95% CI)",
                        (0, 1))
+            few = [n for n, p in zip(names, res["preferences"])
+                   if p["wins_a"] + p["wins_b"] + p["ties"] < MIN_RATINGS]
+            if few:
+                notes.append(f"Too few answers to judge a preference: {', '.join(few)}.")
             header = ["pair", "wins", "no preference", "share (95% CI)", "p (binomial)"]
             for n, p in zip(names, res["preferences"]):
                 rows.append([n, f"{p['wins_a']}–{p['wins_b']}", str(p["ties"]),
@@ -481,10 +592,15 @@ class EvaluationPanel(Panel):
         else:
             names = list(res["mushra"])
             self._boxes(names, [res["mushra"][n] for n in names])
+            few = [f"{n} (n={b['n']})" for n, b in res["mushra"].items()
+                   if b["n"] < MIN_RATINGS]
+            if few:
+                notes.append(f"Too few ratings for meaningful statistics: {', '.join(few)}.")
             header = ["condition", "median", "IQR", "mean (95% CI)", "n"]
             for n, b in res["mushra"].items():
+                ci = [max(0.0, b["ci95"][0]), min(100.0, b["ci95"][1])]
                 rows.append([n, f"{b['median']:.1f}", f"[{b['q1']:.1f}, {b['q3']:.1f}]",
-                             f"{b['mean']:.1f} {_ci(b['ci95'], 1)}", str(b["n"])])
+                             f"{b['mean']:.1f} {_ci(ci, 1)}", str(b["n"])])
         for p in res.get("pairwise", []):
             rows.append([f"{p['a']} vs {p['b']}", "Mann–Whitney", f"p={p['p']:.4g}",
                          f"Holm p={p['p_holm']:.4g}", "significant" if p["significant"]
@@ -496,6 +612,8 @@ class EvaluationPanel(Panel):
             for c, text in enumerate(row):
                 self.results_table.setItem(r, c, QTableWidgetItem(text))
         self.results_table.resizeColumnsToContents()
+        self.results_note.setText(" ".join(notes))
+        self.results_note.setVisible(bool(notes))
         self._show_study()
         return res
 
@@ -528,6 +646,7 @@ class EvaluationPanel(Panel):
 
     def _on_csv_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export ratings", "ratings.csv", "CSV (*.csv)")
+        path = with_suffix(path, ".csv")
         if path and self.study is not None:
             self.study.write_csv(path)
             self.message.emit(f"Wrote {path}")
@@ -535,6 +654,7 @@ class EvaluationPanel(Panel):
     def _on_json_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.json",
                                               "JSON (*.json)")
+        path = with_suffix(path, ".json")
         if path and self.study is not None:
             Path(path).write_text(json.dumps(self.study.results(), indent=2))
             self.message.emit(f"Wrote {path}")
@@ -542,6 +662,7 @@ class EvaluationPanel(Panel):
     def _on_bundle_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export study for other raters",
                                               "study-bundle.zip", "Zip (*.zip)")
+        path = with_suffix(path, ".zip")
         if path and self.study is not None:
             self.study.export_bundle(path)
             self.message.emit(f"Wrote {path}: unpack it with 'latent-studio study import'")
@@ -583,8 +704,28 @@ class EvaluationPanel(Panel):
         self.metric_results.append(result)
         if self.study is not None:
             self.study.save_metric(f"{result['metric']}:{len(self.metric_results)}", result)
-        short = {k: v for k, v in result.items() if k != "files"}
-        self.metrics_view.appendPlainText(json.dumps(short))
+        self._show_metrics()
+        self.metrics_table.selectRow(len(self.metric_results) - 1)
+        if result.get("warning"):
+            self.error.emit(f"{result['metric'].upper()}: {result['warning']}", "")
+        else:
+            self.message.emit(f"{result['metric'].upper()}: {metric_value(result)}")
+
+    def _show_metrics(self) -> None:
+        t = self.metrics_table
+        t.setRowCount(len(self.metric_results))
+        for r, res in enumerate(self.metric_results):
+            cells = metric_row(res)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                t.setItem(r, c, item)
+        t.resizeColumnsToContents()
+
+    def _on_metrics_selection(self) -> None:
+        rows = sorted({i.row() for i in self.metrics_table.selectedItems()})
+        if rows and rows[0] < len(self.metric_results):
+            self.metric_detail.set_record(self.metric_results[rows[0]])
 
     def receive_for_evaluation(self, folder: str, label: str) -> None:
         """Put a folder another panel made into the first free metrics input."""
@@ -606,9 +747,7 @@ class EvaluationPanel(Panel):
         self.dir_b_edit.setText(state.get("dir_b", ""))
         self.features_combo.setCurrentText(state.get("features", "inception"))
         self.metric_results = list(state.get("metrics", []))
-        self.metrics_view.setPlainText("\n".join(
-            json.dumps({k: v for k, v in r.items() if k != "files"})
-            for r in self.metric_results))
+        self._show_metrics()
         if state.get("study"):
             self.open_file(state["study"])
             if self.study is not None and state.get("rater"):
@@ -619,6 +758,36 @@ class EvaluationPanel(Panel):
         if self.study is not None:
             self.study.close()
             self.study = None
+
+
+# Fewer ratings per system than this make an interval meaningless (said above the chart).
+MIN_RATINGS = 5
+METRIC_COLUMNS = ("Metric", "Features", "Folders", "Images", "Value", "Warning")
+
+
+def metric_value(res: dict[str, Any]) -> str:
+    """The figure of a metric result, as people write it."""
+    kind = res["metric"]
+    if kind == "fid":
+        return f"{res['fid']:.3f}"
+    if kind == "kid":
+        return f"{res['kid']:.5f} ± {res['std']:.5f}"
+    if kind == "is":
+        return f"{res['is']:.3f} ± {res['std']:.3f}"
+    m = res["mean"]
+    return f"SIG {m['sig']:.2f} · BAK {m['bak']:.2f} · OVRL {m['ovrl']:.2f}"
+
+
+def metric_row(res: dict[str, Any]) -> tuple[str, ...]:
+    kind = res["metric"]
+    if kind in ("fid", "kid"):
+        folders = f"{Path(res['dir_a']).name} vs {Path(res['dir_b']).name}"
+        count = f"{res['n_a']} / {res['n_b']}"
+    else:
+        folders = Path(res.get("dir", "")).name
+        count = str(len(res.get("files", [])) or res.get("n", ""))
+    return (kind.upper(), res.get("features", ""), folders, count, metric_value(res),
+            res.get("warning", ""))
 
 
 def _ci(pair: list[float], digits: int = 3) -> str:

@@ -21,12 +21,11 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QImage,
-    QKeySequence,
     QPixmap,
-    QShortcut,
     QUndoCommand,
 )
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -47,8 +46,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from models.data import build_dataset, dataset_path
 from models.data.browse import DatasetIndex, load_index
-from models.image.io import load_image, save_gif, save_strip, to_model_image, to_uint8
+from models.image.io import (
+    flatten_alpha,
+    open_picture,
+    save_gif,
+    save_strip,
+    to_model_image,
+    to_uint8,
+)
 from models.image.latent_ops import arithmetic, bilinear, interpolate, path
 from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
@@ -62,6 +69,8 @@ SLOTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 SCRUB_MAX = 1000
 GIF_FRAMES = 32
+EXPORT_SCALES = (1, 2, 4, 8)
+SOURCE_SIDE = 512   # pictures a slot keeps (encoded again when the model changes)
 
 
 @dataclass(frozen=True)
@@ -116,10 +125,11 @@ def decode_with_tag(registry: Registry, model: str, latents: np.ndarray, tag: An
     return tag, decode_rgb(registry, model, latents, ctx=ctx)
 
 
-def export_frames(registry: Registry, model: str, latents: np.ndarray, out: str, *,
-                  ctx: JobContext) -> str:
+def export_frames(registry: Registry, model: str, latents: np.ndarray, out: str,
+                  scale: int = 1, smooth: bool = False, *, ctx: JobContext) -> str:
     frames = registry.get(model).decode(latents, ctx=ctx)
-    (save_gif if out.lower().endswith(".gif") else save_strip)(frames, out)
+    save = save_gif if out.lower().endswith(".gif") else save_strip
+    save(frames, out, scale=scale, smooth=smooth)
     return out
 
 
@@ -136,10 +146,41 @@ def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str
     return str(out)
 
 
-def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
-    """Any image file as RGB uint8 (at most 256 px) plus a note of what was changed."""
-    arr, note = load_image(path, (256, 256, 3))
-    return to_uint8(arr[None], invert_gray=False)[0], note
+def read_picture(path: str, shape: tuple[int, int, int] | None, *,
+                 ctx: JobContext) -> tuple[np.ndarray, str]:
+    """Any image file as RGB uint8, uncropped and at most ``SOURCE_SIDE`` a side (each model
+    frames it its own way when it encodes it), plus a note of what reading it and framing it
+    for a model of ``shape`` did."""
+    img, note = open_picture(path)
+    rgb = keep_source(img)
+    ctx.check()
+    if shape is not None:
+        _, framing = to_model_image(Image.fromarray(rgb), shape)
+        note = "; ".join(n for n in (note, framing) if n)
+    return rgb, note
+
+
+def keep_source(img: Image.Image) -> np.ndarray:
+    """A picture as the RGB uint8 array a slot keeps: transparency over white, no crop,
+    at most SOURCE_SIDE a side."""
+    rgb = flatten_alpha(img).convert("RGB")
+    rgb.thumbnail((SOURCE_SIDE, SOURCE_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def open_dataset(name: str, *, ctx: JobContext) -> DatasetIndex | None:
+    """The built data set, or None when it is not built yet."""
+    return load_index(name) if dataset_path(name).is_file() else None
+
+
+def summary_text(summary: dict) -> str:
+    images = summary.get("images", {})
+    if isinstance(images, dict):
+        images = sum(images.values())
+    parts = [f"{images} images"] if images else []
+    if "fonts" in summary:
+        parts.append(f"{summary['fonts']} fonts")
+    return ", ".join(parts) or "done"
 
 
 # -- undo commands --------------------------------------------------------------------------
@@ -291,8 +332,20 @@ class LatentPanel(Panel):
         self.send_button = QPushButton("Send samples to evaluation")
         self.send_button.setToolTip("Decode 256 prior samples (from the seed) into a folder "
                                     "and open it in the Evaluation panel's metrics")
-        for b in (self.export_strip_button, self.export_gif_button, self.copy_button,
-                  self.keep_frame_button, self.send_button):
+        self.export_scale_combo = QComboBox()
+        for k in EXPORT_SCALES:
+            self.export_scale_combo.addItem(f"{k}×", k)
+        self.export_scale_combo.setCurrentIndex(EXPORT_SCALES.index(4))
+        self.export_scale_combo.setToolTip("Export size: each 64-pixel frame enlarged this "
+                                           "many times")
+        self.export_smooth_check = QCheckBox("smooth")
+        self.export_smooth_check.setToolTip("Enlarge smoothly (bicubic) instead of in pixel "
+                                            "blocks")
+        for b in (self.export_strip_button, self.export_gif_button):
+            export_row.addWidget(b)
+        export_row.addWidget(self.export_scale_combo)
+        export_row.addWidget(self.export_smooth_check)
+        for b in (self.copy_button, self.keep_frame_button, self.send_button):
             export_row.addWidget(b)
         export_row.addStretch(1)
         sl.addLayout(export_row)
@@ -327,6 +380,7 @@ class LatentPanel(Panel):
         lib_page = QWidget()
         ll = QVBoxLayout(lib_page)
         self.library_list = QListWidget()
+        self.library_list.setIconSize(QSize(48, 48))
         self.library_list.setToolTip("Double-click to load into the active slot")
         lrow = QHBoxLayout()
         self.lib_load_button = QPushButton("Load")
@@ -359,6 +413,10 @@ class LatentPanel(Panel):
         self.data_status = QLabel()
         self.data_status.setWordWrap(True)
         dl.addWidget(self.data_status)
+        self.build_button = QPushButton("Build the data set")
+        self.build_button.setVisible(False)
+        self.build_button.clicked.connect(lambda: self.build_data())
+        dl.addWidget(self.build_button)
         self.side_tabs.addTab(data_page, "Data set")
 
         left = QWidget()
@@ -406,12 +464,11 @@ class LatentPanel(Panel):
         self.data_list.itemDoubleClicked.connect(self._on_data_item_activated)
         self._search_timer = QTimer(self, singleShot=True, interval=200)
         self._search_timer.timeout.connect(self._fill_data_list)
-        keys = [("Ctrl+V", self.paste), ("Ctrl+Shift+C", self.copy_frame),
-                ("R", self.fill_random)]
-        keys += [(s, lambda i=i: self.set_active(i)) for i, s in enumerate(SLOTS)]
-        for seq, slot in keys:
-            sc = QShortcut(QKeySequence(seq), self, slot)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.add_shortcut("Ctrl+V", self.paste, "Paste a picture into the active slot")
+        self.add_shortcut("Ctrl+Shift+C", self.copy_frame, "Copy the current frame")
+        self.add_shortcut("R", self.fill_random, "Random sample into the active slot")
+        for i, s in enumerate(SLOTS):
+            self.add_shortcut(s, lambda i=i: self.set_active(i), f"Make slot {s} active")
         self.set_active(0)
         self._refresh_library()
 
@@ -483,6 +540,7 @@ class LatentPanel(Panel):
             self._applying = False
         if name == "model":
             self._resolve_all()
+            self._refresh_library()
         elif name in ("mode", "steps", "scrub"):
             self._render()
 
@@ -613,8 +671,10 @@ class LatentPanel(Panel):
             return
         label = Path(path).stem[:24]
         index = self.active
+        info = self.info()
         self.ctx.jobs.submit(
-            f"latent-read-{index}", read_picture, path, lane="io", label=f"Reading {label}",
+            f"latent-read-{index}", read_picture, path, info.image_shape if info else None,
+            lane="io", label=f"Reading {label}",
             on_result=lambda r, i=index: self._on_picture_read(i, r, label),
             on_error=self.error.emit)
 
@@ -648,9 +708,13 @@ class LatentPanel(Panel):
             arr = np.array(img.constBits(), dtype=np.uint8).reshape(
                 img.height(), img.bytesPerLine())[:, : img.width() * 3]
             arr = arr.reshape(img.height(), img.width(), 3)
-            pil = Image.fromarray(arr)
-            pil.thumbnail((256, 256))
-            self.fill_image(np.asarray(pil), "pasted", note="pasted from the clipboard")
+            rgb = keep_source(Image.fromarray(arr))
+            info = self.info()
+            note = "pasted from the clipboard"
+            if info is not None:
+                framing = to_model_image(Image.fromarray(rgb), info.image_shape)[1]
+                note = "; ".join(n for n in (note, framing) if n)
+            self.fill_image(rgb, "pasted", note=note)
         elif mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
             self.open_file(mime.urls()[0].toLocalFile())
         else:
@@ -779,14 +843,37 @@ class LatentPanel(Panel):
     def _refresh_library(self) -> None:
         self.library_list.clear()
         info = self.info()
+        fitting: list[str] = []
         for name, e in self.library.entries.items():
             item = QListWidgetItem(f"{name}   [{e['model']}, {len(e['latent'])}-d]")
             item.setData(Qt.ItemDataRole.UserRole, name)
             fits = info is not None and len(e["latent"]) == info.latent_size
-            if not fits:
+            if fits:
+                fitting.append(name)
+            else:
                 item.setForeground(Qt.GlobalColor.gray)
                 item.setToolTip("Its size does not fit the current model")
             self.library_list.addItem(item)
+        if fitting:
+            # Thumbnails: every fitting latent decoded by the current model, in one batch.
+            latents = np.stack([np.asarray(self.library.latent(n), np.float32)
+                                for n in fitting])
+            self.ctx.jobs.submit(
+                "latent-library-thumbs", decode_with_tag, self.ctx.registry, self.model,
+                latents, (self.model, tuple(fitting)), label="Drawing library thumbnails",
+                on_result=self._on_library_thumbs)
+
+    def _on_library_thumbs(self, result: tuple[tuple[str, tuple[str, ...]], np.ndarray]
+                           ) -> None:
+        (model, names), rgb = result
+        if model != self.model:
+            return
+        icons = dict(zip(names, rgb))
+        for row in range(self.library_list.count()):
+            item = self.library_list.item(row)
+            name = item.data(Qt.ItemDataRole.UserRole)
+            if name in icons:
+                item.setIcon(QIcon(QPixmap.fromImage(to_qimage(icons[name]))))
 
     def _selected_library_name(self) -> str | None:
         item = self.library_list.currentItem()
@@ -818,13 +905,47 @@ class LatentPanel(Panel):
     def load_dataset(self, name: str | None = None) -> None:
         name = name or self.data_combo.currentText()
         self.data_status.setText(f"Loading the {name} data set…")
-        self.ctx.jobs.submit("latent-dataset", lambda *, ctx: load_index(name), lane="io",
-                             label=f"Loading {name}", on_result=self._on_dataset_loaded,
+        self.build_button.setVisible(False)
+        self.ctx.jobs.submit("latent-dataset", open_dataset, name, lane="io",
+                             label=f"Loading {name}",
+                             on_result=lambda index, n=name: self._on_dataset_loaded(n, index),
                              on_error=lambda m, d: self.data_status.setText(m))
 
-    def _on_dataset_loaded(self, index: DatasetIndex) -> None:
+    def _on_dataset_loaded(self, name: str, index: DatasetIndex | None) -> None:
         self.dataset = index
+        if index is None:
+            # Not an error: a fresh install has not built it yet. Offer to.
+            self.data_list.clear()
+            self.data_status.setText(
+                f"The {name} data set is not built yet. Build it here (a background job; "
+                f"Cancel stops it) or run 'latent-studio data build {name}'. Meanwhile, "
+                "open your own pictures or press Random.")
+            self.build_button.setText(f"Build the {name} data set")
+            self.build_button.setVisible(True)
+            return
         self._fill_data_list()
+
+    def build_data(self, name: str | None = None) -> None:
+        """Build a data set (default: the chosen one) in the long lane, then browse it."""
+        name = name or self.data_combo.currentText()
+        self.build_button.setEnabled(False)
+        self.data_status.setText(f"Building the {name} data set…")
+
+        def done(summary: dict) -> None:
+            self.build_button.setEnabled(True)
+            self.message.emit(f"Built the {name} data set: {summary_text(summary)}")
+            self.load_dataset(name)
+
+        def failed(message: str, details: str) -> None:
+            self.build_button.setEnabled(True)
+            self.data_status.setText(f"The {name} data set could not be built: {message}")
+            self.error.emit(message, details)
+
+        self.ctx.jobs.submit("latent-dataset-build", build_dataset, name, lane="long",
+                             label=f"Building the {name} data set",
+                             on_progress=lambda f: self.data_status.setText(
+                                 f"Building the {name} data set… {f:.0%}"),
+                             on_result=done, on_error=failed)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
@@ -867,22 +988,27 @@ class LatentPanel(Panel):
         chosen = filters.get(kind, f"{filters['strip']};;{filters['gif']}")
         out, used = QFileDialog.getSaveFileName(self, "Export morph", "", chosen)
         if out:
-            self.export_to(out)
+            self.export_to(out, "gif" if used == filters["gif"] else "strip")
 
-    def export_to(self, out: str) -> None:
-        """Write the strip (.png) or the scrub as an animated GIF (.gif)."""
+    def export_to(self, out: str, kind: str = "") -> None:
+        """Write the strip (.png) or the scrub as an animated GIF (.gif), enlarged by the
+        chosen export size. A name without .png or .gif gets the extension of ``kind``
+        (the format chosen in the dialog; a strip when none)."""
         a, b = self.latent_of(0), self.latent_of(1)
         if a is None or b is None:
             self.error.emit("Fill A and B before exporting a morph", "")
             return
         if not out.lower().endswith((".png", ".gif")):
-            out += ".png"
+            out += ".gif" if kind == "gif" else ".png"
         n = GIF_FRAMES if out.lower().endswith(".gif") else self.steps
+        scale = int(self.export_scale_combo.currentData())
+        smooth = self.export_smooth_check.isChecked()
         # One key per file: exporting another file must not cancel this one.
         key = f"latent-export:{out}"
         self._export_keys.add(key)
         self.ctx.jobs.submit(key, export_frames, self.ctx.registry, self.model,
-                             path(a, b, n, self.mode), out, label="Exporting",
+                             path(a, b, n, self.mode), out, scale, smooth, lane="io",
+                             label="Exporting",
                              on_result=lambda p: self.message.emit(f"Exported {p}"),
                              on_error=self.error.emit)
 
@@ -944,7 +1070,8 @@ class LatentPanel(Panel):
         self._scrub_timer.stop()
         self._search_timer.stop()
         keys = ["latent-checkpoint", "latent-scrub", "latent-strip", "latent-pad",
-                "latent-arith", "latent-dataset",
+                "latent-arith", "latent-dataset", "latent-library-thumbs",
+                "latent-dataset-build",
                 "latent-send", *self._export_keys]
         for i in range(len(SLOTS)):
             keys += [f"latent-resolve-{i}", f"latent-thumb-{i}", f"latent-read-{i}"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -10,7 +9,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -23,6 +21,7 @@ from models.checkpoints import read_card
 from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
+from studio.widgets.record_view import RecordView
 
 _COLUMNS = ("Name", "Family", "Capabilities", "Source", "Data", "Latent", "Quality")
 # HiFi-GAN generator files (jik876) have no extension: "g_02500000" with config.json beside.
@@ -44,8 +43,7 @@ class ModelsPanel(Panel):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.card_view = QPlainTextEdit(readOnly=True)
-        self.card_view.setPlaceholderText("Select a model to see its card.")
+        self.card_view = RecordView(placeholder="Select a model to see its card.")
         self.open_button = QPushButton("Open Checkpoint…")
         self.open_button.setToolTip("Load your own weights: .safetensors with a JSON card "
                                     "beside it, a weights-only .pt, or a HiFi-GAN generator with "
@@ -91,15 +89,14 @@ class ModelsPanel(Panel):
         info = self.ctx.registry.info(name)
         if not info.path or info.family == "hifigan":
             # No card of ours: a weightless baseline, or a HiFi-GAN's own config.json.
-            self.card_view.setPlainText(json.dumps(info.to_json(), indent=2))
+            self.card_view.set_record(info.to_json())
             return
         try:
             card = read_card(Path(info.path))
         except Exception as exc:  # a card can vanish or break after registration
-            self.card_view.setPlainText(describe_error(exc))
+            self.card_view.set_text(describe_error(exc))
             return
-        card.get("training", {}).pop("history", None)
-        self.card_view.setPlainText(json.dumps(card, indent=2))
+        self.card_view.set_record(card)
 
     def _on_open_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "", self.open_filter)

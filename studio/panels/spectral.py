@@ -9,13 +9,14 @@ PortAudio's threads (studio.audio), polled by a timer for the level meter and th
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand
+from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -46,6 +47,7 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.aiff *.aif);;All files (*)"
 TOOLS = ("pan", "brush", "eraser", "select")
 TOP_DB = 80.0
 LIVE_S = 10.0          # seconds of a take shown live while recording
+EMPTY_S = 5.0          # seconds the time axis spans before there is a clip
 
 
 def prepare(audio_: np.ndarray, rate: int, settings: MelSettings
@@ -72,6 +74,33 @@ class EditCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.panel._pop_op()
+
+
+@dataclass(frozen=True)
+class ClipState:
+    """A clip with everything the user made on it: what a new take or file replaces."""
+
+    source: tuple[np.ndarray, int]       # as recorded or read, before resampling
+    original: np.ndarray                 # at the vocoder's rate
+    mel0: np.ndarray
+    settings: MelSettings
+    ops: tuple[dict[str, Any], ...]
+    result: np.ndarray | None
+
+
+class ClipCommand(QUndoCommand):
+    """Replacing the clip (a take, an opened file): one undo brings the old clip back with
+    its edits and its vocoded result, and the session counts as changed."""
+
+    def __init__(self, panel: SpectralPanel, new: ClipState, text: str) -> None:
+        super().__init__(text)
+        self.panel, self.new, self.old = panel, new, panel.clip_state()
+
+    def redo(self) -> None:
+        self.panel.restore_clip(self.new)
+
+    def undo(self) -> None:
+        self.panel.restore_clip(self.old)
 
 
 class SpectrogramImage(pg.ImageItem):
@@ -145,6 +174,7 @@ class SpectralPanel(Panel):
         self._linear: tuple[np.ndarray, np.ndarray] | None = None   # (audio, its linear dB)
         self._replaying = False
         self._play_after_vocode = False
+        self._closed = False
         self.player = audio.player()
         self.recorder = audio.Recorder()
         self._build_ui()
@@ -153,6 +183,7 @@ class SpectralPanel(Panel):
         self._poll.setInterval(30)
         self._poll.timeout.connect(self._on_poll)
         self._poll.start()
+        QTimer.singleShot(0, self.prearm)
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -236,7 +267,7 @@ class SpectralPanel(Panel):
                                 ("eraser", "Eraser", "E"), ("select", "Select", "S")):
             b = QToolButton(text=text)
             b.setCheckable(True)
-            self._shortcut(key, lambda t=tool: self.set_tool(t))
+            self.add_shortcut(key, lambda t=tool: self.set_tool(t), f"Spectrogram tool: {text}")
             b.setToolTip(f"{text} ({key})")
             self.tool_group.addButton(b)
             self.tool_buttons[tool] = b
@@ -281,6 +312,8 @@ class SpectralPanel(Panel):
         self.sel_item.setZValue(10)
         self.sel_item.setVisible(False)
         self.plot.addItem(self.sel_item)
+        self.empty_text = pg.TextItem("Open or record a clip", color="#bbb", anchor=(0.5, 0.5))
+        self.plot.addItem(self.empty_text)
         self.image.stroke.connect(self._on_stroke)
         self.image.rect_drag.connect(self._on_rect_drag)
         self.image.clicked.connect(self._on_click)
@@ -295,16 +328,13 @@ class SpectralPanel(Panel):
         row.addWidget(self.readout, 1)
         row.addWidget(self.info_label)
         root.addLayout(row)
-        self._shortcut("Space", self.toggle_play)
-        self._shortcut("Delete", self.delete_selection)
-        self._shortcut("Ctrl+C", self.copy_selection)
-        self._shortcut("Ctrl+V", self.paste)
+        self.add_shortcut("Space", self.toggle_play, "Play or stop (A or B)")
+        self.add_shortcut("Delete", self.delete_selection, "Delete the selection")
+        self.add_shortcut("Ctrl+C", self.copy_selection, "Copy the selection")
+        self.add_shortcut("Ctrl+V", self.paste, "Paste at the play cursor")
         self._refresh_devices()
         self._update_enabled()
-
-    def _shortcut(self, key: str, slot) -> None:
-        sc = QShortcut(QKeySequence(key), self, slot)
-        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._show_empty()
 
     def _spin(self, row: QHBoxLayout, label: str, lo: float, hi: float, value: float,
               suffix: str, step: float) -> QDoubleSpinBox:
@@ -371,6 +401,7 @@ class SpectralPanel(Panel):
                 self.vocoder_combo.blockSignals(False)
             return
         self.mel_settings, self.rate = mel, mel.sample_rate
+        self.prearm()
         if not self.original.size:
             return
         # From the clip as it was recorded or read, not from an earlier resampling; in the
@@ -393,6 +424,19 @@ class SpectralPanel(Panel):
     def _device_chosen(self, _index: int) -> None:
         if not self.recorder.recording:
             self.recorder.disarm()
+            self.prearm()
+
+    def prearm(self) -> None:
+        """Open the chosen input now, so that a take starts when Record is pressed (a sound
+        server can take seconds to deliver a new stream's first block). Quiet when there is
+        no input: Record says so when pressed."""
+        device = self.device_combo.currentData()
+        if device is None or self.recorder.recording or self._closed:
+            return
+        try:
+            self.recorder.arm(self.rate, device)
+        except audio.AudioError:
+            return
 
     def _rescan_devices(self) -> None:
         if self.recorder.recording:
@@ -405,6 +449,7 @@ class SpectralPanel(Panel):
         except audio.AudioError as exc:
             self.error.emit(str(exc), "")
         self._refresh_devices()
+        self.prearm()
 
     def _refresh_devices(self) -> None:
         self.device_combo.blockSignals(True)
@@ -425,6 +470,30 @@ class SpectralPanel(Panel):
     @property
     def frames(self) -> int:
         return int(self.mel0.shape[1])
+
+    def clip_state(self) -> ClipState:
+        return ClipState(self._source, self.original, self.mel0, self.mel_settings,
+                         tuple(self.ops), self.result)
+
+    def restore_clip(self, state: ClipState) -> None:
+        """Put back a clip with its edits (undo of a take or an opened file)."""
+        self._source = state.source
+        self.ops = list(state.ops)
+        if state.settings == self.mel_settings:
+            self._set_clip(state.original, keep_undo=True, mel0=state.mel0)
+            self.result = state.result
+        else:
+            # The vocoder changed since: analyse the clip again with the current settings.
+            audio_, mel0, _ = prepare(*state.source, self.mel_settings)
+            self._set_clip(audio_, keep_undo=True, mel0=mel0)
+        self._update_enabled()
+
+    def replace_clip(self, source: tuple[np.ndarray, int], audio_: np.ndarray,
+                     mel0: np.ndarray, what: str) -> None:
+        """Make a new take or file the clip, undoably (Ctrl+Z brings the old one back)."""
+        new = ClipState(source, np.ascontiguousarray(audio_, np.float32), mel0,
+                        self.mel_settings, (), None)
+        self.undo_stack.push(ClipCommand(self, new, what))
 
     def load_audio(self, samples: np.ndarray, rate: int) -> None:
         """Make ``samples`` (mono, at ``rate``) the clip; edits and result start afresh."""
@@ -465,11 +534,10 @@ class SpectralPanel(Panel):
 
         def done(out) -> None:
             clip, audio_, mel0, used = out
-            self._source = (clip.audio, clip.rate)
             if used != self.mel_settings:          # the vocoder changed meanwhile
-                self.load_audio(clip.audio, clip.rate)
-            else:
-                self._set_clip(audio_, mel0=mel0)
+                audio_, mel0, _ = prepare(clip.audio, clip.rate, self.mel_settings)
+            self.replace_clip((clip.audio, clip.rate), audio_, mel0,
+                              f"Open {Path(path).name}")
             note = (f", {clip.source_channels} channels mixed to mono"
                     if clip.source_channels > 1 else "")
             self.message.emit(f"Opened {Path(path).name} ({clip.source_rate} Hz{note})")
@@ -651,16 +719,31 @@ class SpectralPanel(Panel):
             return self._linear[1], False
         return mel_to_db(self.mel if preview is None else preview), True
 
+    def _show_empty(self) -> None:
+        """No clip: a time axis from 0 s, the vocoder's frequency axis, and what to do."""
+        self.image.clear()
+        bins = self.mel_settings.n_mels
+        vb = self.plot.getViewBox()
+        vb.setLimits(xMin=0, xMax=EMPTY_S, yMin=0, yMax=bins)
+        vb.setRange(xRange=(0, EMPTY_S), yRange=(0, bins), padding=0)
+        self._set_freq_ticks(True, bins)
+        self.empty_text.setPos(EMPTY_S / 2, bins / 2)
+        self.empty_text.setVisible(True)
+
     def _redraw(self, preview: np.ndarray | None = None) -> None:
         if not self.frames:
-            self.image.clear()
+            self._show_empty()
             return
+        self.empty_text.setVisible(False)
         db, is_mel = self._view_db(preview)
         self._shown_db = db
         hi = float(mel_to_db(self.mel0).max()) if is_mel else float(db.max())
         self.image.setImage(db, autoLevels=False, levels=(hi - TOP_DB, hi))
         hop_s = 1.0 / self.mel_settings.frame_rate
         self.image.setRect(QRectF(0, 0, db.shape[1] * hop_s, db.shape[0]))
+        # Panning and zooming stay on the clip: no negative times or frequencies.
+        self.plot.getViewBox().setLimits(xMin=0, xMax=max(db.shape[1] * hop_s, 0.1), yMin=0,
+                                         yMax=db.shape[0])
         self._set_freq_ticks(is_mel, db.shape[0])
 
     def _set_freq_ticks(self, is_mel: bool, bins: int) -> None:
@@ -779,8 +862,10 @@ class SpectralPanel(Panel):
                                                           float(db.max())))
         hop_s = 1.0 / self.mel_settings.frame_rate
         self.image.setRect(QRectF(0, 0, db.shape[1] * hop_s, db.shape[0]))
-        self.plot.getViewBox().setRange(xRange=(0, LIVE_S), yRange=(0, db.shape[0]),
-                                        padding=0)
+        self.empty_text.setVisible(False)
+        vb = self.plot.getViewBox()
+        vb.setLimits(xMin=0, xMax=LIVE_S, yMin=0, yMax=db.shape[0])
+        vb.setRange(xRange=(0, LIVE_S), yRange=(0, db.shape[0]), padding=0)
         self._set_freq_ticks(True, db.shape[0])
 
     def stop_recording(self) -> None:
@@ -796,8 +881,8 @@ class SpectralPanel(Panel):
         if take.size < self.mel_settings.hop * 2:
             self.error.emit("The take is empty: nothing was recorded", "")
             return
-        self._source = (take, self.rate)
-        self._set_clip(take)
+        mel0 = log_mel(take, self.mel_settings).numpy()
+        self.replace_clip((take, self.rate), take, mel0, "Record a take")
         self.message.emit(f"Recorded {take.size / self.rate:.1f} s")
         if self.vocode_on_stop.isChecked():
             self._play_after_vocode = True
@@ -966,6 +1051,7 @@ class SpectralPanel(Panel):
             self.info_label.setText("")
 
     def shutdown(self) -> None:
+        self._closed = True
         self._poll.stop()
         self.player.stop()
         self.recorder.disarm()

@@ -69,3 +69,19 @@ def test_pt_weights_only_and_pickled_code_refused(tmp_path):
     torch.save({"obj": Registry}, evil)  # a class reference: needs unpickling code
     with pytest.raises(CheckpointError, match="not a weights-only PyTorch file"):
         load_checkpoint(evil)
+
+
+def test_weights_that_do_not_fit_name_the_keys(tmp_path):
+    path = make_tiny_vae(tmp_path / "w", "tiny", seed=1)
+    ckpt = load_checkpoint(path)
+    state = dict(ckpt.state)
+    dropped = sorted(state)[:2]
+    for k in dropped:
+        del state[k]
+    state["extra.weight"] = torch.zeros(3)
+    save_checkpoint(tmp_path / "bad.safetensors", state, ckpt.card)
+    with pytest.raises(CheckpointError) as err:
+        Registry(tmp_path / "none").add_checkpoint(tmp_path / "bad.safetensors")
+    text = str(err.value)
+    assert all(k in text.split("missing keys: ")[1].split(";")[0] for k in dropped)
+    assert "unexpected keys: extra.weight" in text and "\n" not in text

@@ -30,3 +30,17 @@ def test_dnsmos_input_errors(tmp_path):
         audio_files(empty)
     with pytest.raises(FileNotFoundError):
         audio_files(tmp_path / "missing")
+
+
+def test_a_file_over_twenty_minutes_is_refused_from_its_header(tmp_path):
+    import time
+
+    path = tmp_path / "long.wav"
+    with sf.SoundFile(path, "w", samplerate=8000, channels=1, subtype="PCM_U8") as f:
+        block = np.zeros(8000 * 60, np.float32)
+        for _ in range(21):
+            f.write(block)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="21 min is too long"):
+        dnsmos([path])
+    assert time.perf_counter() - t0 < 5      # refused before decoding an hour of audio

@@ -82,3 +82,11 @@ def test_folder_loading_errors(tmp_path):
     Image.new("RGB", (9, 9)).save(tmp_path / "b.png")
     with pytest.raises(ValueError, match="differ in size"):
         fid.load_folder(tmp_path)
+
+
+def test_too_few_images_come_with_a_warning():
+    from models.eval.fid import sample_size_warning
+
+    assert "mean nothing" in sample_size_warning(6, 300, 2048)
+    assert "fewer than the 2048 feature dimensions" in sample_size_warning(500, 800, 2048)
+    assert sample_size_warning(3000, 5000, 2048) == ""

@@ -63,3 +63,70 @@ def test_strip_and_gif(tmp_path):
     assert strip.size == (5 * 8 + 4 * 2, 8)
     gif = Image.open(save_gif(frames.astype(np.float32), tmp_path / "a.gif", scale=2))
     assert gif.n_frames == 8 and gif.size == (16, 16)  # bounce: 5 forward + 3 back
+
+
+def test_a_huge_picture_is_read_reduced_without_a_warning(tmp_path):
+    import warnings
+
+    from models.image.io import MAX_PIXELS, WORK_SIDE
+
+    big = Image.new("L", (10000, 10000), 255)
+    big.paste(0, (4000, 4000, 6000, 7000))
+    big.save(tmp_path / "big.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # a DecompressionBombWarning would raise
+        arr, note = load_image(tmp_path / "big.png", (64, 64, 1))
+    assert arr.shape == (64, 64, 1) and "reduced 10000x10000 to 2500x2500" in note
+    assert "framed the glyph (500x750 px of ink" in note and WORK_SIDE <= 2500
+    # Past the limit: one clear sentence, not a warning or an out-of-memory.
+    side = int((MAX_PIXELS * 1.05) ** 0.5)
+    Image.new("1", (side, side)).save(tmp_path / "huge.png")
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_image(tmp_path / "huge.png", (64, 64, 1))
+
+
+def _letter_on_page(ch: str, font_px: int, page: tuple[int, int], at: tuple[int, int]):
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", font_px)
+    im = Image.new("RGB", page, "white")
+    ImageDraw.Draw(im).text(at, ch, font=font, fill="black", anchor="ls")
+    return im
+
+
+def test_a_small_off_centre_letter_is_framed_like_the_data_set():
+    from models.data.glyphs import CHARS, FontInfo, render_font
+    from models.image.io import to_model_image
+
+    face = FontInfo("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 0, "DejaVu Sans",
+                    "DejaVu Sans", False, False, False, "sans")
+    data = render_font(face).astype(np.float32) / 255.0
+    errors = []
+    for ch in "Agk":
+        page = _letter_on_page(ch, 60, (800, 600), (90, 140))    # top left of a page
+        arr, note = to_model_image(page, (64, 64, 1))
+        assert "framed the glyph" in note and "inverted" in note
+        truth = data[CHARS.index(ch)]
+        errors.append(float(np.mean((arr[..., 0] - truth) ** 2)))
+        # What the old center crop gave: the letter cut off or lost on the page.
+        old = np.asarray(page.convert("L").crop((100, 0, 700, 600)).resize((64, 64)),
+                         np.float32) / 255.0
+        assert errors[-1] < 0.25 * float(np.mean(((1 - old) - truth) ** 2))
+    assert max(errors) < 0.02
+    # A glyph already framed as the data set frames it passes unchanged.
+    img = Image.fromarray((data[0] * 255).astype(np.uint8))
+    same, note = to_model_image(img, (64, 64, 1))
+    assert note == "" and np.abs(same[..., 0] - data[0]).max() < 1 / 255 + 1e-6
+
+
+def test_exports_can_be_enlarged(tmp_path):
+    frames = np.random.default_rng(0).random((3, 8, 8, 1)).astype(np.float32)
+    strip = Image.open(save_strip(frames, tmp_path / "s.png", scale=4))
+    assert strip.size == (3 * 32 + 2 * 8, 32)
+    smooth = Image.open(save_strip(frames, tmp_path / "t.png", scale=4, smooth=True))
+    a, b = np.asarray(strip), np.asarray(smooth)
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    # Nearest keeps pixel blocks: every 4x4 block is one value.
+    assert np.all(a[:4, :4] == a[0, 0])
+    gif = Image.open(save_gif(frames, tmp_path / "g.gif", scale=8))
+    assert gif.size == (64, 64)

@@ -163,3 +163,21 @@ def test_a_killed_rating_process_loses_nothing(tmp_path, image_systems):
     assert [r["value"] for r in again.rating_rows()][:5] == [1, 2, 3, 4, 5]
     # The rater resumes at the first unanswered trial.
     assert again.next_trial("kim").position == done
+
+
+def test_create_refuses_a_stimulus_that_does_not_decode(tmp_path, image_systems):
+    # A truncated PNG: the header reads, the pixels do not.
+    good = (image_systems["bad"] / "item2.png").read_bytes()
+    (image_systems["bad"] / "item2.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(StudyError, match=r"item2\.png: cannot be decoded.*nothing was written"):
+        Study.create(tmp_path / "s.db", "mos", image_systems)
+    assert not list(tmp_path.glob("s.db*"))
+
+
+def test_next_trial_passes_over_skipped_positions(tmp_path, image_systems):
+    s = Study.create(tmp_path / "s.db", "mos", image_systems)
+    r = s.start_rater("ann", seed=2)
+    first = s.next_trial(r)
+    second = s.next_trial(r, skip={first.position})
+    assert second.position != first.position
+    assert s.progress(r) == (0, 12)      # skipping stores nothing

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,7 +103,14 @@ def test_metrics_run_in_the_background_and_are_saved(panel, systems, tmp_path, q
     result = panel.metric_results[-1]
     assert result["metric"] == "fid" and result["fid"] > 0
     assert any(k.startswith("fid") for k in panel.study.metrics())
-    assert json.loads(panel.metrics_view.toPlainText().splitlines()[-1])["fid"] == result["fid"]
+    # Shown as a table row (the JSON one tab away), with the warning that 3 images mean
+    # nothing, and the warning in the status bar too.
+    row = [panel.metrics_table.item(0, c).text() for c in range(panel.metrics_table.columnCount())]
+    assert row[0] == "FID" and row[3] == "3 / 3" and row[4] == f"{result['fid']:.3f}"
+    assert "mean nothing" in row[5] and "mean nothing" in result["warning"]
+    assert json.loads(panel.metric_detail.json_view.toPlainText())["fid"] == result["fid"]
+    assert ("fid", f"{result['fid']:.4g}") in panel.metric_detail.rows()
+    assert "mean nothing" in panel.window().status.error_label.text()
 
 
 def test_screenshot_of_results(panel, systems, tmp_path):
@@ -147,3 +155,74 @@ def test_mushra_trial_with_sliders(panel, tmp_path):
         panel.mushra_next.click()
     res = panel.show_results()
     assert res["mushra"]["codec"]["median"] == 60 and res["excluded_raters"] == []
+
+
+def test_an_unreadable_stimulus_is_shown_as_such_and_never_rated(panel, systems, tmp_path):
+    assert panel.create_study(str(tmp_path / "u.db"), "mos", systems)
+    panel.start("una")
+    first = panel.trial
+    broken = panel.study.next_trial("una", skip={first.position})
+    Path(broken.paths[0]).write_bytes(b"\x89PNG\r\n\x1a\n broken")   # damaged after create
+    panel.answer(5)                                  # trial 1 is rated and on disk
+    # The damaged trial is said to be unreadable: trial 1's picture is not on screen.
+    assert panel.trial == broken and panel.stage.currentWidget() is panel.broken_page
+    assert "cannot be shown" in panel.broken_label.text()
+    assert "not an image file" in panel.window().status.error_label.text()
+    panel.answer(2)                                  # a click or a key does nothing here
+    panel._on_score_key(2)
+    assert panel.study.progress("una") == (1, 6)
+    assert [r["position"] for r in panel.study.rating_rows()] == [first.position]
+    panel.skip_button.click()
+    assert panel.trial != broken and panel.stage.currentWidget() is panel.mos_page
+    while panel.trial is not None:
+        panel.answer(3)
+    assert "could not be shown" in panel.done_page.text()
+    assert panel.study.progress("una") == (5, 6)
+
+
+def test_keys_rate_from_the_first_trial_and_not_the_name(panel, systems, tmp_path, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    win = panel.window()
+    win.activateWindow()
+    assert panel.create_study(str(tmp_path / "k.db"), "mos", systems)
+    panel.rater_edit.setFocus()
+    qtbot.keyClicks(panel.rater_edit, "alice")
+    qtbot.keyClick(panel.rater_edit, Qt.Key.Key_Return)
+    assert panel.trial is not None and panel.rater == "alice"
+    shown = panel.trial
+    focus = QApplication.focusWidget() or panel.stage
+    qtbot.keyClick(focus, Qt.Key.Key_3)
+    assert panel.rater_edit.text() == "alice" and panel.study.raters == ["alice"]
+    (row,) = panel.study.rating_rows()
+    assert row["position"] == shown.position and row["value"] == 3
+    # "Change rater" opens the name field again.
+    panel.start_button.click()
+    assert panel.rater_edit.isEnabled() and panel.rater == ""
+
+
+def test_results_of_few_ratings_say_so_and_stay_on_the_scale(panel, systems, tmp_path):
+    assert panel.create_study(str(tmp_path / "f.db"), "mos", systems)
+    panel.start("fay")
+    panel.answer(1)
+    panel.answer(5)
+    panel.answer(5)
+    res = panel.show_results()
+    assert any(m["n"] < 5 for m in res["mos"].values())
+    assert not panel.results_note.isHidden() and "Too few ratings" in panel.results_note.text()
+    for r in range(2):
+        low, high = (float(v) for v in panel.results_table.item(r, 2).text().strip(" *")
+                     .strip("[]").split(","))
+        assert 1.0 <= low <= high <= 5.0
+    left, right = panel.plot.getViewBox().viewRange()[1]
+    assert (left, right) == pytest.approx((1, 5), abs=0.3)
+
+
+def test_exports_get_the_extension_of_the_chosen_format():
+    from studio.panels.base import with_suffix
+
+    assert with_suffix("/tmp/ratings", ".csv") == "/tmp/ratings.csv"
+    assert with_suffix("/tmp/ratings.CSV", ".csv") == "/tmp/ratings.CSV"
+    assert with_suffix("/tmp/s.sqlite", ".db", (".db", ".sqlite")) == "/tmp/s.sqlite"
+    assert with_suffix("", ".csv") == ""
