@@ -303,7 +303,8 @@ def _resolve_model(reg, name: str) -> str:
     raise CLIError(f"no model named '{name}' and no such checkpoint file (models: {known})")
 
 
-def _latent_backend(name: str):
+def _latent_model(name: str):
+    """(registry, model name, backend) of a latent model given by name or checkpoint path."""
     from models.protocol import Capability
 
     reg = _registry()
@@ -311,17 +312,18 @@ def _latent_backend(name: str):
     info = reg.info(name)
     if Capability.LATENT not in info.capabilities:
         raise CLIError(f"model '{name}' has no latent space (it is a {info.family})")
-    return reg.get(name)
+    return reg, name, reg.get(name)
 
 
-def _load_images(backend, paths: list[Path]):
+def _load_images(reg, name: str, paths: list[Path]):
+    """Pictures as the model receives them; what was done to each goes to stderr."""
     import numpy as np
 
-    from models.image.io import load_image
+    from models.tasks.pictures import read_for_model
 
     arrays = []
     for p in paths:
-        arr, note = load_image(p, backend.info.image_shape)
+        arr, note = read_for_model(reg, name, p)
         if note:
             print(f"{p}: {note}", file=sys.stderr)
         arrays.append(arr)
@@ -333,9 +335,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     if args.out is not None and len(args.inputs) > 1:
         raise CLIError(f"{len(args.inputs)} inputs need --out-dir, not --out")
-    backend = _latent_backend(args.model)
-    images = _load_images(backend, args.inputs)
+    from models.tasks.pictures import far_warning
+
+    reg, name, backend = _latent_model(args.model)
+    images = _load_images(reg, name, args.inputs)
     recon = backend.decode(backend.encode(images))
+    for p, img, rec in zip(args.inputs, images, recon):
+        if warning := far_warning(reg, name, img, rec):
+            print(f"{p}: warning: {warning}", file=sys.stderr)
     if args.out is not None:
         save_image(recon[0], args.out)
         print(args.out)
@@ -363,8 +370,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.out}: write a strip (.png) or an animation (.gif)")
     if not 2 <= args.steps <= 512:
         raise CLIError(f"--steps must be between 2 and 512, got {args.steps}")
-    backend = _latent_backend(args.model)
-    z = backend.encode(_load_images(backend, [args.a, args.b]))
+    reg, name, backend = _latent_model(args.model)
+    z = backend.encode(_load_images(reg, name, [args.a, args.b]))
     frames = backend.decode(path(z[0], z[1], args.steps, args.mode))
     scale = args.scale or (2 if suffix == ".gif" else 1)
     (save_gif if suffix == ".gif" else save_strip)(frames, args.out, scale=scale,

@@ -65,7 +65,8 @@ class ClassifierBackend:
         cfg = self.net.cfg
         shape = (cfg.image_size, cfg.image_size, cfg.channels)
         if images.dtype == np.uint8:
-            return np.stack([to_model_image(Image.fromarray(im), shape)[0] for im in images])
+            return np.stack([to_model_image(Image.fromarray(im), shape, frame=False)[0]
+                             for im in images])
         return np.asarray(images, dtype=np.float32)
 
     @torch.inference_mode()

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.image.framing import Chooser, frame_glyph, is_framed
+
 
 class ImageLoadError(ValueError):
     """A file that cannot be used as an image; the message names the file."""
@@ -19,13 +21,6 @@ MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 # Larger pictures are reduced to about this many pixels a side as they are read: every model
 # works at 64x64, so nothing is lost and a 10000x10000 scan costs no gigabytes.
 WORK_SIDE = 2048
-# Glyph framing, measured on the glyph data set (render_font's rule): the median ink box of a
-# character is this fraction of the 64-pixel window high, and its centre sits this fraction
-# of the window above the middle (capitals and ascenders outweigh descenders).
-GLYPH_INK_HEIGHT = 0.66
-GLYPH_CENTER_UP = 0.035
-
-
 def open_picture(path: str | Path) -> tuple[Image.Image, str]:
     """Open and decode any picture Pillow knows, reduced to at most ``WORK_SIDE`` a side.
 
@@ -83,67 +78,17 @@ def flatten_alpha(img: Image.Image) -> Image.Image:
     return img
 
 
-def ink_box(gray: np.ndarray, threshold: float = 0.25) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right) of the ink in a light-on-dark gray picture in [0, 1], or
-    None when there is none: pixels brighter than ``threshold`` of the way from the
-    background (the border's median) to the brightest pixel."""
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    bg = float(np.median(edge))
-    peak = float(gray.max())
-    if peak - bg < 0.15:
-        return None
-    ink = gray > bg + threshold * (peak - bg)
-    # Ignore specks: a row or column counts when it holds a few percent of the ink of the
-    # fullest one.
-    r, c = ink.sum(1), ink.sum(0)
-    rows = np.flatnonzero(r >= max(1, 0.03 * r.max()))
-    cols = np.flatnonzero(c >= max(1, 0.03 * c.max()))
-    if rows.size == 0 or cols.size == 0:
-        return None
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def frame_glyph(gray: np.ndarray, size: int) -> tuple[np.ndarray, str]:
-    """Crop a light-on-dark glyph picture to its ink and place it as the glyph data set does.
-
-    The ink box is scaled so its height is the data set's median glyph height (its width
-    when the glyph is wider than tall, within the 3-pixel margin), centred horizontally and
-    a little above the middle, on the picture's own background. Returns the (size, size)
-    picture and a note of what was done.
-    """
-    box = ink_box(gray)
-    img = Image.fromarray(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8))
-    if box is None:
-        side = min(img.size)
-        note = (f"center-cropped {img.size[0]}x{img.size[1]} to square (no ink found)"
-                if img.size[0] != img.size[1] else "")
-        img = ImageOps.fit(img, (side, side), Image.Resampling.LANCZOS)
-        return np.asarray(img.resize((size, size), Image.Resampling.LANCZOS),
-                          np.float32) / 255.0, note
-    top, bottom, left, right = box
-    h, w = bottom - top, right - left
-    usable = size - 6                                    # the data set's 3-pixel margin
-    scale = min(GLYPH_INK_HEIGHT * size / h, usable / w, usable / h)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    glyph = img.crop((left, top, right, bottom)).resize((nw, nh), Image.Resampling.LANCZOS)
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    canvas = Image.new("L", (size, size), int(round(float(np.median(edge)) * 255)))
-    cy = size / 2 - GLYPH_CENTER_UP * size
-    y0 = int(round(min(max(cy - nh / 2, 3), size - 3 - nh)))
-    canvas.paste(glyph, (int(round((size - nw) / 2)), y0))
-    note = (f"framed the glyph ({w}x{h} px of ink at {left},{top}) as the data set frames "
-            "its glyphs")
-    return np.asarray(canvas, np.float32) / 255.0, note
-
-
-def to_model_image(img: Image.Image, shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
+def to_model_image(img: Image.Image, shape: tuple[int, int, int], frame: bool = True,
+                   choose: Chooser | None = None) -> tuple[np.ndarray, str]:
     """Convert a PIL image to ``shape`` (H, W, C) float32 in [0, 1].
 
     Gray models (glyphs: white ink on black) get the ink polarity of their training data,
     dark-on-light pictures being inverted, and the glyph is found and framed as the data set
-    frames its glyphs (:func:`frame_glyph`), so a letter small and off-centre on a page
-    reaches the model as the model's data would. RGB models get a center crop to square and
-    a resize; transparent pixels become white.
+    frames its glyphs (:func:`models.image.framing.frame_glyph`; ``choose`` picks among the
+    data set's placements, e.g. with a glyph classifier), so a letter small and off-centre
+    on a page reaches the model as the model's data would. RGB models get a center crop to
+    square and a resize; transparent pixels become white. ``frame=False`` only resizes
+    (metrics feed images that are already a model's output).
 
     Returns
     -------
@@ -160,9 +105,13 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int]) -> tuple[np.nd
         if _border_mean(arr) > 0.5:
             notes.append("inverted to light-on-dark")
             arr = 1.0 - arr
-        if arr.shape != (h, w) or ink_box(arr) != _data_box(arr):
-            arr, note = frame_glyph(arr, h)
+        if frame and not (arr.shape == (h, w) and is_framed(arr)):
+            arr, note = frame_glyph(arr, h, choose)
             notes.append(note or f"resized {img.size[0]}x{img.size[1]} to {w}x{h}")
+        elif arr.shape != (h, w):
+            notes.append(f"resized {img.size[0]}x{img.size[1]} to {w}x{h}")
+            arr = np.asarray(Image.fromarray(arr, mode="F").resize(
+                (w, h), Image.Resampling.BILINEAR), np.float32)
         return np.ascontiguousarray(arr[..., None]), "; ".join(notes)
     if img.size[0] != img.size[1]:
         notes.append(f"center-cropped {img.size[0]}x{img.size[1]} to square")
@@ -176,27 +125,16 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int]) -> tuple[np.nd
     return np.ascontiguousarray(arr), "; ".join(notes)
 
 
-def _data_box(arr: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The ink box a glyph already framed like the data set has: any box inside the margin
-    of a model-sized picture counts as framed (the data set's own glyphs pass unchanged)."""
-    box = ink_box(arr)
-    if box is None:
-        return None
-    top, bottom, left, right = box
-    n = arr.shape[0]
-    inside = top >= 2 and left >= 2 and bottom <= n - 2 and right <= n - 2
-    return box if inside and (bottom - top) >= 0.25 * n else None
-
-
 def _border_mean(arr: np.ndarray) -> float:
     edge = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
     return float(edge.mean())
 
 
-def load_image(path: str | Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, str]:
+def load_image(path: str | Path, shape: tuple[int, int, int],
+               choose: Chooser | None = None) -> tuple[np.ndarray, str]:
     """Read any image file Pillow knows and convert it (see :func:`to_model_image`)."""
     img, note = open_picture(path)
-    arr, more = to_model_image(img, shape)
+    arr, more = to_model_image(img, shape, choose=choose)
     return arr, "; ".join(n for n in (note, more) if n)
 
 

@@ -53,12 +53,12 @@ from models.image.io import (
     open_picture,
     save_gif,
     save_strip,
-    to_model_image,
     to_uint8,
 )
 from models.image.latent_ops import arithmetic, bilinear, interpolate, path
 from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
+from models.tasks.pictures import far_warning, picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
@@ -103,14 +103,19 @@ class Slot:
 
 # -- jobs (run on the worker thread; numpy in, numpy out) ----------------------------------
 
-def resolve_latent(registry: Registry, model: str, slot: Slot, *, ctx: JobContext) -> np.ndarray:
-    """The latent of a slot under ``model``: encode its picture or draw its seed."""
+def resolve_latent(registry: Registry, model: str, slot: Slot, *, ctx: JobContext
+                   ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The latent of a slot under ``model``: encode its picture or draw its seed. Also the
+    picture as the model received it (uint8 RGB, None for seeds) and a warning when the
+    picture is far from the model's data ("" otherwise)."""
     backend = registry.get(model)
     if slot.kind == "random":
-        return backend.sample_latents(1, int(slot.seed))[0]
+        return backend.sample_latents(1, int(slot.seed))[0], None, ""
     if slot.kind == "image":
-        img, _ = to_model_image(Image.fromarray(slot.source), backend.info.image_shape)
-        return backend.encode(img[None], ctx=ctx)[0]
+        img, _ = picture_for_model(registry, model, slot.source)
+        z = backend.encode(img[None], ctx=ctx)[0]
+        warning = far_warning(registry, model, img, backend.decode(z[None], ctx=ctx)[0])
+        return z, to_uint8(img[None])[0], warning
     raise ValueError(f"slot {slot.label} has no picture or seed to encode")
 
 
@@ -146,16 +151,16 @@ def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str
     return str(out)
 
 
-def read_picture(path: str, shape: tuple[int, int, int] | None, *,
+def read_picture(registry: Registry, model: str, path: str, *,
                  ctx: JobContext) -> tuple[np.ndarray, str]:
     """Any image file as RGB uint8, uncropped and at most ``SOURCE_SIDE`` a side (each model
     frames it its own way when it encodes it), plus a note of what reading it and framing it
-    for a model of ``shape`` did."""
+    for ``model`` did."""
     img, note = open_picture(path)
     rgb = keep_source(img)
     ctx.check()
-    if shape is not None:
-        _, framing = to_model_image(Image.fromarray(rgb), shape)
+    if model:
+        framing = picture_for_model(registry, model, rgb)[1]
         note = "; ".join(n for n in (note, framing) if n)
     return rgb, note
 
@@ -580,7 +585,7 @@ class LatentPanel(Panel):
         if slot is None:
             view.set_image(None)
         elif slot.source is not None:
-            self._show_source(index, slot)
+            view.set_image(slot.source)        # until the model's framing of it is back
         if slot is not None and slot.note:
             self.message.emit(f"{SLOTS[index]}: {slot.note}")
         if slot is None:
@@ -613,25 +618,21 @@ class LatentPanel(Panel):
         if not any(self.slots):
             self._render()
 
-    def _on_slot_latent(self, index: int, slot: Slot, model: str, z: np.ndarray) -> None:
+    def _on_slot_latent(self, index: int, slot: Slot, model: str,
+                        result: tuple[np.ndarray, np.ndarray | None, str]) -> None:
         if self.slots[index] is not slot or model != self.model:
             return
+        z, shown, warning = result
         self.slots[index] = replace(slot, latent=z)
-        if slot.source is None:
+        if shown is None:
             self._show_slot_latent(index, self.slots[index])
         else:
-            self._show_source(index, slot)
+            # The picture as the model received it (framed, sized, gray or RGB), drawn like
+            # the model's decodes.
+            self.slot_views[index].set_image(shown)
+        if warning:
+            self.error.emit(f"{SLOTS[index]}: {warning}", "")
         self._render()
-
-    def _show_source(self, index: int, slot: Slot) -> None:
-        """Show a picture as the current model receives it (crop, size, channels, polarity),
-        drawn like the model's decodes."""
-        info = self.info()
-        if info is None:
-            self.slot_views[index].set_image(slot.source)
-            return
-        img, _ = to_model_image(Image.fromarray(slot.source), info.image_shape)
-        self.slot_views[index].set_image(to_uint8(img[None])[0])
 
     def _show_slot_latent(self, index: int, slot: Slot) -> None:
         """Thumbnails of slots without a picture are their decoded latent."""
@@ -671,9 +672,8 @@ class LatentPanel(Panel):
             return
         label = Path(path).stem[:24]
         index = self.active
-        info = self.info()
         self.ctx.jobs.submit(
-            f"latent-read-{index}", read_picture, path, info.image_shape if info else None,
+            f"latent-read-{index}", read_picture, self.ctx.registry, self.model, path,
             lane="io", label=f"Reading {label}",
             on_result=lambda r, i=index: self._on_picture_read(i, r, label),
             on_error=self.error.emit)
@@ -708,13 +708,8 @@ class LatentPanel(Panel):
             arr = np.array(img.constBits(), dtype=np.uint8).reshape(
                 img.height(), img.bytesPerLine())[:, : img.width() * 3]
             arr = arr.reshape(img.height(), img.width(), 3)
-            rgb = keep_source(Image.fromarray(arr))
-            info = self.info()
-            note = "pasted from the clipboard"
-            if info is not None:
-                framing = to_model_image(Image.fromarray(rgb), info.image_shape)[1]
-                note = "; ".join(n for n in (note, framing) if n)
-            self.fill_image(rgb, "pasted", note=note)
+            self.fill_image(keep_source(Image.fromarray(arr)), "pasted",
+                            note="pasted from the clipboard")
         elif mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
             self.open_file(mime.urls()[0].toLocalFile())
         else:

@@ -88,7 +88,7 @@ def test_reconstruct_many_files_keeps_names(glyph_png, tmp_path):
     out = tmp_path / "rec"
     res = cli("reconstruct", "--model", "vae-glyphs", *glyph_png, "--out-dir", out)
     assert sorted(p.name for p in out.iterdir()) == ["A.png", "g.png", "photo.jpg"]
-    assert "inverted" in res.stderr and "center-cropped" in res.stderr
+    assert "inverted" in res.stderr and "framed the glyph" in res.stderr
     assert Image.open(out / "A.png").size == (64, 64)
 
 
