@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/latent_scrub.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/vocoder.py
+	$(BIN)/python bench/record_start.py
+	$(BIN)/python bench/framing.py
 
 # Build the data sets the shipped models are trained on (installs the font packages, and
 # espeak-ng with MBROLA voices from Debian contrib/non-free for the speech corpus).

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -95,12 +96,14 @@ class StatusBar(QWidget):
         self.cancel_button.setToolTip("Stop the current job (Esc)")
         self.message_label = QLabel()
         self.message_label.setObjectName("status-message")
-        self.message_label.setMinimumWidth(0)
         self._message_timer = QTimer(self, singleShot=True, interval=MESSAGE_MS)
         self._message_timer.timeout.connect(self.message_label.clear)
         self.error_label = QLabel()
         self.error_label.setStyleSheet("color: #b00020;")
-        self.error_label.setMinimumWidth(0)
+        # A long message is cut (its tooltip and Details hold all of it); it must never
+        # widen the window, whatever the fonts.
+        for label in (self.message_label, self.error_label, self.job_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.details_button = QPushButton("Details")
         for w in (self.device_label, self.job_label, self.progress, self.cancel_button):
             lay.addWidget(w)

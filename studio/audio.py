@@ -187,6 +187,9 @@ class Player:
         return self._done.wait(timeout)
 
 
+STOP_WAIT_S = 1.0      # the longest Stop waits for audio still on its way
+
+
 class Recorder:
     """Records mono float32 from an input device; level and length readable while it runs.
 
@@ -218,6 +221,7 @@ class Recorder:
         self.rate = 0
         self.error = ""
         self._press = 0.0                  # stream time when Record was pressed
+        self._adc_end = 0.0                # capture time just after the newest block
         self.start_delay: float | None = None   # capture time of the take's first sample
 
     @property
@@ -286,6 +290,7 @@ class Recorder:
         block = indata[:, 0].copy()
         adc = float(getattr(when, "inputBufferAdcTime", 0.0) or 0.0)
         with self._lock:
+            self._adc_end = adc + frames / self.rate if adc > 0 else 0.0
             if self._capturing and self.start_delay is None:
                 if adc > 0 and self._press > 0:
                     # The take's first block: drop what was captured before Record.
@@ -300,7 +305,7 @@ class Recorder:
             if self._capturing and block.size:
                 self._blocks.append(block)
                 self._frames += block.size
-            self._peak = max(self._peak, float(np.abs(block).max()) if frames else 0.0)
+            self._peak = max(self._peak, float(np.abs(indata).max()) if frames else 0.0)
         self._last_block = time.monotonic()
 
     def _finished(self) -> None:
@@ -328,12 +333,23 @@ class Recorder:
                     break
         return np.concatenate(out[::-1])[-last:] if out else np.zeros(0, np.float32)
 
-    def stop(self) -> np.ndarray:
-        """End the take and return it; the stream stays open for the next one."""
+    def stop(self, wait: float = STOP_WAIT_S) -> np.ndarray:
+        """End the take at this moment and return it; the stream stays open for the next.
+
+        Audio captured before Stop may still be on its way (the input's latency): wait for
+        it, at most ``wait`` seconds, so a take holds all it was held for, then cut what was
+        captured after Stop."""
+        end = self._stream_time()
+        deadline = time.monotonic() + wait
+        while (end > 0 and 0 < self._adc_end < end and not self.error
+               and time.monotonic() < deadline):
+            time.sleep(0.005)
         with self._lock:
             self._capturing = False
             take = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
             self._blocks = []
+            if end > 0 and self._adc_end > end and take.size:
+                take = take[: max(0, take.size - int(round((self._adc_end - end) * self.rate)))]
         if self.error:
             self.disarm()
         return take

@@ -292,15 +292,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_model(reg, name: str) -> str:
+def _resolve_model(reg, name: str, kind: str = "model", capability=None) -> str:
     """A registered model's name, or a checkpoint file's path (registered here)."""
+    from models.protocol import Capability
+
     if name in {i.name for i in reg.infos()}:
         return name
     path = Path(name).expanduser()
     if path.exists() or path.suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
         return reg.add_checkpoint(path).name
-    known = ", ".join(i.name for i in reg.infos())
-    raise CLIError(f"no model named '{name}' and no such checkpoint file (models: {known})")
+    known = ", ".join(i.name for i in reg.infos(capability or Capability.NONE))
+    raise CLIError(f"no {kind} named '{name}' and no such checkpoint file ({kind}s: {known})")
 
 
 def _latent_model(name: str):
@@ -443,6 +445,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
             result.update(kid=mean, std=std)
             value = f"KID {mean:.6f} ± {std:.6f}"
         key = f"{args.metric}:{args.features}:{args.dir_a.name}~{args.dir_b.name}"
+        if warning := fid.sample_size_warning(len(fa), len(fb), fa.shape[1]):
+            result["warning"] = warning
+            print(f"latent-studio: warning: {warning}", file=sys.stderr)
     _save_to_study(args.study, key, result)
     print(json.dumps(result, indent=2) if args.json else value)
     return 0
@@ -521,7 +526,7 @@ def _vocoder(name: str | None, checkpoints: list[Path] = ()):
         name = added[-1].name                   # --checkpoint without --vocoder: use it
     if name is None:
         name = DEFAULT_VOCODER if DEFAULT_VOCODER in names else "griffinlim"
-    name = _resolve_model(reg, name)
+    name = _resolve_model(reg, name, "vocoder", Capability.VOCODE)
     names = [i.name for i in reg.infos(Capability.VOCODE)]
     if name not in names:
         raise CLIError(f"no vocoder named '{name}' (vocoders: {', '.join(names)})")

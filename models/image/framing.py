@@ -135,3 +135,45 @@ def classifier_chooser(classify: Callable[[np.ndarray], np.ndarray], chars: str)
         return int(np.argmax(own))
 
     return choose
+
+
+# The emoji set pads a picture's content to a square 6 % larger than its longer side.
+OBJECT_PAD = 1.06
+
+
+def object_box(rgb: np.ndarray, threshold: float = 0.12) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of what differs from the background (the border's median
+    colour) in an (H, W, 3) picture in [0, 1]; None when the content reaches every edge (a
+    photo: nothing to crop to) or there is none."""
+    edge = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    bg = np.median(edge, axis=0)
+    diff = np.abs(rgb - bg).sum(-1) > threshold
+    r, c = diff.sum(1), diff.sum(0)
+    if not r.any():
+        return None
+    rows = np.flatnonzero(r >= max(1, 0.02 * r.max()))
+    cols = np.flatnonzero(c >= max(1, 0.02 * c.max()))
+    box = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    h, w = rgb.shape[:2]
+    if box[0] <= 1 and box[2] <= 1 and box[1] >= h - 1 and box[3] >= w - 1:
+        return None
+    return box
+
+
+def frame_object(rgb: np.ndarray, size: int) -> tuple[np.ndarray, str] | None:
+    """Crop an (H, W, 3) picture in [0, 1] to its content and pad it square on its
+    background, as the emoji set frames its pictures; None when there is no content box."""
+    box = object_box(rgb)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    h, w = bottom - top, right - left
+    side = max(1, int(max(h, w) * OBJECT_PAD))
+    edge = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    bg = tuple(int(round(v * 255)) for v in np.median(edge, axis=0))
+    src = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    canvas = Image.new("RGB", (side, side), bg)
+    canvas.paste(src.crop((left, top, right, bottom)), ((side - w) // 2, (side - h) // 2))
+    out = canvas.resize((size, size), Image.Resampling.LANCZOS)
+    note = f"cropped to the object ({w}x{h} px at {left},{top}) as the emoji set frames them"
+    return np.asarray(out, np.float32) / 255.0, note

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.image.framing import Chooser, frame_glyph, is_framed
+from models.image.framing import Chooser, frame_glyph, frame_object, is_framed
 
 
 class ImageLoadError(ValueError):
@@ -86,9 +86,11 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int], frame: bool = 
     dark-on-light pictures being inverted, and the glyph is found and framed as the data set
     frames its glyphs (:func:`models.image.framing.frame_glyph`; ``choose`` picks among the
     data set's placements, e.g. with a glyph classifier), so a letter small and off-centre
-    on a page reaches the model as the model's data would. RGB models get a center crop to
-    square and a resize; transparent pixels become white. ``frame=False`` only resizes
-    (metrics feed images that are already a model's output).
+    on a page reaches the model as the model's data would. RGB models get the picture
+    cropped to its object and padded square as the emoji set does
+    (:func:`models.image.framing.frame_object`), or, for a photo whose content reaches every
+    edge, a center crop; then a resize. Transparent pixels become white. ``frame=False``
+    only resizes (metrics feed images that are already a model's output).
 
     Returns
     -------
@@ -113,6 +115,12 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int], frame: bool = 
             arr = np.asarray(Image.fromarray(arr, mode="F").resize(
                 (w, h), Image.Resampling.BILINEAR), np.float32)
         return np.ascontiguousarray(arr[..., None]), "; ".join(notes)
+    if frame:
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        framed = frame_object(rgb, h)
+        if framed is not None:
+            notes.append(framed[1])
+            return np.ascontiguousarray(framed[0]), "; ".join(notes)
     if img.size[0] != img.size[1]:
         notes.append(f"center-cropped {img.size[0]}x{img.size[1]} to square")
         img = ImageOps.fit(img, (min(img.size),) * 2, Image.Resampling.LANCZOS)

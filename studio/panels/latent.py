@@ -348,12 +348,17 @@ class LatentPanel(Panel):
                                             "blocks")
         for b in (self.export_strip_button, self.export_gif_button):
             export_row.addWidget(b)
+        export_row.addWidget(QLabel("size"))
         export_row.addWidget(self.export_scale_combo)
         export_row.addWidget(self.export_smooth_check)
-        for b in (self.copy_button, self.keep_frame_button, self.send_button):
-            export_row.addWidget(b)
         export_row.addStretch(1)
         sl.addLayout(export_row)
+        # Two rows, so the panel fits a 1000-pixel window whatever the fonts.
+        frame_row = QHBoxLayout()
+        for b in (self.copy_button, self.keep_frame_button, self.send_button):
+            frame_row.addWidget(b)
+        frame_row.addStretch(1)
+        sl.addLayout(frame_row)
 
         # Right: pad, arithmetic, library, data set browser.
         self.side_tabs = QTabWidget()

@@ -50,9 +50,10 @@ class ModelsPanel(Panel):
                                     "its config.json")
         self.open_button.clicked.connect(self._on_open_clicked)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Shipped models and the checkpoints you opened. Each card says "
-                             "how the model was trained and how it measured against its "
-                             "baseline."), 1)
+        intro = QLabel("Shipped models and the checkpoints you opened. Each card says how the "
+                       "model was trained and how it measured against its baseline.")
+        intro.setWordWrap(True)
+        top.addWidget(intro, 1)
         top.addWidget(self.open_button)
         split = QSplitter()
         split.addWidget(self.table)

@@ -39,8 +39,15 @@ def test_any_image_is_converted_with_a_note(tmp_path):
     rgba.save(tmp_path / "a.png")
     arr, note = load_image(tmp_path / "a.png", (64, 64, 3))
     assert arr.shape == (64, 64, 3) and arr.dtype == np.float32
-    assert "center-cropped 120x80" in note and "resized" in note
+    # Cropped to the object and padded square on white, as the emoji set frames pictures.
+    assert "cropped to the object (40x40 px at 40,20)" in note
     assert np.allclose(arr[0, 0], 1.0)  # transparency became white
+    assert np.allclose(arr[32, 32], [200 / 255, 10 / 255, 10 / 255], atol=0.02)
+    # A photo (content to every edge) is center-cropped as before.
+    photo = np.random.default_rng(0).integers(0, 255, (80, 120, 3)).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    _, note = load_image(tmp_path / "p.png", (64, 64, 3))
+    assert "center-cropped 120x80" in note and "resized" in note
     Image.new("RGB", (64, 64), "white").save(tmp_path / "w.jpg")
     gray, note = load_image(tmp_path / "w.jpg", (64, 64, 1))
     assert gray.shape == (64, 64, 1) and "inverted" in note and gray.max() < 0.05

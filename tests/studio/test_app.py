@@ -160,11 +160,69 @@ def test_bad_checkpoint_is_a_message_not_a_crash(window, tmp_path):
     assert "junk.safetensors" in window.status.error_label.text()
 
 
-def test_shortcuts_dialog_lists_menu_shortcuts(window):
+def test_shortcuts_dialog_lists_every_shortcut(window):
     from PySide6.QtWidgets import QTableWidget
 
     dlg = window.show_shortcuts()
     t = dlg.findChild(QTableWidget)
-    names = {t.item(r, 0).text() for r in range(t.rowCount())}
+    rows = {(t.item(r, 0).text(), t.item(r, 2).text()) for r in range(t.rowCount())}
+    names = {t.item(r, 1).text() for r in range(t.rowCount())}
     assert {"Save Session", "Undo", "Quit", "Keyboard Shortcuts"} <= names
+    keys = {k for _, k in rows}
+    # The panels' own keys, not only the menus': slots, random, tools, play, delete, ratings.
+    assert {"A", "B", "C", "D", "R", "E", "S", "V", "Space", "Del", "1", "2", "3", "4",
+            "5"} <= keys
+    assert ("Latent Explorer", "R") in rows and ("Spectrogram", "Space") in rows
+    assert ("Evaluation", "3") in rows
     dlg.close()
+
+
+def test_status_messages_are_seen_and_clear_the_last_error(window):
+    panel = window.panels["latent"]
+    panel.error.emit("Something went wrong", "")
+    assert window.status.error_label.text() == "Something went wrong"
+    panel.message.emit("Exported /tmp/x.png")
+    label = window.status.message_label
+    assert label.text() == "Exported /tmp/x.png" and label.isVisible()
+    assert label.width() > 100                      # it has room to be read
+    assert window.status.error_label.text() == ""   # the next success clears the error
+    assert not window.status.details_button.isVisible()
+
+
+def test_long_messages_never_widen_the_window(window):
+    before = window.minimumSizeHint().width()
+    window.panels["latent"].message.emit("exported " + "a-very-long-file-name/" * 40)
+    window.panels["latent"].error.emit("could not read " + "a-very-long-file-name/" * 40, "")
+    assert window.minimumSizeHint().width() == before
+    assert window.minimumSizeHint().width() <= 1000
+
+
+def test_opening_a_session_over_unsaved_work_asks(window, monkeypatch, tmp_path):
+    window.write_session(tmp_path / "old.lsession")
+    window.panels["latent"].fill_random()            # unsaved work
+    monkeypatch.delenv("LATENT_STUDIO_NO_PROMPT")
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    assert not window.open_session(tmp_path / "old.lsession")
+    assert asked and "old.lsession" in asked[0]
+    assert window.panels["latent"].slots[0] is not None       # the work is still there
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Discard)
+    assert window.open_session(tmp_path / "old.lsession")
+    assert window.panels["latent"].slots[0] is None
+
+
+def test_model_cards_read_as_tables(window):
+    panel = window.show_panel("models")
+    names = [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())]
+    panel.table.selectRow(names.index("tiny-vae"))
+    rows = dict(panel.card_view.rows())
+    assert "family" in rows and rows["family"] == "vae"
+    assert "test mse vae" in rows                  # fields by name, numbers formatted
+    assert not panel.card_view.json_view.toPlainText().startswith("Select")
+    assert '"family": "vae"' in panel.card_view.json_view.toPlainText()

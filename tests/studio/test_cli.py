@@ -107,6 +107,35 @@ def test_reconstruct_single_and_errors(glyph_png, tmp_path):
                        tmp_path / "o.png", check=False), "need --out-dir")
 
 
+def test_model_takes_a_checkpoint_path_and_huge_pictures_are_quiet(glyph_png, tmp_path):
+    from tests.conftest import make_tiny_vae
+
+    ckpt = make_tiny_vae(tmp_path / "mine", "my-vae", seed=4)
+    res = cli("reconstruct", "--model", ckpt, glyph_png[0], "--out", tmp_path / "r.png")
+    assert Image.open(tmp_path / "r.png").size == (64, 64)
+    big = Image.new("L", (10000, 10000), 255)
+    big.paste(0, (7000, 2000, 7600, 2900))
+    big.save(tmp_path / "big.png")
+    res = cli("reconstruct", "--model", "vae-glyphs", tmp_path / "big.png", "--out",
+              tmp_path / "b.png")
+    assert "DecompressionBomb" not in res.stderr and "Warning" not in res.stderr
+    assert "reduced 10000x10000" in res.stderr and "framed the glyph" in res.stderr
+    one_line_error(cli("reconstruct", "--model", tmp_path / "none.safetensors", glyph_png[0],
+                       "--out", tmp_path / "o.png", check=False), "no such file")
+
+
+def test_study_create_refuses_a_damaged_stimulus(image_dirs, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(image_dirs / "b", bad)
+    (bad / "03.png").write_bytes((bad / "03.png").read_bytes()[:60])
+    res = cli("study", "create", "--type", "mos", "--system", f"A={image_dirs / 'a'}",
+              "--system", f"B={bad}", "--out", tmp_path / "s.db", check=False)
+    one_line_error(res, "03.png: cannot be decoded")
+    assert not list(tmp_path.glob("s.db*"))
+
+
 def test_interpolate_strip_and_gif(glyph_png, tmp_path):
     cli("interpolate", "--model", "vae-glyphs", glyph_png[0], glyph_png[1], "--steps", "6",
         "--mode", "linear", "--out", tmp_path / "s.png")
@@ -162,6 +191,7 @@ def test_metrics_fid_kid_json_saved_to_study(image_dirs, tmp_path):
     out = json.loads(cli("metrics", "fid", image_dirs / "a", image_dirs / "b", "--json",
                          "--study", db).stdout)
     assert out["fid"] > 0 and out["n_a"] == 12 and out["features"] == "inception"
+    assert "mean nothing" in out["warning"]
     kid = json.loads(cli("metrics", "kid", image_dirs / "a", image_dirs / "b", "--json",
                          "--features", "glyphs").stdout)
     assert kid["features"] == "glyphs" and "kid" in kid

@@ -137,3 +137,28 @@ def test_busy_changed_brackets_work(qtbot, runner):
     runner.submit("k", work, 2)
     assert runner.wait_until_idle(5)
     assert states == [True, False]
+
+
+def test_signals_to_python_slots_keep_reference_counts(qapp):
+    """PySide6 6.12.0 releases None (or True) once per signal delivered to a Python slot; a
+    session then aborts in the garbage collector. The pinned PySide6 must not."""
+    import gc
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QPushButton
+
+    class Source(QObject):
+        changed = Signal(int)
+
+    src, button = Source(), QPushButton()
+    src.changed.connect(lambda i: i == 1)
+    button.clicked.connect(lambda: None)
+    gc.collect()
+    before = sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(None)
+    for _ in range(200):
+        src.changed.emit(2)
+        button.click()
+    gc.collect()
+    after = sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(None)
+    assert all(abs(a - b) < 20 for a, b in zip(after, before)), (before, after)

@@ -141,7 +141,7 @@ def test_export_strip_gif_and_copy(panel, qtbot, tmp_path):
     panel.export_to(str(tmp_path / "morph.gif"))
     panel.ctx.jobs.wait_until_idle(20)
     strip = Image.open(tmp_path / "strip.png")
-    assert strip.size == (8 * 64 + 7 * 2, 64)
+    assert strip.size == (4 * (8 * 64 + 7 * 2), 4 * 64)       # 4x, the default export size
     gif = Image.open(tmp_path / "morph.gif")
     assert gif.n_frames > 30
     panel.copy_frame()
@@ -200,3 +200,78 @@ def test_closing_mid_drag_submits_nothing_after_shutdown(window, qtbot):
     window.close()
     assert not panel._scrub_timer.isActive() and not panel._search_timer.isActive()
     qtbot.wait(40)  # past the throttle interval: nothing fires into the stopped runner
+
+
+def test_library_shows_thumbnails(panel, qtbot):
+    fill(panel, 0, Slot("random", "s0", seed=3))
+    panel.keep_latent("mine", panel.latent_of(0))
+    panel.ctx.jobs.wait_until_idle(10)
+    item = panel.library_list.item(0)
+    assert item.text().startswith("mine") and not item.icon().isNull()
+    size = item.icon().availableSizes()[0]
+    assert size.width() == 64          # the decoded latent, drawn like the model's output
+
+
+def test_first_screen_offers_to_build_the_data_set(panel, qtbot, tmp_path, monkeypatch):
+    import studio.panels.latent as latent
+    from models.data import glyphs
+
+    monkeypatch.setenv("LATENT_STUDIO_DATA", str(tmp_path / "data"))
+    panel.window().status.clear_error()
+    panel.data_combo.setCurrentText("glyphs")
+    panel.load_dataset("glyphs")
+    panel.ctx.jobs.wait_until_idle(10)
+    assert panel.window().status.error_label.text() == ""       # not an error
+    assert "not built yet" in panel.data_status.text()
+    assert not panel.build_button.isHidden()
+
+    def small_build(name, out=None, seed=0, *, ctx):   # the real builder on two fonts
+        return glyphs.build(tmp_path / "data" / "glyphs.npz",
+                            dirs=[glyphs.Path("/usr/share/fonts/truetype/dejavu")],
+                            max_fonts=2, ctx=ctx)
+
+    monkeypatch.setattr(latent, "build_dataset", small_build)
+    seen = []
+    panel.ctx.jobs.job_started.connect(lambda key, label: seen.append(label))
+    panel.build_button.click()
+    assert panel.ctx.jobs.wait_until_idle(60)
+    assert "Building the glyphs data set" in seen
+    assert panel.dataset is not None and panel.data_list.count() > 0
+    assert panel.build_button.isHidden()
+
+
+def test_export_takes_the_chosen_format_and_size(panel, tmp_path):
+    fill(panel, 0, Slot("random", "s0", seed=0))
+    fill(panel, 1, Slot("random", "s1", seed=1))
+    panel.export_scale_combo.setCurrentIndex(panel.export_scale_combo.findData(4))
+    panel.export_to(str(tmp_path / "morph"), "gif")          # no extension typed
+    panel.ctx.jobs.wait_until_idle(20)
+    gif = Image.open(tmp_path / "morph.gif")
+    assert gif.format == "GIF" and gif.n_frames > 30 and gif.size == (256, 256)
+    panel.export_scale_combo.setCurrentIndex(panel.export_scale_combo.findData(1))
+    panel.export_to(str(tmp_path / "strip"))
+    panel.ctx.jobs.wait_until_idle(20)
+    assert Image.open(tmp_path / "strip.png").size == (8 * 64 + 7 * 2, 64)
+
+
+def test_an_off_centre_letter_is_framed_and_said_so(panel, qtbot, tmp_path):
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 50)
+    page = Image.new("RGB", (900, 700), "white")
+    ImageDraw.Draw(page).text((700, 150), "K", font=font, fill="black", anchor="ls")
+    page.save(tmp_path / "page.png")
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("tiny-vae"))   # gray glyphs
+    panel.ctx.jobs.wait_until_idle(10)
+    assert panel.model == "tiny-vae"
+    messages = []
+    panel.message.connect(messages.append)
+    panel.set_active(0)
+    panel.open_file(str(tmp_path / "page.png"))
+    panel.ctx.jobs.wait_until_idle(10)
+    assert any("framed the glyph" in m for m in messages)
+    shown = panel.slot_views[0].image()
+    ink = shown.mean(-1) < 128                       # drawn dark on light, like decodes
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    assert rows[0] >= 2 and rows[-1] <= 61 and rows[-1] - rows[0] > 30   # fills the window
+    assert abs((cols[0] + cols[-1]) / 2 - 31.5) < 3                      # centred
