@@ -26,6 +26,7 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from models import device as devices
 from models.data.glyphs import CHARS
 from models.image.io import to_model_image
 from models.registry import default_registry
@@ -96,6 +97,7 @@ def main() -> int:
         cropped.append(gray[..., None])
     truth = np.array(truth)
     out = {"bench": "framing", "images": int(len(truth)), "fonts": len(test_fonts),
+           "compute_device": devices.current_device(),
            "machine": platform.processor() or platform.machine(),
            "date": time.strftime("%Y-%m-%d")}
     same = np.array([_size_only(CHARS[c]) for c in range(len(CHARS))])

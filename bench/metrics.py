@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from models import device as devices
 from models.data.browse import load_index
 from models.eval import fid
 from models.registry import default_registry
@@ -109,6 +110,7 @@ def main() -> int:
            "reconstructions)", "ours": mine, "torch_fidelity": theirs}
     if theirs.get("available"):
         out["relative_difference"] = abs(mine["fid"] - theirs["fid"]) / theirs["fid"]
+    out["compute_device"] = devices.current_device()
     out["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
                       f"{torch.get_num_threads()}, Python {sys.version.split()[0]}")
     out["date"] = time.strftime("%Y-%m-%d")

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer  # noqa: E402
 
+from models import device as devices  # noqa: E402
 from studio.app import ensure_app  # noqa: E402
 from studio.jobs import JobRunner  # noqa: E402
 
@@ -100,6 +101,7 @@ def main() -> int:
         "target_largest_gap_ms": 50,
         "goal_largest_gap_ms": 20,
         "pass": runner["largest_gap_ms"] <= 50,
+        "compute_device": devices.current_device(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}, Python {sys.version.split()[0]}",
         "date": time.strftime("%Y-%m-%d"),

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from models import device as devices
 from studio.app import offscreen_platform
 
 os.environ.setdefault("QT_QPA_PLATFORM", offscreen_platform())
@@ -103,6 +104,7 @@ def main() -> int:
     result = {
         "bench": "vocoder",
         "date": time.strftime("%Y-%m-%d"),
+        "compute_device": devices.current_device(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
                    f"{torch.get_num_threads()}, CPU",
         "audio_s": 10.0,

@@ -1,22 +1,33 @@
 """One registry through which built-in models and user checkpoints load the same way.
 
-A family module (e.g. ``models.image.vae``) provides::
+A family module (e.g. ``models.image.vae``), listed in FAMILIES, provides the hooks::
 
-    describe(card) -> dict      # capabilities, image_shape, latent_size, description
+    describe(card) -> dict      # capabilities, image_shape, latent_size, description,
+                                # mel (vocoders), params (ParamSpecs its calls take)
     load(checkpoint, device) -> backend   # the backend has an ``info`` attribute set by us
+
+and, for checkpoints in a foreign format (a HiFi-GAN folder, a diffusers folder), optionally::
+
+    sniff(path) -> bool                   # whether ``path`` is one of its files
+    read_checkpoint(path) -> Checkpoint   # weights + a card made from its own config
+    read_card(path) -> dict               # that card without loading the weights
+
+A card may also list ``params`` (ParamSpec JSON); they add to the family's. Nothing else in
+the studio knows a family by name.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from models import device as devices
 from models.checkpoints import CheckpointError, first_line, load_checkpoint, read_card
-from models.protocol import BackendInfo, Capability
+from models.protocol import BackendInfo, Capability, ParamSpec
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
 
@@ -50,6 +61,11 @@ def describe(path: Path, card: dict[str, Any], source: str) -> BackendInfo:
         raise CheckpointError(f"{path}: the model card's config is not valid ({exc})") from None
     metrics = {k: float(v) for k, v in card.get("metrics", {}).items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    try:
+        params = tuple(d.get("params", ())) + tuple(ParamSpec.from_json(p)
+                                                    for p in card.get("params", ()))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the model card's params are not valid ({exc})") from None
     return BackendInfo(
         name=path.stem if source == "builtin" else f"{path.stem} ({path.parent.name})",
         family=str(card["family"]),
@@ -61,6 +77,10 @@ def describe(path: Path, card: dict[str, Any], source: str) -> BackendInfo:
         description=str(d.get("description", card.get("description", ""))),
         metrics=metrics,
         mel=d.get("mel"),
+        params=params,
+        style=d.get("style"),
+        attributes=tuple(d.get("attributes", ())),
+        classes=tuple(d.get("classes", ())),
     )
 
 
@@ -76,6 +96,8 @@ class Registry:
     def __init__(self, weights_dir: Path | None = WEIGHTS_DIR) -> None:
         self._infos: dict[str, BackendInfo] = {}
         self._loaded: dict[tuple[str, str], Any] = {}
+        self._used: dict[tuple[str, str], float] = {}          # key -> last get()
+        self._loading: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
         self.problems: list[str] = []
         if weights_dir is not None and Path(weights_dir).is_dir():
@@ -105,6 +127,7 @@ class Registry:
         backend.info = info
         with self._lock:
             self._loaded[(info.name, "cpu")] = backend
+            self._used[(info.name, "cpu")] = time.monotonic()
         return info
 
     def infos(self, capability: Capability = Capability.NONE) -> list[BackendInfo]:
@@ -118,15 +141,68 @@ class Registry:
         return self._infos[name]
 
     def get(self, name: str, device: str | None = None) -> Any:
-        """The backend ``name`` on ``device`` (default: the current device), loading it once."""
+        """The backend ``name`` on ``device`` (default: the current device), loading it once.
+
+        No lock is held while a model loads: other models stay available to other threads,
+        and a second caller for the same model waits for the first one's load."""
         info = self.info(name)
-        dev = device or devices.current_device()
+        key = (name, device or devices.current_device())
+        while True:
+            with self._lock:
+                if key in self._loaded:
+                    self._used[key] = time.monotonic()
+                    return self._loaded[key]
+                pending = self._loading.get(key)
+                if pending is None:
+                    self._loading[key] = threading.Event()
+                    break
+            pending.wait()          # loaded (or failed: then this caller tries itself)
+        try:
+            ckpt = _read_any(Path(info.path)) if info.path else None
+            backend = self._build(info, ckpt, key[1])
+            with self._lock:
+                self._loaded[key] = backend
+                self._used[key] = time.monotonic()
+            return backend
+        finally:
+            with self._lock:
+                self._loading.pop(key).set()
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """(name, device) of every model in memory."""
         with self._lock:
-            key = (name, dev)
-            if key not in self._loaded:
-                ckpt = _read_any(Path(info.path)) if info.path else None
-                self._loaded[key] = self._build(info, ckpt, dev)
-            return self._loaded[key]
+            return sorted(self._loaded)
+
+    def release(self, *, idle_s: float | None = None, keep_device: str | None = None
+                ) -> list[tuple[str, str]]:
+        """Free models not used for ``idle_s`` seconds, or loaded on another device than
+        ``keep_device`` (after a device switch); returns what was freed. A freed model loads
+        again on its next use."""
+        now = time.monotonic()
+        with self._lock:
+            drop = [k for k in self._loaded
+                    if (idle_s is not None and now - self._used.get(k, 0.0) > idle_s)
+                    or (keep_device is not None and k[1] != keep_device)]
+            for k in drop:
+                del self._loaded[k]
+                self._used.pop(k, None)
+        if any(dev == "cuda" for _, dev in drop):
+            import torch
+
+            torch.cuda.empty_cache()
+        return drop
+
+    def card(self, name: str) -> dict[str, Any]:
+        """The model card of ``name`` (a foreign checkpoint's own config as a card, or the
+        info itself for a model without weights)."""
+        info = self.info(name)
+        if not info.path:
+            return info.to_json()
+        mod = family_module(info.family)
+        reader = getattr(mod, "read_card", None)
+        if reader is not None:
+            return reader(Path(info.path))
+        return read_card(Path(info.path))
 
     @staticmethod
     def _build(info: BackendInfo, ckpt: Any, device: str) -> Any:
@@ -140,13 +216,20 @@ class Registry:
         return backend
 
 
-def _read_any(path: Path) -> Any:
-    """Our checkpoints, or a jik876 HiFi-GAN generator (config.json beside it)."""
-    from models.audio import hifigan
+def _foreign_family(path: Path) -> Any | None:
+    """The family module whose ``sniff`` hook claims ``path``, if any."""
+    for family in FAMILIES:
+        mod = family_module(family)
+        sniff = getattr(mod, "sniff", None)
+        if sniff is not None and sniff(path):
+            return mod
+    return None
 
-    if hifigan.sniff(path):
-        return hifigan.read_checkpoint(path)
-    return load_checkpoint(path)
+
+def _read_any(path: Path) -> Any:
+    """Our checkpoints, or a foreign one that a family's ``sniff`` hook claims."""
+    mod = _foreign_family(path)
+    return mod.read_checkpoint(path) if mod is not None else load_checkpoint(path)
 
 
 _default: Registry | None = None

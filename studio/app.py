@@ -73,6 +73,7 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
 
 
 MESSAGE_MS = 8000   # how long a status message stays
+IDLE_MODEL_S = 600  # a model unused this long is freed (it loads again when next used)
 
 
 class StatusBar(QWidget):
@@ -222,6 +223,9 @@ class MainWindow(QMainWindow):
         self._on_tabs_changed(self.tabs.currentIndex())
         self._restore_window()
         self.setAcceptDrops(True)
+        self._release_timer = QTimer(self, interval=60_000)
+        self._release_timer.timeout.connect(lambda: self.registry.release(idle_s=IDLE_MODEL_S))
+        self._release_timer.start()
         for problem in self.registry.problems:
             self.status.show_error(problem)
 
@@ -346,6 +350,7 @@ class MainWindow(QMainWindow):
 
     def set_device(self, name: str) -> None:
         chosen = devices.set_device(name)
+        self.registry.release(keep_device=chosen)      # models on the old device go
         self.settings.setValue("device", chosen)
         self.device_actions[chosen].setChecked(True)
         self.status.set_device(chosen)
@@ -514,6 +519,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
+        self._release_timer.stop()
         for panel in self.panels.values():
             panel.shutdown()
         self.jobs.shutdown()

@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     vo.add_argument("output", type=Path, metavar="OUT.wav")
     vo.add_argument("--vocoder", default=None,
                     help="model name (default: the shipped neural vocoder; 'griffinlim')")
-    vo.add_argument("--iters", type=int, help="Griffin-Lim iterations (default 32)")
+    vo.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of the vocoder (see 'models list --json': params)")
+    vo.add_argument("--iters", help="short for --param iters=N (Griffin-Lim's iterations)")
     vo.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
                     help="vocode with this checkpoint (e.g. a HiFi-GAN generator with its "
                          "config.json beside it)")
@@ -364,8 +366,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from models.image.io import save_gif, save_strip
     from models.image.latent_ops import path
+    from models.tasks.latent import export_frames
 
     suffix = args.out.suffix.lower()
     if suffix not in (".png", ".gif"):
@@ -374,27 +376,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise CLIError(f"--steps must be between 2 and 512, got {args.steps}")
     reg, name, backend = _latent_model(args.model)
     z = backend.encode(_load_images(reg, name, [args.a, args.b]))
-    frames = backend.decode(path(z[0], z[1], args.steps, args.mode))
-    scale = args.scale or (2 if suffix == ".gif" else 1)
-    (save_gif if suffix == ".gif" else save_strip)(frames, args.out, scale=scale,
-                                                   smooth=args.smooth)
+    export_frames(reg, name, path(z[0], z[1], args.steps, args.mode), args.out,
+                  args.scale or (2 if suffix == ".gif" else 1), args.smooth)
     print(args.out)
     return 0
-
-
-def _features(kind: str):
-    if kind == "inception":
-        from models.eval.fid import InceptionFeatures
-
-        return InceptionFeatures()
-    from models.protocol import Capability
-
-    reg = _registry()
-    infos = reg.infos(Capability.FEATURES)
-    if not infos:
-        raise CLIError("no glyph classifier is registered; train one with "
-                       "'latent-studio train classifier'")
-    return reg.get(infos[0].name)
 
 
 def _save_to_study(path: Path | None, name: str, value) -> None:
@@ -407,49 +392,26 @@ def _save_to_study(path: Path | None, name: str, value) -> None:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from models.eval import fid
+    from models.tasks.metrics import compute_metric, metric_value
 
     if args.metric == "dnsmos":
-        from models.eval.dnsmos import audio_files, dnsmos
-
-        rows = dnsmos(audio_files(args.target))
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("sig", "bak", "ovrl", "p808")}
-        result = {"metric": "dnsmos", "files": rows, "mean": mean}
-        _save_to_study(args.study, f"dnsmos:{args.target.name}", result)
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            for r in rows:
-                print(f"{r['file']}: SIG {r['sig']:.2f}  BAK {r['bak']:.2f}  "
-                      f"OVRL {r['ovrl']:.2f}")
-            print(f"mean: SIG {mean['sig']:.2f}  BAK {mean['bak']:.2f}  OVRL {mean['ovrl']:.2f}")
-        return 0
-    feats = _features(args.features)
-    if args.metric == "is":
-        probs = feats.run(fid.load_folder(args.dir, args.limit))[1]
-        mean, std = fid.inception_score(probs)
-        result = {"metric": "is", "features": args.features, "dir": str(args.dir),
-                  "n": len(probs), "is": mean, "std": std}
-        value = f"IS {mean:.4f} ± {std:.4f}"
+        result = compute_metric(_registry(), "dnsmos", args.target)
+        key = f"dnsmos:{args.target.name}"
+        lines = [f"{r['file']}: SIG {r['sig']:.2f}  BAK {r['bak']:.2f}  OVRL {r['ovrl']:.2f}"
+                 for r in result["files"]] + [f"mean: {metric_value(result)}"]
+    elif args.metric == "is":
+        result = compute_metric(_registry(), "is", args.dir, limit=args.limit)
         key = f"is:{args.dir.name}"
+        lines = [f"IS {metric_value(result)}"]
     else:
-        fa = feats(fid.load_folder(args.dir_a, args.limit))
-        fb = feats(fid.load_folder(args.dir_b, args.limit))
-        result = {"metric": args.metric, "features": args.features, "dir_a": str(args.dir_a),
-                  "dir_b": str(args.dir_b), "n_a": len(fa), "n_b": len(fb)}
-        if args.metric == "fid":
-            result["fid"] = fid.fid_from_features(fa, fb)
-            value = f"FID {result['fid']:.4f}"
-        else:
-            mean, std = fid.kid_from_features(fa, fb)
-            result.update(kid=mean, std=std)
-            value = f"KID {mean:.6f} ± {std:.6f}"
+        result = compute_metric(_registry(), args.metric, args.dir_a, args.dir_b,
+                                args.features, args.limit)
         key = f"{args.metric}:{args.features}:{args.dir_a.name}~{args.dir_b.name}"
-        if warning := fid.sample_size_warning(len(fa), len(fb), fa.shape[1]):
-            result["warning"] = warning
-            print(f"latent-studio: warning: {warning}", file=sys.stderr)
+        lines = [f"{args.metric.upper()} {metric_value(result)}"]
+    if result.get("warning"):
+        print(f"latent-studio: warning: {result['warning']}", file=sys.stderr)
     _save_to_study(args.study, key, result)
-    print(json.dumps(result, indent=2) if args.json else value)
+    print(json.dumps(result, indent=2) if args.json else "\n".join(lines))
     return 0
 
 
@@ -530,7 +492,23 @@ def _vocoder(name: str | None, checkpoints: list[Path] = ()):
     names = [i.name for i in reg.infos(Capability.VOCODE)]
     if name not in names:
         raise CLIError(f"no vocoder named '{name}' (vocoders: {', '.join(names)})")
-    return reg.get(name)
+    return reg, name
+
+
+def _params(info, pairs: list[str]) -> dict:
+    """``NAME=VALUE`` pairs checked against the settings the model declares."""
+    from models.protocol import check_params
+
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CLIError(f"--param takes NAME=VALUE, not '{pair}'")
+        values[name.strip()] = value.strip()
+    try:
+        return check_params(info.params, values, info.name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _read_audio(path: Path, rate: int | None = None):
@@ -543,23 +521,18 @@ def _read_audio(path: Path, rate: int | None = None):
 
 
 def cmd_vocode(args: argparse.Namespace) -> int:
-    from models.audio.io import AudioFileError, fit_length, resample, write_wav
+    from models.audio.io import AudioFileError, write_wav
+    from models.tasks.audio import round_trip
 
     if not args.output.parent.is_dir():
         raise CLIError(f"{args.output}: folder {args.output.parent} does not exist")
-    backend = _vocoder(args.vocoder, args.checkpoint)
-    if args.iters is not None and not hasattr(backend, "iters"):
-        raise CLIError(f"--iters is for Griffin-Lim; '{backend.info.name}' has no iterations")
-    if args.iters is not None and args.iters < 1:
-        raise CLIError(f"--iters must be at least 1 (got {args.iters})")
-    rate = backend.info.mel.sample_rate
-    clip = _read_audio(args.input, rate)
+    reg, name = _vocoder(args.vocoder, args.checkpoint)
+    params = _params(reg.info(name), args.param + ([f"iters={args.iters}"]
+                                                   if args.iters is not None else []))
+    clip = _read_audio(args.input)
     if clip.source_channels > 1:
         print(f"{args.input}: {clip.source_channels} channels mixed to mono", file=sys.stderr)
-    mel = backend.analyse(clip.audio)
-    kw = {"iters": args.iters} if args.iters is not None else {}
-    y = backend.vocode(mel, **kw)
-    y = fit_length(resample(y, rate, clip.source_rate), clip.source_frames)
+    y = round_trip(reg, name, clip.audio, clip.rate, params)
     try:
         write_wav(args.output, y, clip.source_rate)
     except AudioFileError as exc:
@@ -569,12 +542,13 @@ def cmd_vocode(args: argparse.Namespace) -> int:
 
 
 def cmd_spectrogram(args: argparse.Namespace) -> int:
-    from models.audio.features import log_mel, mel_to_db
+    from models.audio.features import mel_to_db
     from models.audio.io import spectrogram_picture
+    from models.tasks.audio import analyse_clip
 
-    backend = _vocoder(args.vocoder)
-    clip = _read_audio(args.input, backend.info.mel.sample_rate)
-    db = mel_to_db(log_mel(clip.audio, backend.info.mel).numpy())
+    reg, name = _vocoder(args.vocoder)
+    clip = _read_audio(args.input)
+    db = mel_to_db(analyse_clip(reg, name, clip.audio, clip.rate)[1])
     try:
         spectrogram_picture(db).save(args.output)
     except (OSError, ValueError) as exc:

@@ -26,10 +26,11 @@ from models.checkpoints import CheckpointError
 from models.device import configure_threads
 from models.protocol import Cancelled, JobContext
 
-# compute: interactive work (scrubs, previews, small decodes); io: file reads and writes;
-# long: jobs of seconds to minutes (data set builds, sampling runs, metrics over folders), so
-# they never hold a scrub frame behind them.
-LANES = ("compute", "io", "long")
+# interactive: scrubs, previews, small decodes (latest wins); io: file reads and writes;
+# long: jobs of seconds to minutes (data set builds, sampling runs, metrics over folders,
+# training), so they never hold a scrub frame behind them. Each lane is one thread, so the
+# GPU work of a lane never fights itself for memory.
+LANES = ("interactive", "io", "long")
 _PROGRESS_INTERVAL = 0.03  # seconds between progress signals of one job, previews excepted
 _USER_ERRORS = (CheckpointError, ValueError, OSError, KeyError)
 
@@ -115,7 +116,7 @@ class JobRunner(QObject):
     # -- public API (main thread) ---------------------------------------------------------
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any, label: str = "",
-               lane: str = "compute", on_result: Callable[[Any], None] | None = None,
+               lane: str = "interactive", on_result: Callable[[Any], None] | None = None,
                on_progress: Callable[[float], None] | None = None,
                on_preview: Callable[[Any], None] | None = None,
                on_error: Callable[[str, str], None] | None = None, **kwargs: Any) -> int:
@@ -155,9 +156,13 @@ class JobRunner(QObject):
         if not self._live:
             self.busy_changed.emit(False)
 
-    def cancel_all(self) -> None:
-        for key in list(self._current):
-            self.cancel(key)
+    def cancel_all(self, prefix: str = "") -> None:
+        """Cancel every job, or every job whose key starts with ``prefix`` (a panel's
+        keys start with its name: ``cancel_all("spectral-")``)."""
+        keys = {*self._current, *(j.key for j in self._live.values())}
+        for key in keys:
+            if key.startswith(prefix):
+                self.cancel(key)
 
     def is_busy(self, key: str | None = None) -> bool:
         if key is None:

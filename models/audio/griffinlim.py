@@ -15,9 +15,11 @@ import torchaudio
 
 from models.audio.features import check_mel, log_mel
 from models.checkpoints import Checkpoint
-from models.protocol import BackendInfo, Capability, JobContext, MelSettings
+from models.protocol import BackendInfo, Capability, JobContext, MelSettings, ParamSpec
 
 DEFAULT_ITERS = 32
+ITERS = ParamSpec("iters", "int", DEFAULT_ITERS, 1, 1000, "iterations",
+                  "Griffin-Lim iterations: more is slower and a little cleaner")
 
 
 class GriffinLimBackend:
@@ -55,12 +57,7 @@ class GriffinLimBackend:
         t = mel.shape[1]
         ctx.report(0.0)
         mag = self.linear_magnitude(mel)
-        gl = torchaudio.transforms.GriffinLim(
-            n_fft=s.n_fft, n_iter=n_iter, win_length=s.win, hop_length=s.hop, power=1.0,
-            momentum=0.99, rand_init=True).to(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            y = gl(mag)
+        y = fast_griffin_lim(mag, s, n_iter, seed, ctx=ctx)
         ctx.report(1.0)
         # GriffinLim centres frame t at t * hop; our analysis centres it at t * hop + hop / 2.
         # Its output is (T - 1) * hop long; pad the end to T * hop.
@@ -69,9 +66,38 @@ class GriffinLimBackend:
         return y.float().cpu().numpy()
 
 
+MOMENTUM = 0.99
+
+
+def fast_griffin_lim(mag: torch.Tensor, s: MelSettings, n_iter: int, seed: int,
+                     momentum: float = MOMENTUM, ctx: JobContext | None = None
+                     ) -> torch.Tensor:
+    """Fast Griffin-Lim (Perraudin et al. 2013) of a magnitude ``(n_fft // 2 + 1, T)``.
+
+    The random phase start is drawn from a CPU generator seeded with ``seed`` and then moved
+    to the magnitude's device, so a seed gives the same audio on every device.
+    """
+    ctx = ctx or JobContext()
+    window = torch.hann_window(s.win, device=mag.device)
+    stft = {"n_fft": s.n_fft, "hop_length": s.hop, "win_length": s.win, "window": window}
+    g = torch.Generator().manual_seed(int(seed))
+    phase = torch.rand(mag.shape, dtype=torch.complex64, generator=g).to(mag.device)
+    previous = torch.zeros((), device=mag.device)
+    alpha = momentum / (1 + momentum)
+    for i in range(n_iter):
+        ctx.report(i / n_iter)
+        # Project onto consistent spectrograms, then extrapolate the phase (the "fast" step).
+        rebuilt = torch.stft(torch.istft(mag * phase, **stft), center=True, pad_mode="reflect",
+                             return_complex=True, **stft)
+        phase = rebuilt - alpha * previous
+        phase = phase / (phase.abs() + 1e-16)
+        previous = rebuilt
+    return torch.istft(mag * phase, **stft)
+
+
 def describe(card: dict[str, Any]) -> dict[str, Any]:
     mel = MelSettings(**card.get("config", {}).get("mel", {}))
-    return {"capabilities": Capability.VOCODE, "mel": mel,
+    return {"capabilities": Capability.VOCODE, "mel": mel, "params": (ITERS,),
             "description": f"Griffin-Lim from the mel ({DEFAULT_ITERS} iterations by default, "
                            "no weights)"}
 

@@ -197,9 +197,14 @@ def read_checkpoint(path: Path) -> Checkpoint:
     state = blob["generator"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"{path}: 'generator' is not a state dict of tensors")
-    card = {"family": "hifigan", "config": asdict(cfg),
+    return Checkpoint(path=path, state=dict(state), card=read_card(path, cfg))
+
+
+def read_card(path: Path, cfg: HiFiGANConfig | None = None) -> dict[str, Any]:
+    """The card of a jik876 generator, made from the config.json beside it."""
+    cfg = cfg or read_config(Path(path))
+    return {"family": "hifigan", "config": asdict(cfg),
             "description": f"HiFi-GAN generator (jik876), {cfg.sampling_rate} Hz"}
-    return Checkpoint(path=path, state=dict(state), card=card)
 
 
 def describe(card: dict[str, Any]) -> dict[str, Any]:

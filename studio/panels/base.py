@@ -108,4 +108,6 @@ class Panel(QWidget):
         """A folder another panel sent (only the Evaluation panel takes it)."""
 
     def shutdown(self) -> None:
-        """Cancel this panel's jobs; called before the window closes."""
+        """Cancel this panel's jobs (every key starting with its name); called before the
+        window closes. Panels that stop timers or devices do so, then call this."""
+        self.ctx.jobs.cancel_all(f"{self.name}-")

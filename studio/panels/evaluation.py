@@ -31,10 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.eval import fid
 from models.eval.study import ACR_LABELS, Study, StudyError, Trial, check_stimulus
 from models.image.io import ImageLoadError, read_picture_rgb
-from models.protocol import Capability, JobContext
+from models.tasks.metrics import compute_metric, metric_value
 from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext, with_suffix
@@ -50,42 +49,6 @@ def _read_stimulus(path: str) -> np.ndarray:
         return read_picture_rgb(path)
     except ImageLoadError as exc:
         raise StudyError(str(exc)) from None
-
-
-def compute_metric(kind: str, features: str, dir_a: str, dir_b: str,
-                   registry: Any, *, ctx: JobContext) -> dict[str, Any]:
-    """FID/KID between two folders, IS of one, or DNSMOS of a folder of speech."""
-    if kind == "dnsmos":
-        from models.eval.dnsmos import audio_files, dnsmos
-
-        rows = dnsmos(audio_files(dir_a), ctx=ctx)
-        return {"metric": "dnsmos", "dir": dir_a, "files": rows,
-                "mean": {k: float(np.mean([r[k] for r in rows])) for k in
-                         ("sig", "bak", "ovrl", "p808")}}
-    if features == "inception":
-        feats = fid.InceptionFeatures()
-    else:
-        infos = registry.infos(Capability.FEATURES)
-        if not infos:
-            raise ValueError("no glyph classifier is registered (latent-studio train "
-                             "classifier)")
-        feats = registry.get(infos[0].name)
-    if kind == "is":
-        probs = feats.run(fid.load_folder(dir_a), ctx=ctx)[1]
-        mean, std = fid.inception_score(probs)
-        return {"metric": "is", "features": features, "dir": dir_a, "n": len(probs),
-                "is": mean, "std": std}
-    fa = feats(fid.load_folder(dir_a), ctx=ctx)
-    fb = feats(fid.load_folder(dir_b), ctx=ctx)
-    out = {"metric": kind, "features": features, "dir_a": dir_a, "dir_b": dir_b,
-           "n_a": len(fa), "n_b": len(fb)}
-    if kind == "fid":
-        out["fid"] = fid.fid_from_features(fa, fb)
-    else:
-        out["kid"], out["std"] = fid.kid_from_features(fa, fb)
-    if warning := fid.sample_size_warning(len(fa), len(fb), fa.shape[1]):
-        out["warning"] = warning
-    return out
 
 
 class NewStudyDialog(QDialog):
@@ -696,8 +659,9 @@ class EvaluationPanel(Panel):
         features = self.features_combo.currentText()
         if kind == "is":
             features = "glyphs"
-        self.ctx.jobs.submit("evaluation-metric", compute_metric, kind, features, a, b,
-                             self.ctx.registry, label=f"Computing {kind.upper()}",
+        self.ctx.jobs.submit("evaluation-metric", compute_metric, self.ctx.registry, kind, a,
+                             b or None, features, lane="long",
+                             label=f"Computing {kind.upper()}",
                              on_result=self._on_metric_done, on_error=self.error.emit)
 
     def _on_metric_done(self, result: dict[str, Any]) -> None:
@@ -754,7 +718,7 @@ class EvaluationPanel(Panel):
                 self.rater_edit.setText(state["rater"])
 
     def shutdown(self) -> None:
-        self.ctx.jobs.cancel("evaluation-metric")
+        super().shutdown()
         if self.study is not None:
             self.study.close()
             self.study = None
@@ -763,19 +727,6 @@ class EvaluationPanel(Panel):
 # Fewer ratings per system than this make an interval meaningless (said above the chart).
 MIN_RATINGS = 5
 METRIC_COLUMNS = ("Metric", "Features", "Folders", "Images", "Value", "Warning")
-
-
-def metric_value(res: dict[str, Any]) -> str:
-    """The figure of a metric result, as people write it."""
-    kind = res["metric"]
-    if kind == "fid":
-        return f"{res['fid']:.3f}"
-    if kind == "kid":
-        return f"{res['kid']:.5f} ± {res['std']:.5f}"
-    if kind == "is":
-        return f"{res['is']:.3f} ± {res['std']:.3f}"
-    m = res["mean"]
-    return f"SIG {m['sig']:.2f} · BAK {m['bak']:.2f} · OVRL {m['ovrl']:.2f}"
 
 
 def metric_row(res: dict[str, Any]) -> tuple[str, ...]:

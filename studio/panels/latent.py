@@ -51,18 +51,18 @@ from models.data.browse import DatasetIndex, load_index
 from models.image.io import (
     flatten_alpha,
     open_picture,
-    save_gif,
-    save_strip,
     to_uint8,
 )
 from models.image.latent_ops import arithmetic, bilinear, interpolate, path
 from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
+from models.tasks.latent import export_frames
 from models.tasks.pictures import far_warning, picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
-from studio.widgets.image_view import ImageView, to_qimage
+from studio.widgets.image_view import ImageView
+from studio.widgets.model_combo import ModelCombo, to_qimage
 from studio.widgets.pad import PadCanvas
 
 SLOTS = ("A", "B", "C", "D")
@@ -128,14 +128,6 @@ def decode_rgb(registry: Registry, model: str, latents: np.ndarray, *,
 def decode_with_tag(registry: Registry, model: str, latents: np.ndarray, tag: Any, *,
                     ctx: JobContext) -> tuple[Any, np.ndarray]:
     return tag, decode_rgb(registry, model, latents, ctx=ctx)
-
-
-def export_frames(registry: Registry, model: str, latents: np.ndarray, out: str,
-                  scale: int = 1, smooth: bool = False, *, ctx: JobContext) -> str:
-    frames = registry.get(model).decode(latents, ctx=ctx)
-    save = save_gif if out.lower().endswith(".gif") else save_strip
-    save(frames, out, scale=scale, smooth=smooth)
-    return out
 
 
 def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str, *,
@@ -251,7 +243,6 @@ class LatentPanel(Panel):
         self.library = LatentLibrary()
         self._applying = False
         self._scrub_start: int | None = None  # slider value when a drag began
-        self._export_keys: set[str] = set()
         self._build_ui()
         self._scrub_timer = QTimer(self, singleShot=True, interval=15)
         self._scrub_timer.timeout.connect(self._submit_scrub)
@@ -262,9 +253,7 @@ class LatentPanel(Panel):
     # -- layout ---------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        self.model_combo = QComboBox()
-        self.model_combo.setMinimumWidth(180)
-        self.model_combo.setToolTip("Latent models: the shipped VAEs and checkpoints you open")
+        self.model_combo = ModelCombo("Latent models: the shipped VAEs and checkpoints you open")
         self.mode_combo = QComboBox()
         self.mode_combo.addItems(["slerp", "linear"])
         self.mode_combo.setToolTip("Spherical (keeps latent norms) or linear interpolation")
@@ -486,17 +475,7 @@ class LatentPanel(Panel):
 
     def _refresh_models(self) -> None:
         infos = self.ctx.registry.infos(Capability.LATENT)
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for info in infos:
-            shape = "x".join(map(str, info.image_shape))
-            self.model_combo.addItem(f"{info.name}  ({shape}, {info.latent_size}-d)", info.name)
-        names = [i.name for i in infos]
-        if self.model not in names:
-            self.model = names[0] if names else ""
-        if self.model:
-            self.model_combo.setCurrentIndex(names.index(self.model))
-        self.model_combo.blockSignals(False)
+        self.model = self.model_combo.set_models(infos, self.model)
         if not infos:
             self.frame_view.placeholder = ("No latent model is registered. Retrain the shipped "
                                            "VAEs (make train) or open a checkpoint.")
@@ -542,9 +521,8 @@ class LatentPanel(Panel):
             elif name == "scrub":
                 self.scrub_slider.setValue(value)
             elif name == "model":
-                names = [self.model_combo.itemData(i) for i in range(self.model_combo.count())]
-                if value in names:
-                    self.model_combo.setCurrentIndex(names.index(value))
+                if value in self.model_combo.names():
+                    self.model_combo.select(value)
                 self._sync_dataset_choice()
         finally:
             self._applying = False
@@ -1005,7 +983,6 @@ class LatentPanel(Panel):
         smooth = self.export_smooth_check.isChecked()
         # One key per file: exporting another file must not cancel this one.
         key = f"latent-export:{out}"
-        self._export_keys.add(key)
         self.ctx.jobs.submit(key, export_frames, self.ctx.registry, self.model,
                              path(a, b, n, self.mode), out, scale, smooth, lane="io",
                              label="Exporting",
@@ -1025,7 +1002,7 @@ class LatentPanel(Panel):
             folder = str(Path(base) / "samples" / f"{self.model}-seed{self.seed}")
         model, seed = self.model, self.seed
         self.ctx.jobs.submit(
-            "latent-send", write_samples, self.ctx.registry, model, n, seed, folder,
+            "latent-send", write_samples, self.ctx.registry, model, n, seed, folder, lane="long",
             label="Decoding samples for evaluation", on_error=self.error.emit,
             on_result=lambda out: self.send_to_evaluation.emit(
                 out, f"{n} samples of {model} (seed {seed})"))
@@ -1069,14 +1046,7 @@ class LatentPanel(Panel):
         # Pending throttled decodes must not reach a runner that is shutting down.
         self._scrub_timer.stop()
         self._search_timer.stop()
-        keys = ["latent-checkpoint", "latent-scrub", "latent-strip", "latent-pad",
-                "latent-arith", "latent-dataset", "latent-library-thumbs",
-                "latent-dataset-build",
-                "latent-send", *self._export_keys]
-        for i in range(len(SLOTS)):
-            keys += [f"latent-resolve-{i}", f"latent-thumb-{i}", f"latent-read-{i}"]
-        for key in keys:
-            self.ctx.jobs.cancel(key)
+        super().shutdown()
 
 
 if __name__ == "__main__":

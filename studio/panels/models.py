@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -17,7 +15,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.checkpoints import read_card
 from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
@@ -87,13 +84,8 @@ class ModelsPanel(Panel):
         if not rows:
             return
         name = self.table.item(min(rows), 0).text()
-        info = self.ctx.registry.info(name)
-        if not info.path or info.family == "hifigan":
-            # No card of ours: a weightless baseline, or a HiFi-GAN's own config.json.
-            self.card_view.set_record(info.to_json())
-            return
         try:
-            card = read_card(Path(info.path))
+            card = self.ctx.registry.card(name)
         except Exception as exc:  # a card can vanish or break after registration
             self.card_view.set_text(describe_error(exc))
             return

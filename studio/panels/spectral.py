@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -23,13 +23,11 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QGraphicsRectItem,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -37,24 +35,22 @@ from PySide6.QtWidgets import (
 
 from models.audio import edits
 from models.audio.features import linear_db, log_mel, mel_frequencies, mel_to_db
-from models.audio.io import AudioFileError, colormap_lut, read_audio, resample, write_wav
-from models.protocol import BackendInfo, Capability, JobContext, MelSettings
+from models.audio.io import AudioFileError, read_audio, write_wav
+from models.protocol import BackendInfo, Capability, JobContext, MelSettings, VocodeRequest
+from models.tasks.audio import analyse_clip
+from models.tasks.audio import vocode as vocode_request
 from studio import audio
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
+from studio.widgets.model_combo import ModelCombo
+from studio.widgets.params import ParamsRow
+from studio.widgets.spectrogram import SpectrogramView
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.aiff *.aif);;All files (*)"
 TOOLS = ("pan", "brush", "eraser", "select")
 TOP_DB = 80.0
 LIVE_S = 10.0          # seconds of a take shown live while recording
 EMPTY_S = 5.0          # seconds the time axis spans before there is a clip
-
-
-def prepare(audio_: np.ndarray, rate: int, settings: MelSettings
-            ) -> tuple[np.ndarray, np.ndarray, MelSettings]:
-    """A clip resampled to the analysis rate, its ln-mel, and the settings used (a job)."""
-    out = resample(audio_, rate, settings.sample_rate)
-    return out, log_mel(out, settings).numpy(), settings
 
 
 def write_clips(clips: list[tuple[Path, np.ndarray, int]]) -> list[Path]:
@@ -101,46 +97,6 @@ class ClipCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.panel.restore_clip(self.old)
-
-
-class SpectrogramImage(pg.ImageItem):
-    """The image the user paints on; mouse gestures become strokes and rectangles."""
-
-    stroke = Signal(list, bool)      # points [[frame, bin], ...], finished
-    rect_drag = Signal(QRectF, QPointF, bool)   # start rect or move origin, drag delta, done
-    clicked = Signal(float)          # frame
-    hovered = Signal(float, float)   # frame, bin
-
-    def __init__(self) -> None:
-        super().__init__(axisOrder="row-major")
-        self.tool = "pan"
-        self._points: list[list[float]] = []
-        self.setAcceptHoverEvents(True)
-
-    def hoverEvent(self, ev) -> None:  # noqa: N802 (Qt override)
-        if not ev.isExit():
-            p = ev.pos()
-            self.hovered.emit(float(p.x()), float(p.y()))
-
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (Qt override)
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            self.clicked.emit(float(ev.pos().x()))
-
-    def mouseDragEvent(self, ev) -> None:  # noqa: N802 (Qt override)
-        if self.tool == "pan" or ev.button() != Qt.MouseButton.LeftButton:
-            ev.ignore()
-            return
-        ev.accept()
-        p = ev.pos()
-        if self.tool in ("brush", "eraser"):
-            if ev.isStart():
-                self._points = [[float(ev.buttonDownPos().x()), float(ev.buttonDownPos().y())]]
-            self._points.append([float(p.x()), float(p.y())])
-            self.stroke.emit(list(self._points), bool(ev.isFinish()))
-        else:
-            a = ev.buttonDownPos()
-            self.rect_drag.emit(QRectF(a, p).normalized(), QPointF(p - a), bool(ev.isFinish()))
 
 
 @register_panel
@@ -238,14 +194,11 @@ class SpectralPanel(Panel):
         self.ab_group.setExclusive(True)
         self.ab_group.buttonClicked.connect(lambda b: self.set_listening(
             "A" if b is self.ab_a else "B"))
-        self.vocoder_combo = QComboBox()
-        self.vocoder_combo.setMinimumWidth(150)
+        self.vocoder_combo = ModelCombo("Vocoders: Griffin-Lim, the shipped neural vocoder and "
+                                        "checkpoints you open")
         self.vocoder_combo.currentIndexChanged.connect(self._vocoder_chosen)
-        self.iters_spin = QSpinBox()
-        self.iters_spin.setRange(1, 1000)
-        self.iters_spin.setValue(32)
-        self.iters_spin.setPrefix("iters ")
-        self.iters_spin.setToolTip("Griffin-Lim iterations")
+        # The chosen vocoder's own settings (Griffin-Lim's iterations), from its card.
+        self.params = ParamsRow()
         self.vocode_btn = QPushButton("Vocode all")
         self.vocode_btn.clicked.connect(lambda: self.vocode(region=False))
         self.region_btn = QPushButton("Vocode edits")
@@ -254,7 +207,7 @@ class SpectralPanel(Panel):
         self.region_btn.clicked.connect(lambda: self.vocode(region=True))
         row = QHBoxLayout()
         for w in (self.play_btn, self.loop_box, self.ab_a, self.ab_b, QLabel("Vocoder:"),
-                  self.vocoder_combo, self.iters_spin, self.vocode_btn, self.region_btn):
+                  self.vocoder_combo, self.vocode_btn, self.region_btn):
             row.addWidget(w)
         row.addStretch(1)
         bar.addLayout(row, 1, 0)
@@ -294,26 +247,14 @@ class SpectralPanel(Panel):
             row.addWidget(b)
             self.selection_buttons.append(b)
         row.addStretch(1)
+        # The vocoder's own settings, at the end of a short row: the window stays within
+        # 1000 pixels whichever vocoder is chosen.
+        row.addWidget(self.params)
         bar.addLayout(row, 3, 0)
 
-        self.plot = pg.PlotWidget()
-        self.plot.setBackground("#111")
-        self.plot.setLabel("bottom", "time", units="s")
-        self.plot.setLabel("left", "frequency")
-        self.plot.getViewBox().setMouseMode(pg.ViewBox.PanMode)
-        self.image = SpectrogramImage()
-        self.image.setLookupTable(colormap_lut())
-        self.plot.addItem(self.image)
-        self.playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#6cf", width=2))
-        self.plot.addItem(self.playhead)
-        self.sel_item = QGraphicsRectItem(0, 0, 1, 1)
-        self.sel_item.setPen(pg.mkPen("#fff", width=1, style=Qt.PenStyle.DashLine,
-                                      cosmetic=True))
-        self.sel_item.setZValue(10)
-        self.sel_item.setVisible(False)
-        self.plot.addItem(self.sel_item)
-        self.empty_text = pg.TextItem("Open or record a clip", color="#bbb", anchor=(0.5, 0.5))
-        self.plot.addItem(self.empty_text)
+        self.plot = SpectrogramView()
+        self.image, self.playhead = self.plot.image, self.plot.playhead
+        self.sel_item, self.empty_text = self.plot.sel_item, self.plot.empty_text
         self.image.stroke.connect(self._on_stroke)
         self.image.rect_drag.connect(self._on_rect_drag)
         self.image.clicked.connect(self._on_click)
@@ -354,38 +295,25 @@ class SpectralPanel(Panel):
         return self.ctx.registry.infos(Capability.VOCODE)
 
     def _refresh_vocoders(self) -> None:
-        current = self.vocoder_combo.currentData()
         infos = self._vocoder_infos()
-        self.vocoder_combo.blockSignals(True)
-        self.vocoder_combo.clear()
-        for info in infos:
-            self.vocoder_combo.addItem(info.name, info.name)
-            self.vocoder_combo.setItemData(self.vocoder_combo.count() - 1, info.description,
-                                           Qt.ItemDataRole.ToolTipRole)
-        names = [i.name for i in infos]
-        pick = current if current in names else next(
-            (n for n in names if n != "griffinlim"), names[0] if names else None)
-        if pick is not None:
-            self.vocoder_combo.setCurrentIndex(names.index(pick))
-        self.vocoder_combo.blockSignals(False)
+        # A trained vocoder first: one with weights beats the weightless baseline.
+        trained = next((i.name for i in infos if i.path), "")
+        self.vocoder_combo.set_models(infos, self.vocoder_combo.current_name or trained)
         self._vocoder_chosen()
 
     @property
     def vocoder_name(self) -> str:
-        return str(self.vocoder_combo.currentData() or "")
+        return self.vocoder_combo.current_name
 
     def set_vocoder(self, name: str) -> None:
-        idx = self.vocoder_combo.findData(name)
-        if idx < 0:
-            raise KeyError(f"no vocoder named '{name}'")
-        self.vocoder_combo.setCurrentIndex(idx)
+        self.vocoder_combo.select(name)
 
     def _vocoder_chosen(self, _index: int = 0) -> None:
         name = self.vocoder_name
         if not name:
             return
         info = self.ctx.registry.info(name)
-        self.iters_spin.setVisible(info.family == "griffinlim")
+        self.params.set_specs(info.params)
         mel = info.mel or MelSettings()
         if mel == self.mel_settings:
             return
@@ -396,9 +324,7 @@ class SpectralPanel(Panel):
             old = next((i.name for i in self._vocoder_infos() if i.mel == self.mel_settings),
                        None)
             if old is not None:
-                self.vocoder_combo.blockSignals(True)
-                self.vocoder_combo.setCurrentIndex(self.vocoder_combo.findData(old))
-                self.vocoder_combo.blockSignals(False)
+                self.vocoder_combo.select(old, quiet=True)
             return
         self.mel_settings, self.rate = mel, mel.sample_rate
         self.prearm()
@@ -413,8 +339,8 @@ class SpectralPanel(Panel):
             if used == self.mel_settings:
                 self._set_clip(audio_, mel0=mel0)
 
-        self.ctx.jobs.submit(f"{self.name}-analyse",
-                             lambda *, ctx: prepare(src, src_rate, mel), lane="compute",
+        self.ctx.jobs.submit(f"{self.name}-analyse", analyse_clip, self.ctx.registry, name,
+                             src, src_rate, lane="interactive",
                              label=f"Analysing for {name}", on_result=done,
                              on_error=self.error.emit)
 
@@ -483,8 +409,9 @@ class SpectralPanel(Panel):
             self._set_clip(state.original, keep_undo=True, mel0=state.mel0)
             self.result = state.result
         else:
-            # The vocoder changed since: analyse the clip again with the current settings.
-            audio_, mel0, _ = prepare(*state.source, self.mel_settings)
+            # The vocoder changed since: analyse the clip again with the current one.
+            audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name,
+                                           *state.source)
             self._set_clip(audio_, keep_undo=True, mel0=mel0)
         self._update_enabled()
 
@@ -498,17 +425,17 @@ class SpectralPanel(Panel):
     def load_audio(self, samples: np.ndarray, rate: int) -> None:
         """Make ``samples`` (mono, at ``rate``) the clip; edits and result start afresh."""
         self._source = (np.asarray(samples, np.float32), int(rate))
-        self._set_clip(resample(self._source[0], rate, self.rate))
+        audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name, *self._source)
+        self._set_clip(audio_, mel0=mel0)
 
-    def _set_clip(self, audio_: np.ndarray, keep_undo: bool = False,
-                  mel0: np.ndarray | None = None) -> None:
+    def _set_clip(self, audio_: np.ndarray, mel0: np.ndarray, keep_undo: bool = False
+                  ) -> None:
         self.player.stop()
         if not keep_undo:
             self.undo_stack.clear()
             self.ops = []
         self.original = np.ascontiguousarray(audio_, np.float32)
-        self.mel0 = mel0 if mel0 is not None else log_mel(self.original,
-                                                            self.mel_settings).numpy()
+        self.mel0 = mel0
         self.mel = edits.replay(self.mel0, self.ops)
         self.result = None
         self.dirty = None
@@ -524,18 +451,19 @@ class SpectralPanel(Panel):
         self.clip_changed.emit()
 
     def open_file(self, path: str) -> None:
-        settings = self.mel_settings
+        registry, vocoder = self.ctx.registry, self.vocoder_name
 
         def load(*, ctx: JobContext):
             # Reading, resampling and analysing a long file all happen here, off the UI.
             clip = read_audio(path)
             ctx.check()
-            return (clip, *prepare(clip.audio, clip.rate, settings))
+            return (clip, *analyse_clip(registry, vocoder, clip.audio, clip.rate))
 
         def done(out) -> None:
             clip, audio_, mel0, used = out
             if used != self.mel_settings:          # the vocoder changed meanwhile
-                audio_, mel0, _ = prepare(clip.audio, clip.rate, self.mel_settings)
+                audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name,
+                                               clip.audio, clip.rate)
             self.replace_clip((clip.audio, clip.rate), audio_, mel0,
                               f"Open {Path(path).name}")
             note = (f", {clip.source_channels} channels mixed to mono"
@@ -720,41 +648,17 @@ class SpectralPanel(Panel):
         return mel_to_db(self.mel if preview is None else preview), True
 
     def _show_empty(self) -> None:
-        """No clip: a time axis from 0 s, the vocoder's frequency axis, and what to do."""
-        self.image.clear()
-        bins = self.mel_settings.n_mels
-        vb = self.plot.getViewBox()
-        vb.setLimits(xMin=0, xMax=EMPTY_S, yMin=0, yMax=bins)
-        vb.setRange(xRange=(0, EMPTY_S), yRange=(0, bins), padding=0)
-        self._set_freq_ticks(True, bins)
-        self.empty_text.setPos(EMPTY_S / 2, bins / 2)
-        self.empty_text.setVisible(True)
+        self.plot.show_empty(self._bin_freqs(True), EMPTY_S)
 
     def _redraw(self, preview: np.ndarray | None = None) -> None:
         if not self.frames:
             self._show_empty()
             return
-        self.empty_text.setVisible(False)
         db, is_mel = self._view_db(preview)
         self._shown_db = db
         hi = float(mel_to_db(self.mel0).max()) if is_mel else float(db.max())
-        self.image.setImage(db, autoLevels=False, levels=(hi - TOP_DB, hi))
-        hop_s = 1.0 / self.mel_settings.frame_rate
-        self.image.setRect(QRectF(0, 0, db.shape[1] * hop_s, db.shape[0]))
-        # Panning and zooming stay on the clip: no negative times or frequencies.
-        self.plot.getViewBox().setLimits(xMin=0, xMax=max(db.shape[1] * hop_s, 0.1), yMin=0,
-                                         yMax=db.shape[0])
-        self._set_freq_ticks(is_mel, db.shape[0])
-
-    def _set_freq_ticks(self, is_mel: bool, bins: int) -> None:
-        freqs = self._bin_freqs(is_mel)
-        ticks = []
-        for hz in (100, 250, 500, 1000, 2000, 4000, 8000, 16000):
-            if freqs[0] <= hz <= freqs[-1]:
-                b = float(np.interp(hz, freqs, np.arange(bins)))
-                ticks.append((b + 0.5, f"{hz / 1000:g}k" if hz >= 1000 else f"{hz}"))
-        self.plot.getAxis("left").setTicks([ticks])
-        self.plot.setLabel("left", "frequency (Hz)")
+        self.plot.show_db(db, 1.0 / self.mel_settings.frame_rate, self._bin_freqs(is_mel),
+                          (hi - TOP_DB, hi))
 
     def _bin_freqs(self, is_mel: bool) -> np.ndarray:
         s = self.mel_settings
@@ -857,16 +761,12 @@ class SpectralPanel(Panel):
         take = self.recorder.snapshot(int(LIVE_S * self.rate))
         if take.size < self.mel_settings.n_fft:
             return
+        # A picture of the raw take at the vocoder's settings, for the eye only: the take
+        # itself is analysed by the vocoder when recording stops.
         db = mel_to_db(log_mel(take, self.mel_settings).numpy())
-        self.image.setImage(db, autoLevels=False, levels=(float(db.max()) - TOP_DB,
-                                                          float(db.max())))
-        hop_s = 1.0 / self.mel_settings.frame_rate
-        self.image.setRect(QRectF(0, 0, db.shape[1] * hop_s, db.shape[0]))
-        self.empty_text.setVisible(False)
-        vb = self.plot.getViewBox()
-        vb.setLimits(xMin=0, xMax=LIVE_S, yMin=0, yMax=db.shape[0])
-        vb.setRange(xRange=(0, LIVE_S), yRange=(0, db.shape[0]), padding=0)
-        self._set_freq_ticks(True, db.shape[0])
+        top = float(db.max())
+        self.plot.show_db(db, 1.0 / self.mel_settings.frame_rate, self._bin_freqs(True),
+                          (top - TOP_DB, top), span_s=LIVE_S)
 
     def stop_recording(self) -> None:
         if not self.recorder.recording:
@@ -881,12 +781,24 @@ class SpectralPanel(Panel):
         if take.size < self.mel_settings.hop * 2:
             self.error.emit("The take is empty: nothing was recorded", "")
             return
-        mel0 = log_mel(take, self.mel_settings).numpy()
-        self.replace_clip((take, self.rate), take, mel0, "Record a take")
-        self.message.emit(f"Recorded {take.size / self.rate:.1f} s")
-        if self.vocode_on_stop.isChecked():
-            self._play_after_vocode = True
-            self.vocode(region=False)
+        rate = self.rate
+
+        def analysed(out) -> None:
+            audio_, mel0, used = out
+            if used != self.mel_settings:          # the vocoder changed meanwhile
+                audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name, take,
+                                               rate)
+            self.replace_clip((take, rate), audio_, mel0, "Record a take")
+            self.message.emit(f"Recorded {take.size / rate:.1f} s")
+            if self.vocode_on_stop.isChecked():
+                self._play_after_vocode = True
+                self.vocode(region=False)
+
+        # The take is analysed off the UI thread, by the vocoder's own analysis.
+        self.ctx.jobs.submit(f"{self.name}-take", analyse_clip, self.ctx.registry,
+                             self.vocoder_name, take, rate, lane="interactive",
+                             label="Analysing the take", on_result=analysed,
+                             on_error=self.error.emit)
 
     def _on_poll(self) -> None:
         if self.recorder.armed:
@@ -922,7 +834,7 @@ class SpectralPanel(Panel):
         name = self.vocoder_name
         registry = self.ctx.registry
         mel = self.mel.copy()
-        iters = int(self.iters_spin.value())
+        params = self.params.values()
         hop = self.mel_settings.hop
         span = (0, self.frames)
         base = None
@@ -936,14 +848,13 @@ class SpectralPanel(Panel):
 
         def work(*, ctx: JobContext) -> tuple[np.ndarray, float]:
             t0 = time.perf_counter()
-            backend = registry.get(name)
-            kw = {"iters": iters} if backend.info.family == "griffinlim" else {}
-            y = backend.vocode(mel[:, span[0]:span[1]], ctx=ctx, **kw)
+            y = vocode_request(registry, name, VocodeRequest(mel[:, span[0]:span[1]], params),
+                               ctx=ctx)
             if base is not None:
                 y = edits.splice(base, y, span[0] * hop, fade=2 * hop)
             return y, time.perf_counter() - t0
 
-        self.ctx.jobs.submit(f"{self.name}-vocode", work, lane="compute",
+        self.ctx.jobs.submit(f"{self.name}-vocode", work, lane="interactive",
                              label=f"Vocoding with {name}", on_result=self._vocoded,
                              on_error=self._vocode_failed)
 
@@ -1055,7 +966,7 @@ class SpectralPanel(Panel):
         self._poll.stop()
         self.player.stop()
         self.recorder.disarm()
-        self.ctx.jobs.cancel(f"{self.name}-vocode")
+        super().shutdown()
 
 
 if __name__ == "__main__":

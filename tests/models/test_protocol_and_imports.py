@@ -57,3 +57,25 @@ def test_import_contract_passes_and_would_fail(tmp_path):
     result = _lint(copy)
     assert result.returncode != 0
     assert "models.sneaky -> PySide6" in result.stdout
+
+
+def test_requests_check_their_data():
+    import numpy as np
+    import pytest
+
+    from models.protocol import InpaintRequest, StyleMixRequest, VocodeRequest
+
+    a, b = np.zeros((6, 4)), np.ones((6, 4))
+    mix = StyleMixRequest(a, b, from_b=(4, 5, 4))
+    assert mix.from_b == (4, 5) and mix.codes_a.dtype == np.float32
+    assert np.array_equal(mix.mixed()[:, 0], [0, 0, 0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"layers \[6\] are outside 0..5"):
+        StyleMixRequest(a, b, from_b=(6,))
+    with pytest.raises(ValueError, match="differ"):
+        StyleMixRequest(a, np.ones((5, 4)), from_b=())
+    req = InpaintRequest(np.zeros((8, 8, 1)), np.full((8, 8), 2.0))
+    assert req.mask.max() == 1.0                       # 1 = repaint, clipped to [0, 1]
+    with pytest.raises(ValueError, match="does not match"):
+        InpaintRequest(np.zeros((8, 8, 1)), np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        VocodeRequest(np.full((80, 3), np.nan))

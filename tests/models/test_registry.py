@@ -57,3 +57,69 @@ def test_broken_builtin_is_reported_not_fatal(tiny_weights):
 def test_shipped_models_are_registered():
     names = {i.name for i in default_registry().infos()}
     assert {"vae-glyphs", "vae-emoji"} <= names
+
+
+def test_settings_come_from_the_family_and_the_card(tiny_weights, tmp_path):
+    from models.protocol import ParamSpec, check_params
+
+    reg = Registry(tiny_weights)
+    (iters,) = reg.info("griffinlim").params
+    assert (iters.name, iters.kind, iters.default, iters.minimum) == ("iters", "int", 32, 1)
+    assert check_params((iters,), {"iters": "8"}, "griffinlim") == {"iters": 8}
+    with pytest.raises(ValueError, match="at least 1"):
+        iters.check(0)
+    with pytest.raises(ValueError, match="has no setting 'steps'"):
+        check_params((iters,), {"steps": 3}, "griffinlim")
+    # A card may declare settings of its own; they reach BackendInfo.
+    path = make_tiny_vae(tmp_path / "p", "with-params")
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["params"] = [{"name": "temperature", "kind": "float", "default": 1.0,
+                       "minimum": 0.0, "maximum": 2.0, "help": "prior scale"}]
+    path.with_suffix(".json").write_text(json.dumps(card))
+    info = reg.add_checkpoint(path)
+    assert info.params == (ParamSpec("temperature", "float", 1.0, 0.0, 2.0, (), "",
+                                     "prior scale"),)
+    assert info.to_json()["params"][0]["name"] == "temperature"
+
+
+def test_loading_holds_no_lock_and_idle_models_are_freed(tiny_weights, monkeypatch):
+    import threading
+    import time
+
+    import models.registry as registry
+
+    reg = Registry(tiny_weights)
+    gate, entered = threading.Event(), threading.Event()
+    real = registry._read_any
+
+    def slow_read(path):
+        if "tiny-rgb" in str(path):
+            entered.set()
+            assert gate.wait(5)
+        return real(path)
+
+    monkeypatch.setattr(registry, "_read_any", slow_read)
+    loader = threading.Thread(target=lambda: reg.get("tiny-rgb", "cpu"))
+    loader.start()
+    assert entered.wait(5)
+    t0 = time.monotonic()
+    reg.get("tiny-vae", "cpu")              # another model loads while tiny-rgb is loading
+    assert time.monotonic() - t0 < 2
+    gate.set()
+    loader.join(5)
+    assert reg.get("tiny-rgb", "cpu") is reg.get("tiny-rgb", "cpu")   # loaded once
+    assert set(reg.loaded()) == {("tiny-rgb", "cpu"), ("tiny-vae", "cpu")}
+    assert reg.release(keep_device="cuda") and reg.loaded() == []      # a device switch
+    reg.get("tiny-vae", "cpu")
+    time.sleep(0.05)
+    assert reg.release(idle_s=0.01) == [("tiny-vae", "cpu")]
+
+
+def test_a_foreign_checkpoint_is_claimed_by_its_familys_hook(tmp_path):
+    from models.registry import _foreign_family
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "g_00100000").write_bytes(b"x")
+    assert _foreign_family(tmp_path / "g_00100000").__name__ == "models.audio.hifigan"
+    path = make_tiny_vae(tmp_path / "ours")
+    assert _foreign_family(path) is None

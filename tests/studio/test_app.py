@@ -52,7 +52,9 @@ def test_status_bar_tracks_the_running_job_and_cancels_it(window, qtbot):
 
 
 def test_device_choice_is_remembered(window, qtbot, tiny_weights):
+    window.registry.get("tiny-vae", "meta")          # as if loaded on another device
     window.set_device("cpu")
+    assert ("tiny-vae", "meta") not in window.registry.loaded()   # freed on the switch
     assert window.settings.value("device") == "cpu"
     assert window.status.device_label.text() == "Device: CPU"
     assert window.device_actions["cpu"].isChecked()

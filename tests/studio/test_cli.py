@@ -240,7 +240,10 @@ def test_vocode_errors_are_one_line(stereo_44k, tmp_path):
     one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "nope",
                        check=False), "no vocoder named 'nope'")
     one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--iters", "4", check=False),
-                   "--iters is for Griffin-Lim")
+                   "'vocoder-speech' has no setting 'iters' (its settings: none)")
+    one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "griffinlim",
+                       "--param", "iters=many", check=False),
+                   "iters takes a number (int), not 'many'")
     one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "griffinlim",
                        "--iters", "0", check=False), "at least 1")
     (tmp_path / "t.wav").write_text("text")

@@ -122,11 +122,11 @@ def test_synchronous_mode_runs_inline(qtbot, qapp):
 def test_shutdown_joins_threads_and_refuses_work(qtbot, qapp):
     r = JobRunner()
     names = {t.name for t in threading.enumerate()}
-    assert {"studio-compute", "studio-io"} <= names
+    assert {"studio-interactive", "studio-io", "studio-long"} <= names
     r.submit("k", work, 1000, delay=0.01)
     r.shutdown()
     alive = {t.name for t in threading.enumerate()}
-    assert "studio-compute" not in alive and "studio-io" not in alive
+    assert not {"studio-interactive", "studio-io", "studio-long"} & alive
     with pytest.raises(RuntimeError, match="shut down"):
         r.submit("k", work, 1)
 

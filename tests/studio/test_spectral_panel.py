@@ -29,7 +29,7 @@ def studio(qtbot):
     win.show()
     panel = win.show_panel("spectral")
     panel.set_vocoder("griffinlim")
-    panel.iters_spin.setValue(4)
+    panel.params.set_value("iters", 4)
     yield win, panel
     win.close()
 
@@ -260,6 +260,7 @@ def test_record_and_vocode_through_the_virtual_device(studio, qtbot, virtual_aud
     assert panel.elapsed.text().endswith(" s") and float(panel.elapsed.text()[:-2]) > 1.0
     panel.record_btn.click()                                     # stop: vocode and play
     assert not panel.recorder.recording
+    wait_for(qtbot, lambda: panel.original.size > 0)            # analysed off the UI thread
     take = panel.original.copy()
     spec = np.abs(np.fft.rfft(take))
     assert abs(np.argmax(spec) * 16000 / take.size - 440) < 5
@@ -307,7 +308,8 @@ def test_device_vanishing_while_recording_keeps_the_take(studio, qtbot, virtual_
         virtual_audio.start()
         audio.refresh_devices()
     assert "Recording stopped" in errors[0] and "kept the" in errors[0]
-    assert not panel.recorder.recording and panel.original.size > 8000
+    assert not panel.recorder.recording
+    wait_for(qtbot, lambda: panel.original.size > 8000)
 
 
 def test_no_input_device_is_a_clear_message(studio, monkeypatch):
@@ -357,6 +359,7 @@ def test_a_take_is_undoable_and_asks_before_quitting(studio, qtbot, virtual_audi
     panel.start_recording()
     wait_for(qtbot, lambda: panel.recorder.seconds > 0.3)
     panel.stop_recording()
+    assert win.jobs.wait_until_idle(10)
     assert panel.original.size != speech().size and win.is_dirty()
     monkeypatch.delenv("LATENT_STUDIO_NO_PROMPT")
     asked = []
@@ -384,6 +387,7 @@ def test_the_first_take_starts_when_record_is_pressed(qtbot, virtual_audio):
         assert time.perf_counter() - t0 < 0.1              # Record does not wait for a stream
         wait_for(qtbot, lambda: time.perf_counter() - t0 >= held, 5)
         panel.record_btn.click()
+        assert win.jobs.wait_until_idle(10)
         got = panel.original.size / panel.rate
         assert got > held - 0.25, f"held Record {held} s, got {got:.2f} s of audio"
         assert panel.recorder.start_delay is not None and panel.recorder.start_delay < 0.2

@@ -1,0 +1,157 @@
+"""Conformance suites, one per capability: a backend's test class subclasses one and
+provides a ``backend`` fixture (diffusers' SchedulerCommonTest is the model). New families
+(style generators, diffusion models, attribute models) subclass these too.
+
+With ``LATENT_STUDIO_DEVICE=cuda`` (or mps) the headless tests load their backends on that
+device (tests/models/conftest.py), and every suite also checks that the backend gives the
+same outputs there as on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from models import device as devices
+from models.checkpoints import load_checkpoint, save_checkpoint
+from models.protocol import Cancelled, JobContext, LatentBackend, VocoderBackend
+from models.registry import Registry
+
+TEST_DEVICE = os.environ.get("LATENT_STUDIO_DEVICE", "cpu")
+
+
+def other_device_or_skip() -> str:
+    """The device named by LATENT_STUDIO_DEVICE, when it is not the CPU and is here."""
+    if TEST_DEVICE == "cpu":
+        pytest.skip("LATENT_STUDIO_DEVICE is the CPU: nothing to compare with")
+    if TEST_DEVICE not in devices.available_devices():
+        pytest.skip(f"LATENT_STUDIO_DEVICE={TEST_DEVICE} is not available here")
+    return TEST_DEVICE
+
+
+def reload_on(backend, device: str):
+    """The same weights as ``backend``, loaded on ``device``."""
+    reg = Registry(None)
+    if backend.info.path:
+        return reg.get(reg.add_checkpoint(backend.info.path).name, device)
+    return Registry().get(backend.info.name, device)
+
+
+class LatentConformance:
+    """Images to latents and back: shapes, dtype, range, seeds, cancel, checkpoints."""
+
+    # Decoded pixels may differ this much between the CPU and another device.
+    device_atol = 2e-3
+
+    @staticmethod
+    def images(backend, n=3, seed=0):
+        rng = np.random.default_rng(seed)
+        return rng.random((n, *backend.info.image_shape), dtype=np.float32)
+
+    def test_protocol_shapes_dtype_range(self, backend):
+        assert isinstance(backend, LatentBackend)
+        d = backend.info.latent_size
+        z = backend.encode(self.images(backend))
+        assert z.shape == (3, d) and z.dtype == np.float32 and z.flags.c_contiguous
+        x = backend.decode(z)
+        assert x.shape == (3, *backend.info.image_shape) and x.dtype == np.float32
+        assert x.flags.c_contiguous and 0.0 <= x.min() and x.max() <= 1.0
+
+    def test_same_seed_same_output(self, backend):
+        a, b = backend.sample_latents(4, seed=7), backend.sample_latents(4, seed=7)
+        c = backend.sample_latents(4, seed=8)
+        assert np.array_equal(a, b) and not np.allclose(a, c)
+        assert np.array_equal(backend.decode(a), backend.decode(b))
+
+    def test_encode_is_deterministic(self, backend):
+        x = self.images(backend)
+        assert np.array_equal(backend.encode(x), backend.encode(x))
+
+    def test_cancel_stops_a_batch_job(self, backend):
+        ctx = JobContext()
+        ctx.cancel()
+        with pytest.raises(Cancelled):
+            backend.decode(backend.sample_latents(2, 0), ctx=ctx)
+
+    def test_progress_is_reported(self, backend):
+        seen = []
+        ctx = JobContext(lambda f, p: seen.append(f))
+        backend.batch = 2
+        backend.decode(backend.sample_latents(5, 0), ctx=ctx)
+        assert seen == sorted(seen) and len(seen) >= 3
+
+    def test_wrong_shapes_are_clear(self, backend):
+        with pytest.raises(ValueError, match="expected images"):
+            backend.encode(np.zeros((1, 8, 8, 1), np.float32))
+        with pytest.raises(ValueError, match="expected latents"):
+            backend.decode(np.zeros((1, backend.info.latent_size + 1), np.float32))
+
+    def test_checkpoint_round_trip(self, backend, tmp_path):
+        src = load_checkpoint(backend.info.path)
+        out = save_checkpoint(tmp_path / "copy.safetensors", backend.net.state_dict(),
+                              src.card)
+        reg = Registry(None)
+        again = reg.get(reg.add_checkpoint(out).name)
+        z = backend.sample_latents(2, 3)
+        assert np.allclose(backend.decode(z), again.decode(z), atol=1e-6)
+
+    def test_same_outputs_on_the_test_device(self, backend):
+        here, there = reload_on(backend, "cpu"), reload_on(backend, other_device_or_skip())
+        z = here.sample_latents(3, 5)
+        assert np.allclose(here.decode(z), there.decode(z), atol=self.device_atol)
+        x = self.images(backend)
+        assert np.allclose(here.encode(x), there.encode(x), atol=self.device_atol)
+
+
+class VocoderConformance:
+    """Mels to audio: the backend's own analysis, shapes, determinism, cancel, bad input."""
+
+    device_atol = 0.02           # fp16 weights run in float32 on the CPU, half on a GPU
+    has_weights = True
+
+    @staticmethod
+    def mel(backend, frames=40, seed=0):
+        s = backend.info.mel
+        t = np.arange(frames * s.hop) / s.sample_rate
+        x = 0.3 * np.sin(2 * np.pi * 220 * t) * np.random.default_rng(seed).uniform(
+            0.5, 1, t.size)
+        return backend.analyse(x.astype(np.float32))
+
+    def test_protocol_shapes_dtype_range(self, backend):
+        assert isinstance(backend, VocoderBackend)
+        s = backend.info.mel
+        mel = self.mel(backend)
+        assert mel.shape == (s.n_mels, 40) and mel.dtype == np.float32
+        y = backend.vocode(mel)
+        assert y.shape == (40 * s.hop,) and y.dtype == np.float32 and y.flags.c_contiguous
+        assert np.all(np.isfinite(y)) and np.abs(y).max() < 4.0
+
+    def test_same_mel_same_audio(self, backend):
+        mel = self.mel(backend)
+        assert np.array_equal(backend.vocode(mel), backend.vocode(mel))
+
+    def test_declared_settings_are_taken(self, backend):
+        mel = self.mel(backend)
+        for spec in backend.info.params:
+            y = backend.vocode(mel, **{spec.name: spec.check(spec.default)})
+            assert y.shape == (mel.shape[1] * backend.info.mel.hop,)
+
+    def test_cancel_stops_it(self, backend):
+        ctx = JobContext()
+        ctx.cancel()
+        with pytest.raises(Cancelled):
+            backend.vocode(self.mel(backend), ctx=ctx)
+
+    def test_wrong_shapes_are_clear(self, backend):
+        n = backend.info.mel.n_mels
+        with pytest.raises(ValueError, match=rf"expected a mel of shape \({n}, T\)"):
+            backend.vocode(np.zeros((n + 1, 10), np.float32))
+        with pytest.raises(ValueError, match="NaN"):
+            backend.vocode(np.full((n, 10), np.nan, np.float32))
+
+    def test_same_outputs_on_the_test_device(self, backend):
+        here, there = reload_on(backend, "cpu"), reload_on(backend, other_device_or_skip())
+        mel = self.mel(backend)
+        assert np.abs(here.vocode(mel) - there.vocode(mel)).max() < self.device_atol
