@@ -10,7 +10,6 @@ dragging only ever shows the newest frame.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,44 +60,15 @@ from models.tasks.pictures import far_warning, picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
-from studio.widgets.image_view import ImageView
-from studio.widgets.model_combo import ModelCombo, to_qimage
+from studio.state.latent import SCRUB_MAX, SLOTS, LatentState, Slot
+from studio.widgets.image_view import ImageView, to_qimage
+from studio.widgets.model_combo import ModelCombo
 from studio.widgets.pad import PadCanvas
 
-SLOTS = ("A", "B", "C", "D")
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
-SCRUB_MAX = 1000
 GIF_FRAMES = 32
 EXPORT_SCALES = (1, 2, 4, 8)
 SOURCE_SIDE = 512   # pictures a slot keeps (encoded again when the model changes)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One endpoint. ``source`` is the RGB picture it came from (re-encoded when the model
-    changes); ``seed`` a prior sample; ``latent`` is filled in by an encode job."""
-
-    kind: str  # "image", "random" or "latent"
-    label: str
-    source: np.ndarray | None = None
-    seed: int | None = None
-    latent: np.ndarray | None = None
-    note: str = ""
-
-    def to_state(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "label": self.label, "note": self.note}
-        if self.source is not None:
-            out["source"] = self.source
-        if self.seed is not None:
-            out["seed"] = int(self.seed)
-        if self.latent is not None:
-            out["latent"] = self.latent
-        return out
-
-    @classmethod
-    def from_state(cls, d: dict[str, Any]) -> Slot:
-        return cls(kind=d["kind"], label=d["label"], source=d.get("source"), seed=d.get("seed"),
-                   latent=d.get("latent"), note=d.get("note", ""))
 
 
 # -- jobs (run on the worker thread; numpy in, numpy out) ----------------------------------
@@ -230,15 +200,10 @@ class LatentPanel(Panel):
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        self.slots: list[Slot | None] = [None] * len(SLOTS)
-        self.active = 0
-        self.model = ""
-        self.mode = "slerp"
-        self.steps = 8
-        self.seed = 0
-        self.scrub = SCRUB_MAX // 2
-        self.pad_uv = (0.5, 0.5)
-        self.arith_latent: np.ndarray | None = None
+        # Endpoints and parameters live in a Qt-free state; this view listens to it.
+        self.doc = LatentState()
+        self.doc.events.connect("slot", self._on_doc_slot)
+        self.doc.events.connect("active", self._on_doc_active)
         self.dataset: DatasetIndex | None = None
         self.library = LatentLibrary()
         self._applying = False
@@ -249,6 +214,17 @@ class LatentPanel(Panel):
         self._refresh_models()
         if self.library.problem:
             QTimer.singleShot(0, lambda: self.error.emit(self.library.problem, ""))
+
+    # The state, as the view and tests read it.
+    slots = property(lambda self: self.doc.slots)
+    active = property(lambda self: self.doc.active)
+    model = property(lambda self: self.doc.model)
+    mode = property(lambda self: self.doc.mode)
+    steps = property(lambda self: self.doc.steps)
+    seed = property(lambda self: self.doc.seed)
+    scrub = property(lambda self: self.doc.scrub)
+    pad_uv = property(lambda self: self.doc.pad_uv)
+    arith_latent = property(lambda self: self.doc.arith_latent)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -475,7 +451,7 @@ class LatentPanel(Panel):
 
     def _refresh_models(self) -> None:
         infos = self.ctx.registry.infos(Capability.LATENT)
-        self.model = self.model_combo.set_models(infos, self.model)
+        self.doc.model = self.model_combo.set_models(infos, self.model)
         if not infos:
             self.frame_view.placeholder = ("No latent model is registered. Retrain the shipped "
                                            "VAEs (make train) or open a checkpoint.")
@@ -511,7 +487,7 @@ class LatentPanel(Panel):
     def _apply_param(self, name: str, value: Any) -> None:
         self._applying = True
         try:
-            setattr(self, name, value)
+            self.doc.set_param(name, value)
             if name == "mode":
                 self.mode_combo.setCurrentText(value)
             elif name == "steps":
@@ -537,7 +513,7 @@ class LatentPanel(Panel):
             return
         if self._scrub_start is None:
             self._scrub_start = self.scrub
-        self.scrub = value
+        self.doc.scrub = value       # one undo step per drag: pushed on release
         # Throttle: at most one decode submitted per 15 ms; latest-wins drops the rest.
         if not self._scrub_timer.isActive():
             self._scrub_timer.start()
@@ -552,7 +528,9 @@ class LatentPanel(Panel):
     # -- slots ----------------------------------------------------------------------------
 
     def set_active(self, index: int) -> None:
-        self.active = index
+        self.doc.set_active(index)
+
+    def _on_doc_active(self, index: int) -> None:
         for i, v in enumerate(self.slot_views):
             v.highlight = i == index
             v.update()
@@ -562,7 +540,10 @@ class LatentPanel(Panel):
         self.undo_stack.push(SetSlotCommand(self, index, slot))
 
     def _apply_slot(self, index: int, slot: Slot | None) -> None:
-        self.slots[index] = slot
+        self.doc.set_slot(index, slot)
+
+    def _on_doc_slot(self, index: int) -> None:
+        slot = self.slots[index]
         view = self.slot_views[index]
         view.caption = f"{SLOTS[index]}: {slot.label}" if slot else SLOTS[index]
         if slot is None:
@@ -603,10 +584,9 @@ class LatentPanel(Panel):
 
     def _on_slot_latent(self, index: int, slot: Slot, model: str,
                         result: tuple[np.ndarray, np.ndarray | None, str]) -> None:
-        if self.slots[index] is not slot or model != self.model:
-            return
         z, shown, warning = result
-        self.slots[index] = replace(slot, latent=z)
+        if model != self.model or not self.doc.set_latent(index, slot, z):
+            return
         if shown is None:
             self._show_slot_latent(index, self.slots[index])
         else:
@@ -764,7 +744,7 @@ class LatentPanel(Panel):
         self.scrub_slider.setValue(round(float(view.property("t")) * SCRUB_MAX))
 
     def _on_pad_moved(self, u: float, v: float) -> None:
-        self.pad_uv = (u, v)
+        self.doc.set_pad(u, v)
         self._submit_pad()
 
     def _submit_pad(self) -> None:
@@ -786,7 +766,7 @@ class LatentPanel(Panel):
         if any(z is None for z in zs):
             self.error.emit("Arithmetic needs A, B and C", "")
             return
-        self.arith_latent = arithmetic(*zs)
+        self.doc.arith_latent = arithmetic(*zs)
         self.ctx.jobs.submit("latent-arith", decode_rgb, self.ctx.registry, self.model,
                              self.arith_latent[None], label="Decoding A − B + C",
                              on_result=lambda rgb: self.arith_view.set_image(rgb[0]),
@@ -1018,12 +998,7 @@ class LatentPanel(Panel):
     # -- sessions -------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        return {
-            "model": self.model, "mode": self.mode, "steps": self.steps, "seed": self.seed,
-            "scrub": self.scrub, "pad_uv": list(self.pad_uv), "active": self.active,
-            "slots": [s.to_state() if s else None for s in self.slots],
-            "library": dict(self.library.entries),
-        }
+        return {**self.doc.to_session(), "library": dict(self.library.entries)}
 
     def restore_state(self, state: dict[str, Any]) -> None:
         self.library.merge(state.get("library", {}))
@@ -1036,7 +1011,7 @@ class LatentPanel(Panel):
                                     "open its checkpoint first", "")
                     continue
                 self._apply_param(name, state[name])
-        self.pad_uv = tuple(state.get("pad_uv", (0.5, 0.5)))
+        self.doc.set_pad(*state.get("pad_uv", (0.5, 0.5)))
         self.pad.set_position(*self.pad_uv)
         self.set_active(int(state.get("active", 0)))
         for i, s in enumerate(state.get("slots", [None] * len(SLOTS))):

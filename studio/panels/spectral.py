@@ -9,7 +9,6 @@ PortAudio's threads (studio.audio), polled by a timer for the level meter and th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from models.tasks.audio import vocode as vocode_request
 from studio import audio
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
+from studio.state.spectral import ClipState, SpectralState
 from studio.widgets.model_combo import ModelCombo
 from studio.widgets.params import ParamsRow
 from studio.widgets.spectrogram import SpectrogramView
@@ -66,22 +66,10 @@ class EditCommand(QUndoCommand):
         self.panel, self.op = panel, op
 
     def redo(self) -> None:
-        self.panel._push_op(self.op)
+        self.panel.doc.push_op(self.op)
 
     def undo(self) -> None:
-        self.panel._pop_op()
-
-
-@dataclass(frozen=True)
-class ClipState:
-    """A clip with everything the user made on it: what a new take or file replaces."""
-
-    source: tuple[np.ndarray, int]       # as recorded or read, before resampling
-    original: np.ndarray                 # at the vocoder's rate
-    mel0: np.ndarray
-    settings: MelSettings
-    ops: tuple[dict[str, Any], ...]
-    result: np.ndarray | None
+        self.panel.doc.pop_op()
 
 
 class ClipCommand(QUndoCommand):
@@ -90,7 +78,7 @@ class ClipCommand(QUndoCommand):
 
     def __init__(self, panel: SpectralPanel, new: ClipState, text: str) -> None:
         super().__init__(text)
-        self.panel, self.new, self.old = panel, new, panel.clip_state()
+        self.panel, self.new, self.old = panel, new, panel.doc.snapshot()
 
     def redo(self) -> None:
         self.panel.restore_clip(self.new)
@@ -110,19 +98,8 @@ class SpectralPanel(Panel):
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        self.rate = 16000
-        self.mel_settings = MelSettings()
-        self.original = np.zeros(0, np.float32)
-        self._source = (self.original, self.rate)      # the clip as recorded or read
-        self.mel0 = np.zeros((self.mel_settings.n_mels, 0), np.float32)
-        self.mel = self.mel0
-        self.ops: list[dict[str, Any]] = []
-        self.result: np.ndarray | None = None
-        self.dirty: tuple[int, int] | None = None     # frames changed since the last vocode
-        self.selection: tuple[float, float, float, float] | None = None   # t0, t1, f0, f1
-        self.clipboard: np.ndarray | None = None
-        self.cursor = 0                                # frame where playback starts
-        self.listening = "A"
+        # The clip, its edits and result live in a Qt-free state; this view listens to it.
+        self.doc = SpectralState()
         self.last_timing: dict[str, float] = {}
         self._stroke_preview: dict[str, Any] | None = None
         self._stop_time = 0.0
@@ -134,6 +111,12 @@ class SpectralPanel(Panel):
         self.player = audio.player()
         self.recorder = audio.Recorder()
         self._build_ui()
+        for event, handler in (("clip", self._on_doc_clip), ("mel", self._on_doc_mel),
+                               ("result", self._update_enabled),
+                               ("selection", self._on_doc_selection),
+                               ("cursor", self._on_doc_cursor),
+                               ("listening", self._on_doc_listening)):
+            self.doc.events.connect(event, handler)
         self._refresh_vocoders()
         self._poll = QTimer(self)
         self._poll.setInterval(30)
@@ -326,18 +309,18 @@ class SpectralPanel(Panel):
             if old is not None:
                 self.vocoder_combo.select(old, quiet=True)
             return
-        self.mel_settings, self.rate = mel, mel.sample_rate
+        self.doc.settings = mel
         self.prearm()
         if not self.original.size:
             return
         # From the clip as it was recorded or read, not from an earlier resampling; in the
         # runner, since a long clip takes a while to resample and analyse.
-        src, src_rate = self._source
+        src, src_rate = self.doc.source
 
         def done(out) -> None:
             audio_, mel0, used = out
             if used == self.mel_settings:
-                self._set_clip(audio_, mel0=mel0)
+                self.doc.set_clip((src, src_rate), audio_, mel0, used)
 
         self.ctx.jobs.submit(f"{self.name}-analyse", analyse_clip, self.ctx.registry, name,
                              src, src_rate, lane="interactive",
@@ -393,27 +376,31 @@ class SpectralPanel(Panel):
 
     # --- the clip ----------------------------------------------------------------------------
 
-    @property
-    def frames(self) -> int:
-        return int(self.mel0.shape[1])
-
-    def clip_state(self) -> ClipState:
-        return ClipState(self._source, self.original, self.mel0, self.mel_settings,
-                         tuple(self.ops), self.result)
+    # The state, as the view and tests read it.
+    frames = property(lambda self: self.doc.frames)
+    rate = property(lambda self: self.doc.rate)
+    mel_settings = property(lambda self: self.doc.settings)
+    original = property(lambda self: self.doc.original)
+    mel0 = property(lambda self: self.doc.mel0)
+    mel = property(lambda self: self.doc.mel)
+    ops = property(lambda self: self.doc.ops)
+    result = property(lambda self: self.doc.result)
+    dirty = property(lambda self: self.doc.dirty)
+    selection = property(lambda self: self.doc.selection)
+    clipboard = property(lambda self: self.doc.clipboard)
+    cursor = property(lambda self: self.doc.cursor)
+    listening = property(lambda self: self.doc.listening)
 
     def restore_clip(self, state: ClipState) -> None:
         """Put back a clip with its edits (undo of a take or an opened file)."""
-        self._source = state.source
-        self.ops = list(state.ops)
         if state.settings == self.mel_settings:
-            self._set_clip(state.original, keep_undo=True, mel0=state.mel0)
-            self.result = state.result
+            self.doc.set_clip(state.source, state.original, state.mel0, state.settings,
+                              state.ops, state.result)
         else:
             # The vocoder changed since: analyse the clip again with the current one.
-            audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name,
-                                           *state.source)
-            self._set_clip(audio_, keep_undo=True, mel0=mel0)
-        self._update_enabled()
+            audio_, mel0, used = analyse_clip(self.ctx.registry, self.vocoder_name,
+                                              *state.source)
+            self.doc.set_clip(state.source, audio_, mel0, used, state.ops)
 
     def replace_clip(self, source: tuple[np.ndarray, int], audio_: np.ndarray,
                      mel0: np.ndarray, what: str) -> None:
@@ -423,32 +410,44 @@ class SpectralPanel(Panel):
         self.undo_stack.push(ClipCommand(self, new, what))
 
     def load_audio(self, samples: np.ndarray, rate: int) -> None:
-        """Make ``samples`` (mono, at ``rate``) the clip; edits and result start afresh."""
-        self._source = (np.asarray(samples, np.float32), int(rate))
-        audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name, *self._source)
-        self._set_clip(audio_, mel0=mel0)
+        """Make ``samples`` (mono, at ``rate``) the clip; edits and result start afresh (not
+        undoable: sessions and scripts)."""
+        source = (np.asarray(samples, np.float32), int(rate))
+        audio_, mel0, used = analyse_clip(self.ctx.registry, self.vocoder_name, *source)
+        self.undo_stack.clear()
+        self.doc.set_clip(source, audio_, mel0, used)
 
-    def _set_clip(self, audio_: np.ndarray, mel0: np.ndarray, keep_undo: bool = False
-                  ) -> None:
+    def _on_doc_clip(self) -> None:
         self.player.stop()
-        if not keep_undo:
-            self.undo_stack.clear()
-            self.ops = []
-        self.original = np.ascontiguousarray(audio_, np.float32)
-        self.mel0 = mel0
-        self.mel = edits.replay(self.mel0, self.ops)
-        self.result = None
-        self.dirty = None
-        self.selection = None
-        self.cursor = 0
         self.sel_item.setVisible(False)
-        self.set_listening("A")
+        self._on_doc_listening()
+        self.playhead.setValue(0)
         self.plot.getViewBox().enableAutoRange()
         self._redraw()
         self.readout.setText("Hover to read time, frequency and level; click to set the play "
                              "cursor.")
         self._update_enabled()
         self.clip_changed.emit()
+
+    def _on_doc_mel(self, span: tuple[int, int] | None) -> None:
+        if not self._replaying:
+            self._redraw()
+        self._update_enabled()
+
+    def _on_doc_selection(self) -> None:
+        if self.selection is None:
+            self.sel_item.setVisible(False)
+        else:
+            self._show_selection(self.selection)
+        self._update_enabled()
+
+    def _on_doc_cursor(self) -> None:
+        self.playhead.setValue(self.cursor / self.mel_settings.frame_rate)
+
+    def _on_doc_listening(self) -> None:
+        (self.ab_a if self.listening == "A" else self.ab_b).setChecked(True)
+        if self.view_combo.currentIndex() == 1:
+            self._redraw()
 
     def open_file(self, path: str) -> None:
         registry, vocoder = self.ctx.registry, self.vocoder_name
@@ -491,28 +490,6 @@ class SpectralPanel(Panel):
             return
         self.undo_stack.push(EditCommand(self, op))
 
-    def _push_op(self, op: dict[str, Any]) -> None:
-        self.ops.append(op)
-        self.mel = edits.apply(self.mel, op)
-        self._mark_dirty([op])
-        if not self._replaying:
-            self._redraw()
-
-    def _pop_op(self) -> None:
-        op = self.ops.pop()
-        self.mel = edits.replay(self.mel0, self.ops)
-        self._mark_dirty([op])
-        self._redraw()
-
-    def _mark_dirty(self, ops: list[dict[str, Any]]) -> None:
-        span = edits.frames_touched(ops, self.frames)
-        if span is None:
-            return
-        if self.dirty is None:
-            self.dirty = span
-        else:
-            self.dirty = (min(self.dirty[0], span[0]), max(self.dirty[1], span[1]))
-        self._update_enabled()
 
     def set_tool(self, tool: str) -> None:
         if tool not in TOOLS:
@@ -567,15 +544,7 @@ class SpectralPanel(Panel):
 
     def set_selection(self, t0: float, t1: float, f0: float, f1: float) -> None:
         """Select frames [t0, t1) and mel bins [f0, f1)."""
-        t0, t1 = sorted((max(0.0, t0), min(float(self.frames), t1)))
-        f0, f1 = sorted((max(0.0, f0), min(float(self.mel_settings.n_mels), f1)))
-        if t1 - t0 < 1 or f1 - f0 < 1:
-            self.selection = None
-            self.sel_item.setVisible(False)
-        else:
-            self.selection = (round(t0), round(t1), round(f0), round(f1))
-            self._show_selection(self.selection)
-        self._update_enabled()
+        self.doc.set_selection(t0, t1, f0, f1)
 
     def _show_selection(self, sel: tuple[float, float, float, float]) -> None:
         t0, t1, f0, f1 = sel
@@ -600,7 +569,7 @@ class SpectralPanel(Panel):
 
     def copy_selection(self) -> None:
         if self._need_selection():
-            self.clipboard = edits.copy_patch(self.mel, self.selection)
+            self.doc.copy_selection()
             self.message.emit(f"Copied {self.clipboard.shape[1]} frames x "
                               f"{self.clipboard.shape[0]} bands")
 
@@ -683,19 +652,14 @@ class SpectralPanel(Panel):
         return f"t {secs:.3f} s   f {hz:,.0f} Hz   {db[f_idx, t_idx]:.1f} dB"
 
     def _on_click(self, x: float) -> None:
-        self.cursor = int(np.clip(x, 0, max(self.frames - 1, 0)))
-        self.playhead.setValue(self.cursor / self.mel_settings.frame_rate)
+        self.doc.set_cursor(x)
 
     # --- listening ---------------------------------------------------------------------------
 
     def set_listening(self, which: str) -> None:
         if which == "B" and self.result is None:
             self.message.emit("Nothing vocoded yet: press Vocode")
-            which = "A"
-        self.listening = which
-        (self.ab_a if which == "A" else self.ab_b).setChecked(True)
-        if self.view_combo.currentIndex() == 1:
-            self._redraw()
+        self.doc.set_listening(which)
         if self.player.playing:
             self.play()
 
@@ -864,15 +828,12 @@ class SpectralPanel(Panel):
 
     def _vocoded(self, out: tuple[np.ndarray, float]) -> None:
         y, seconds = out
-        self.result = np.ascontiguousarray(y[: self.original.size], np.float32)
-        if self.result.size < self.original.size:
-            self.result = np.pad(self.result, (0, self.original.size - self.result.size))
-        self.dirty = None
+        self.doc.set_result(y)
         self.last_timing = {"vocode_s": seconds}
         self.set_listening("B")
         if self._play_after_vocode:
             self._play_after_vocode = False
-            self.cursor = 0
+            self.doc.set_cursor(0)
             self.play()
             self.last_timing["stop_to_play_s"] = time.perf_counter() - self._stop_time
             self.message.emit(f"Vocoded and playing {self.last_timing['stop_to_play_s']:.2f} s "
@@ -939,10 +900,9 @@ class SpectralPanel(Panel):
         self._redraw()
         result = np.asarray(state.get("result", np.zeros(0)), np.float32)
         if result.size:
-            self.result = result
-            self.dirty = None
+            self.doc.set_result(result)
         self.view_combo.setCurrentIndex(int(state.get("view", 0)))
-        self.cursor = int(state.get("cursor", 0))
+        self.doc.set_cursor(int(state.get("cursor", 0)))
         if state.get("selection"):
             self.set_selection(*state["selection"])
         self.set_listening(state.get("listening", "A"))

@@ -144,7 +144,7 @@ def test_selection_gain_delete_copy_paste_and_move_by_mouse(studio):
         panel.mel0[f0:f1, t0:t1] - 10 * edits.DB_TO_LN, edits.FLOOR))
     panel.copy_selection()
     patch = panel.clipboard.copy()
-    panel.cursor = 150
+    panel.doc.set_cursor(150)
     panel.paste()
     assert np.array_equal(panel.mel[f0:f1, 150:150 + (t1 - t0)], patch)
     # Drag inside the (pasted) selection: it moves.
