@@ -37,6 +37,7 @@ from models.tasks.metrics import compute_metric, metric_value
 from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext, with_suffix
+from studio.state.evaluation import EvaluationState
 from studio.widgets.image_view import ImageView
 from studio.widgets.record_view import RecordView
 
@@ -100,14 +101,17 @@ class EvaluationPanel(Panel):
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        self.study: Study | None = None
-        self.rater = ""
-        self.trial: Trial | None = None
-        self.rateable = False             # the current trial's stimuli were all shown
-        self.skipped: set[int] = set()    # positions passed over as unreadable
-        self.metric_results: list[dict[str, Any]] = []
+        # The study, the rater, the trial on screen and the metrics live in a Qt-free state.
+        self.doc = EvaluationState()
         self._build_ui()
         self._show_study()
+
+    # The state, as the view and tests read it.
+    study = property(lambda self: self.doc.study)
+    rater = property(lambda self: self.doc.rater)
+    trial = property(lambda self: self.doc.trial)
+    rateable = property(lambda self: self.doc.rateable)
+    metric_results = property(lambda self: self.doc.metric_results)
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -308,11 +312,8 @@ class EvaluationPanel(Panel):
         self.set_study(study)
 
     def set_study(self, study: Study) -> None:
-        if self.study is not None:
-            self.study.close()
-        self.study = study
+        self.doc.set_study(study)
         self.end_rating()
-        self._show_study()
         self.show_results()
 
     def create_study(self, path: str, kind: str, systems: dict[str, str], title: str = "",
@@ -359,26 +360,19 @@ class EvaluationPanel(Panel):
     # -- taking the test ------------------------------------------------------------------
 
     def start(self, name: str) -> None:
-        if self.study is None:
-            self.error.emit("Open or create a study first", "")
-            return
         try:
-            self.rater = self.study.start_rater(name)
+            self.doc.start(name)
         except StudyError as exc:
             self.error.emit(str(exc), "")
             return
         self.message.emit(f"Rating as {self.rater} (order seed {self.study.seed_of(self.rater)})")
-        self.skipped = set()
         self._show_study()
         self.stage.setFocus()
         self._next()
 
     def end_rating(self) -> None:
         """Leave the test (ratings are already stored); the name field opens again."""
-        self.rater = ""
-        self.trial = None
-        self.rateable = False
-        self.skipped = set()
+        self.doc.end()
         self.progress_label.setText("")
         self.stage.setCurrentWidget(self.idle_page)
         self._show_study()
@@ -396,8 +390,7 @@ class EvaluationPanel(Panel):
 
     def _next(self) -> None:
         assert self.study is not None
-        self.rateable = False
-        self.trial = self.study.next_trial(self.rater, self.skipped)
+        self.doc.advance()
         done, total = self.study.progress(self.rater)
         self.progress_label.setText(f"{self.rater}: trial {min(done + 1, total)} of {total}")
         if self.trial is None:
@@ -420,7 +413,7 @@ class EvaluationPanel(Panel):
             self.stage.setCurrentWidget(self.broken_page)
             self.error.emit(str(exc), "")
             return
-        self.rateable = True
+        self.doc.shown()
 
     def _show_trial(self, trial: Trial) -> None:
         """Put every stimulus of ``trial`` on screen; StudyError if one does not decode."""
@@ -456,8 +449,7 @@ class EvaluationPanel(Panel):
 
     def skip(self) -> None:
         """Pass over a trial that cannot be shown (it stays unrated)."""
-        if self.trial is not None and not self.rateable:
-            self.skipped.add(self.trial.position)
+        if self.doc.skip():
             self._next()
 
     def _build_mushra(self, n: int) -> None:
@@ -486,14 +478,13 @@ class EvaluationPanel(Panel):
         """Commit the answer to the current trial at once, then show the next trial.
 
         Only a trial whose stimuli are on screen can be rated."""
-        if self.study is None or self.trial is None or not self.rateable:
-            return
         try:
-            self.study.rate(self.trial, value)
+            rated = self.doc.rate(value)
         except StudyError as exc:
             self.error.emit(str(exc), "")
             return
-        self._next()
+        if rated:
+            self._next()
 
     def _play(self, index: int) -> None:
         if self.trial is not None:
@@ -665,9 +656,7 @@ class EvaluationPanel(Panel):
                              on_result=self._on_metric_done, on_error=self.error.emit)
 
     def _on_metric_done(self, result: dict[str, Any]) -> None:
-        self.metric_results.append(result)
-        if self.study is not None:
-            self.study.save_metric(f"{result['metric']}:{len(self.metric_results)}", result)
+        self.doc.add_metric(result)
         self._show_metrics()
         self.metrics_table.selectRow(len(self.metric_results) - 1)
         if result.get("warning"):
@@ -710,7 +699,7 @@ class EvaluationPanel(Panel):
         self.dir_a_edit.setText(state.get("dir_a", ""))
         self.dir_b_edit.setText(state.get("dir_b", ""))
         self.features_combo.setCurrentText(state.get("features", "inception"))
-        self.metric_results = list(state.get("metrics", []))
+        self.doc.metric_results = list(state.get("metrics", []))
         self._show_metrics()
         if state.get("study"):
             self.open_file(state["study"])
@@ -719,9 +708,7 @@ class EvaluationPanel(Panel):
 
     def shutdown(self) -> None:
         super().shutdown()
-        if self.study is not None:
-            self.study.close()
-            self.study = None
+        self.doc.close()
 
 
 # Fewer ratings per system than this make an interval meaningless (said above the chart).

@@ -15,8 +15,9 @@ from models import __version__
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(*args, check=True):
+def cli(*args, check=True, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(env_extra or {})
     res = subprocess.run([sys.executable, "-m", "studio", *map(str, args)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=180)
     if check:
@@ -70,6 +71,20 @@ def test_models_list_json_names_capabilities_and_source():
 def test_screenshot_without_a_display(tmp_path):
     out = tmp_path / "shot.png"
     cli("screenshot", out, "--panel", "latent", "--size", "1000x700")
+    assert Image.open(out).size == (1000, 700)
+
+
+@pytest.mark.parametrize("panel", ["latent", "spectral", "evaluation", "models"])
+def test_every_panel_fits_1000_px_with_only_a_fresh_machines_fonts(tmp_path, panel):
+    """A fresh machine has only DejaVu (what `make test` installs); wider fallback fonts
+    must not push the window past the size asked for."""
+    conf = tmp_path / "fonts.conf"
+    conf.write_text('<?xml version="1.0"?><fontconfig>'
+                    "<dir>/usr/share/fonts/truetype/dejavu</dir>"
+                    f"<cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>")
+    out = tmp_path / "shot.png"
+    cli("screenshot", out, "--panel", panel, "--size", "1000x700",
+        env_extra={"FONTCONFIG_FILE": str(conf)})
     assert Image.open(out).size == (1000, 700)
 
 

@@ -60,3 +60,29 @@ def test_latent_state_keeps_a_late_latent_only_for_its_own_slot():
     assert st.to_session()["steps"] == 12 and st.to_session()["slots"][0]["seed"] == 2
     with pytest.raises(KeyError, match="no parameter 'colour'"):
         st.set_param("colour", 3)
+
+
+def test_evaluation_state_rates_only_what_was_shown(tmp_path):
+    from PIL import Image
+
+    from studio.state.evaluation import EvaluationState
+
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / name / f"i{i}.png")
+    from models.eval.study import Study
+
+    st, trials = EvaluationState(), []
+    st.events.connect("trial", trials.append)
+    st.set_study(Study.create(tmp_path / "s.db", "mos", {"x": tmp_path / "x",
+                                                         "y": tmp_path / "y"}))
+    st.start("ann")
+    first = st.advance()
+    assert trials == [first] and not st.rate(4)        # not on screen yet: refused
+    assert st.skip() and st.advance() != first         # unshowable: skipped, never rated
+    st.shown()
+    assert not st.skip() and st.rate(4)
+    assert [r["position"] for r in st.study.rating_rows()] != [first.position]
+    assert st.study.progress("ann") == (1, 4)
+    st.close()
