@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from models.audio import edits
-from models.audio.features import linear_db, log_mel, mel_frequencies, mel_to_db
+from models.audio.features import linear_db, mel_frequencies, mel_to_db
 from models.audio.io import AudioFileError, read_audio, write_wav
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings, VocodeRequest
 from models.tasks.audio import analyse_clip
@@ -721,15 +721,21 @@ class SpectralPanel(Panel):
         self.elapsed.setText("0.0 s" if self.recorder.live else "starting…")
 
     def _draw_live(self) -> None:
-        """The last LIVE_S seconds of the take, drawn while it records."""
+        """The last LIVE_S seconds of the take, analysed by the vocoder in the runner
+        (latest wins) and drawn while it records."""
         take = self.recorder.snapshot(int(LIVE_S * self.rate))
         if take.size < self.mel_settings.n_fft:
             return
-        # A picture of the raw take at the vocoder's settings, for the eye only: the take
-        # itself is analysed by the vocoder when recording stops.
-        db = mel_to_db(log_mel(take, self.mel_settings).numpy())
+        self.ctx.jobs.submit(f"{self.name}-live", analyse_clip, self.ctx.registry,
+                             self.vocoder_name, take, self.rate, lane="interactive",
+                             on_result=self._on_live_mel)
+
+    def _on_live_mel(self, out: tuple[np.ndarray, np.ndarray, MelSettings]) -> None:
+        if not self.recorder.recording:
+            return
+        db = mel_to_db(out[1])
         top = float(db.max())
-        self.plot.show_db(db, 1.0 / self.mel_settings.frame_rate, self._bin_freqs(True),
+        self.plot.show_db(db, 1.0 / out[2].frame_rate, self._bin_freqs(True),
                           (top - TOP_DB, top), span_s=LIVE_S)
 
     def stop_recording(self) -> None:
@@ -737,6 +743,7 @@ class SpectralPanel(Panel):
             return
         self._stop_time = time.perf_counter()
         take = self.recorder.stop()
+        self.ctx.jobs.cancel(f"{self.name}-live")
         self.record_btn.blockSignals(True)
         self.record_btn.setChecked(False)
         self.record_btn.setText("● Record")

@@ -255,6 +255,8 @@ def test_record_and_vocode_through_the_virtual_device(studio, qtbot, virtual_aud
     assert panel.recorder.recording
     voice.play(tone(1.5, 440.0), 16000)
     wait_for(qtbot, lambda: panel.meter.value() > -20)          # the meter moves
+    # The take is drawn live (analysed by the vocoder in the runner) while it records.
+    wait_for(qtbot, lambda: panel.image.image is not None and panel.image.image.shape[1] > 20)
     wait_for(qtbot, lambda: not voice.playing)
     qtbot.wait(200)
     assert panel.elapsed.text().endswith(" s") and float(panel.elapsed.text()[:-2]) > 1.0
