@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models.audio.vocos import Vocos, VocosConfig, config_to_card
-from models.checkpoints import load_checkpoint, save_checkpoint
+from models.checkpoints import save_checkpoint
 from models.protocol import Capability
 from models.registry import Registry, default_registry
 from tests.models.conformance import VocoderConformance
@@ -25,18 +25,10 @@ class TestShippedNeuralVocoder(VocoderConformance):
     def backend(self):
         return default_registry().get("vocoder-speech")
 
-    def test_checkpoint_round_trip(self, backend, tmp_path):
-        src = load_checkpoint(backend.info.path)
-        out = save_checkpoint(tmp_path / "copy.safetensors", backend.net.state_dict(),
-                              src.card)
-        reg = Registry(None)
-        again = reg.get(reg.add_checkpoint(out).name)
-        mel = self.mel(backend)
-        assert np.allclose(backend.vocode(mel), again.vocode(mel), atol=1e-5)
-
 
 class TestGriffinLim(VocoderConformance):
     device_atol = 0.05      # the seeded random phase start is drawn on the CPU either way
+    round_trips = False
 
     @pytest.fixture
     def backend(self):
@@ -56,6 +48,7 @@ class TestTinyVocos(VocoderConformance):
 
 
 class TestTinyHiFiGAN(VocoderConformance):
+    round_trips = False
     @pytest.fixture
     def backend(self, tmp_path):
         from tests.models.test_hifigan import reference, write_jik876
