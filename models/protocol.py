@@ -124,6 +124,8 @@ class ParamSpec:
         if self.kind not in PARAM_KINDS:
             raise ValueError(f"setting '{self.name}': kind '{self.kind}' is not one of "
                              f"{', '.join(PARAM_KINDS)}")
+        if bool(self.choices) != (self.kind == "choice"):
+            raise ValueError(f"setting '{self.name}': choices go with kind 'choice' only")
 
     def check(self, value: Any) -> Any:
         """``value`` (a string from the command line, or a number) converted to this

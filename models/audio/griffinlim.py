@@ -18,8 +18,8 @@ from models.checkpoints import Checkpoint
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings, ParamSpec
 
 DEFAULT_ITERS = 32
-ITERS = ParamSpec("iters", "int", DEFAULT_ITERS, 1, 1000, "iterations",
-                  "Griffin-Lim iterations: more is slower and a little cleaner")
+ITERS = ParamSpec("iters", "int", DEFAULT_ITERS, minimum=1, maximum=1000,
+                  help="Griffin-Lim iterations: more is slower and a little cleaner")
 
 
 class GriffinLimBackend:

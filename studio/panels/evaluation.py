@@ -408,10 +408,14 @@ class EvaluationPanel(Panel):
             self._show_trial(self.trial)
         except StudyError as exc:
             # Whatever was on screen belongs to another trial: hide it and refuse ratings.
-            self.broken_label.setText(f"This trial cannot be shown, so it cannot be rated:\n"
-                                      f"{exc}")
+            # The file's path would name its system, so it goes only to Details (the test
+            # stays blind).
+            self.broken_label.setText("This trial cannot be shown (its file is damaged or "
+                                      "missing), so it cannot be rated. Skip it, and tell the "
+                                      "study's author.")
             self.stage.setCurrentWidget(self.broken_page)
-            self.error.emit(str(exc), "")
+            self.error.emit("A stimulus could not be shown; Details has the file for the "
+                            "study's author", str(exc))
             return
         self.doc.shown()
 

@@ -65,6 +65,9 @@ def test_settings_come_from_the_family_and_the_card(tiny_weights, tmp_path):
     reg = Registry(tiny_weights)
     (iters,) = reg.info("griffinlim").params
     assert (iters.name, iters.kind, iters.default, iters.minimum) == ("iters", "int", 32, 1)
+    assert iters.choices == () and iters.unit == "" and "iterations" in iters.help
+    with pytest.raises(ValueError, match="choices go with kind 'choice'"):
+        ParamSpec("n", "int", 1, choices=("a",))
     assert check_params((iters,), {"iters": "8"}, "griffinlim") == {"iters": 8}
     with pytest.raises(ValueError, match="at least 1"):
         iters.check(0)

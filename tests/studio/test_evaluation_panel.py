@@ -167,7 +167,11 @@ def test_an_unreadable_stimulus_is_shown_as_such_and_never_rated(panel, systems,
     # The damaged trial is said to be unreadable: trial 1's picture is not on screen.
     assert panel.trial == broken and panel.stage.currentWidget() is panel.broken_page
     assert "cannot be shown" in panel.broken_label.text()
-    assert "not an image file" in panel.window().status.error_label.text()
+    status = panel.window().status
+    assert "could not be shown" in status.error_label.text()
+    assert "not an image file" in status._details          # the file, behind Details
+    for shown in (panel.broken_label.text(), status.error_label.text()):
+        assert "real" not in shown and "fake" not in shown   # no system name: still blind
     panel.answer(2)                                  # a click or a key does nothing here
     panel._on_score_key(2)
     assert panel.study.progress("una") == (1, 6)
