@@ -125,7 +125,8 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray,
     m = a @ s2 @ a
     tr_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+    # A distance: round-off can make identical statistics come out a hair below zero.
+    return max(0.0, float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt))
 
 
 # Fewer images than this per set give FID/KID figures that mean nothing.

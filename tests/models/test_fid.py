@@ -90,3 +90,12 @@ def test_too_few_images_come_with_a_warning():
     assert "mean nothing" in sample_size_warning(6, 300, 2048)
     assert "fewer than the 2048 feature dimensions" in sample_size_warning(500, 800, 2048)
     assert sample_size_warning(3000, 5000, 2048) == ""
+
+
+def test_fid_of_few_images_with_themselves_is_zero_not_negative():
+    from models.eval.fid import fid_from_features
+
+    # Six images of 64 features: a rank-deficient covariance whose round-off made the
+    # distance come out a little below zero.
+    f = np.random.default_rng(0).normal(size=(6, 64)) * 30
+    assert fid_from_features(f, f) == 0.0
