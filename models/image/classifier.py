@@ -97,10 +97,14 @@ def config_to_card(cfg: ClassifierConfig) -> dict[str, Any]:
 
 
 def describe(card: dict[str, Any]) -> dict[str, Any]:
+    from models.data.glyphs import CHARS
+
     cfg = config_from_card(card)
+    # Trained on the glyph set, whose labels are the characters of CHARS in order.
+    classes = tuple(card.get("classes", CHARS if cfg.classes == len(CHARS) else ()))
     return {"capabilities": Capability.FEATURES,
             "image_shape": (cfg.image_size, cfg.image_size, cfg.channels),
-            "latent_size": 0,
+            "latent_size": 0, "classes": classes,
             "description": card.get("description", "glyph classifier")}
 
 

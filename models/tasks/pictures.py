@@ -24,10 +24,9 @@ def glyph_chooser(registry: Registry, shape: tuple[int, int, int]) -> Chooser | 
     if shape[-1] != 1:
         return None
     for info in registry.infos(Capability.FEATURES):
-        if tuple(info.image_shape) == tuple(shape) and info.family == "classifier":
+        if tuple(info.image_shape) == tuple(shape) and info.classes == tuple(CHARS):
             clf = registry.get(info.name)
-            if clf.net.cfg.classes == len(CHARS):
-                return classifier_chooser(lambda x, c=clf: c.run(x)[1], CHARS)
+            return classifier_chooser(lambda x, c=clf: c.run(x)[1], CHARS)
     return None
 
 
