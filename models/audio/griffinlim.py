@@ -1,8 +1,9 @@
 """Griffin-Lim from a log-mel spectrogram: the baseline every vocoder is measured against.
 
 The mel is turned back into a linear magnitude with torchaudio's inverse mel scale (least
-squares, clipped at zero), then Griffin-Lim (torchaudio, momentum 0.99) finds a phase. The
-random phase start is seeded, so the same mel always gives the same audio.
+squares, clipped at zero), then fast Griffin-Lim (momentum 0.99) finds a phase. The random
+phase start is drawn from a seeded CPU generator, so the same mel always gives the same audio,
+on any device.
 """
 
 from __future__ import annotations
