@@ -69,8 +69,10 @@ def main() -> int:
     from models.data import dataset_path
 
     if not dataset_path("glyphs").is_file():
-        print("bench/framing.py: the glyph data set is not built (make data)", file=sys.stderr)
-        return 2
+        # Nothing to measure on a machine without the data: say so, and let `make bench` go on.
+        print(json.dumps({"bench": "framing",
+                          "skipped": "the glyph data set is not built (make data)"}))
+        return 0
     with np.load(dataset_path("glyphs")) as z:     # each access of an npz decompresses
         data = {k: z[k] for k in ("images", "font", "char", "fonts")}
     fonts = json.loads(str(data["fonts"]))
