@@ -80,11 +80,13 @@ def _stimuli(folder: Path) -> dict[str, Path]:
     return files
 
 
-def check_stimulus(path: str | Path) -> str:
+def check_stimulus(path: str | Path, decode_audio: bool = True) -> str:
     """Why ``path`` cannot be shown or played ("" when it decodes).
 
     Images are fully decoded with Pillow and sounds read with soundfile, so a truncated or
-    corrupt file is caught here, not in front of a rater.
+    corrupt file is caught here, not in front of a rater. ``decode_audio=False`` reads only
+    a sound's header (quick enough for each trial on the UI thread; ``study create`` has
+    decoded them all already).
     """
     path = Path(path)
     if not path.is_file():
@@ -96,7 +98,8 @@ def check_stimulus(path: str | Path) -> str:
             with sf.SoundFile(str(path)) as f:
                 if f.frames == 0:
                     return f"{path}: the file holds no audio"
-                f.read(frames=min(f.frames, 1 << 22), dtype="float32")
+                if decode_audio:
+                    f.read(frames=min(f.frames, 1 << 22), dtype="float32")
         else:
             from models.image.io import open_picture
 

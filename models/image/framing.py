@@ -48,12 +48,16 @@ BOXES = (
 Chooser = Callable[[np.ndarray], int]
 
 
+def border(picture: np.ndarray) -> np.ndarray:
+    """The pixels along a picture's four edges (its background, for a framed subject)."""
+    return np.concatenate([picture[0], picture[-1], picture[:, 0], picture[:, -1]])
+
+
 def ink_box(gray: np.ndarray, threshold: float = 0.25) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) of the ink in a light-on-dark gray picture in [0, 1], or
     None when there is none: pixels brighter than ``threshold`` of the way from the
     background (the border's median) to the brightest pixel."""
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    bg = float(np.median(edge))
+    bg = float(np.median(border(gray)))
     peak = float(gray.max())
     if peak - bg < 0.15:
         return None
@@ -93,8 +97,7 @@ def place(gray: np.ndarray, box: tuple[int, int, int, int], target: GlyphBox,
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     src = Image.fromarray(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8))
     glyph = src.crop((left, top, right, bottom)).resize((nw, nh), Image.Resampling.LANCZOS)
-    edge = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    canvas = Image.new("L", (size, size), int(round(float(np.median(edge)) * 255)))
+    canvas = Image.new("L", (size, size), int(round(float(np.median(border(gray))) * 255)))
     # A glyph too wide for its rows keeps its middle where the box's middle is.
     y0 = target.top * k if nh >= round(rows) else (target.top + target.bottom) * k / 2 - nh / 2
     canvas.paste(glyph, (int(round((size - nw) / 2)), int(round(y0))))
@@ -145,8 +148,7 @@ def object_box(rgb: np.ndarray, threshold: float = 0.12) -> tuple[int, int, int,
     """(top, bottom, left, right) of what differs from the background (the border's median
     colour) in an (H, W, 3) picture in [0, 1]; None when the content reaches every edge (a
     photo: nothing to crop to) or there is none."""
-    edge = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    bg = np.median(edge, axis=0)
+    bg = np.median(border(rgb), axis=0)
     diff = np.abs(rgb - bg).sum(-1) > threshold
     r, c = diff.sum(1), diff.sum(0)
     if not r.any():
@@ -169,8 +171,7 @@ def frame_object(rgb: np.ndarray, size: int) -> tuple[np.ndarray, str] | None:
     top, bottom, left, right = box
     h, w = bottom - top, right - left
     side = max(1, int(max(h, w) * OBJECT_PAD))
-    edge = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    bg = tuple(int(round(v * 255)) for v in np.median(edge, axis=0))
+    bg = tuple(int(round(v * 255)) for v in np.median(border(rgb), axis=0))
     src = Image.fromarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
     canvas = Image.new("RGB", (side, side), bg)
     canvas.paste(src.crop((left, top, right, bottom)), ((side - w) // 2, (side - h) // 2))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from models.image.framing import Chooser, frame_glyph, frame_object, is_framed
+from models.image.framing import Chooser, border, frame_glyph, frame_object, is_framed
 
 
 class ImageLoadError(ValueError):
@@ -104,7 +104,7 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int], frame: bool = 
         if img.mode != "L":
             notes.append("converted to gray")
         arr = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-        if _border_mean(arr) > 0.5:
+        if float(border(arr).mean()) > 0.5:
             notes.append("inverted to light-on-dark")
             arr = 1.0 - arr
         if frame and not (arr.shape == (h, w) and is_framed(arr)):
@@ -131,11 +131,6 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int], frame: bool = 
         notes.append("converted to RGB")
     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return np.ascontiguousarray(arr), "; ".join(notes)
-
-
-def _border_mean(arr: np.ndarray) -> float:
-    edge = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    return float(edge.mean())
 
 
 def load_image(path: str | Path, shape: tuple[int, int, int],

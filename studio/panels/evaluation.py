@@ -428,7 +428,7 @@ class EvaluationPanel(Panel):
             paths.append(self.study.stimulus(self.study.reference, trial.item))
         if audio:
             for p in paths:
-                if problem := check_stimulus(p):
+                if problem := check_stimulus(p, decode_audio=False):
                     raise StudyError(problem)
             images = []
         else:

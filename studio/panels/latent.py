@@ -59,7 +59,7 @@ from models.tasks.latent import export_frames
 from models.tasks.pictures import far_warning, picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
-from studio.panels.base import Panel, StudioContext
+from studio.panels.base import Panel, StudioContext, with_suffix
 from studio.state.latent import SCRUB_MAX, SLOTS, LatentState, Slot
 from studio.widgets.image_view import ImageView, to_qimage
 from studio.widgets.model_combo import ModelCombo
@@ -74,18 +74,18 @@ SOURCE_SIDE = 512   # pictures a slot keeps (encoded again when the model change
 # -- jobs (run on the worker thread; numpy in, numpy out) ----------------------------------
 
 def resolve_latent(registry: Registry, model: str, slot: Slot, *, ctx: JobContext
-                   ) -> tuple[np.ndarray, np.ndarray | None, str]:
+                   ) -> tuple[np.ndarray, np.ndarray | None, str, str]:
     """The latent of a slot under ``model``: encode its picture or draw its seed. Also the
-    picture as the model received it (uint8 RGB, None for seeds) and a warning when the
-    picture is far from the model's data ("" otherwise)."""
+    picture as the model received it (uint8 RGB, None for seeds), a note of how it was
+    framed, and a warning when it is far from the model's data ("" when none)."""
     backend = registry.get(model)
     if slot.kind == "random":
-        return backend.sample_latents(1, int(slot.seed))[0], None, ""
+        return backend.sample_latents(1, int(slot.seed))[0], None, "", ""
     if slot.kind == "image":
-        img, _ = picture_for_model(registry, model, slot.source)
+        img, note = picture_for_model(registry, model, slot.source)
         z = backend.encode(img[None], ctx=ctx)[0]
         warning = far_warning(registry, model, img, backend.decode(z[None], ctx=ctx)[0])
-        return z, to_uint8(img[None])[0], warning
+        return z, to_uint8(img[None])[0], note, warning
     raise ValueError(f"slot {slot.label} has no picture or seed to encode")
 
 
@@ -113,18 +113,11 @@ def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str
     return str(out)
 
 
-def read_picture(registry: Registry, model: str, path: str, *,
-                 ctx: JobContext) -> tuple[np.ndarray, str]:
+def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
     """Any image file as RGB uint8, uncropped and at most ``SOURCE_SIDE`` a side (each model
-    frames it its own way when it encodes it), plus a note of what reading it and framing it
-    for ``model`` did."""
+    frames it its own way when it encodes it, and says how), plus a note of the reading."""
     img, note = open_picture(path)
-    rgb = keep_source(img)
-    ctx.check()
-    if model:
-        framing = picture_for_model(registry, model, rgb)[1]
-        note = "; ".join(n for n in (note, framing) if n)
-    return rgb, note
+    return keep_source(img), note
 
 
 def keep_source(img: Image.Image) -> np.ndarray:
@@ -583,8 +576,8 @@ class LatentPanel(Panel):
             self._render()
 
     def _on_slot_latent(self, index: int, slot: Slot, model: str,
-                        result: tuple[np.ndarray, np.ndarray | None, str]) -> None:
-        z, shown, warning = result
+                        result: tuple[np.ndarray, np.ndarray | None, str, str]) -> None:
+        z, shown, framing, warning = result
         if model != self.model or not self.doc.set_latent(index, slot, z):
             return
         if shown is None:
@@ -593,6 +586,8 @@ class LatentPanel(Panel):
             # The picture as the model received it (framed, sized, gray or RGB), drawn like
             # the model's decodes.
             self.slot_views[index].set_image(shown)
+            if framing:
+                self.message.emit(f"{SLOTS[index]}: {framing}")
         if warning:
             self.error.emit(f"{SLOTS[index]}: {warning}", "")
         self._render()
@@ -636,8 +631,7 @@ class LatentPanel(Panel):
         label = Path(path).stem[:24]
         index = self.active
         self.ctx.jobs.submit(
-            f"latent-read-{index}", read_picture, self.ctx.registry, self.model, path,
-            lane="io", label=f"Reading {label}",
+            f"latent-read-{index}", read_picture, path, lane="io", label=f"Reading {label}",
             on_result=lambda r, i=index: self._on_picture_read(i, r, label),
             on_error=self.error.emit)
 
@@ -956,8 +950,7 @@ class LatentPanel(Panel):
         if a is None or b is None:
             self.error.emit("Fill A and B before exporting a morph", "")
             return
-        if not out.lower().endswith((".png", ".gif")):
-            out += ".gif" if kind == "gif" else ".png"
+        out = with_suffix(out, ".gif" if kind == "gif" else ".png", (".png", ".gif"))
         n = GIF_FRAMES if out.lower().endswith(".gif") else self.steps
         scale = int(self.export_scale_combo.currentData())
         smooth = self.export_smooth_check.isChecked()

@@ -9,6 +9,7 @@ PortAudio's threads (studio.audio), polled by a timer for the level meter and th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -449,28 +450,38 @@ class SpectralPanel(Panel):
         if self.view_combo.currentIndex() == 1:
             self._redraw()
 
+    def new_clip(self, source: tuple[np.ndarray, int], what: str,
+                 then: Callable[[], None] | None = None) -> None:
+        """Make ``source`` (audio, rate) the clip, undoably, once the chosen vocoder has
+        analysed it in the runner; ``then`` runs after. If the vocoder changes meanwhile,
+        the clip is analysed again by the new one (in the runner too)."""
+
+        def analysed(out: tuple[np.ndarray, np.ndarray, MelSettings]) -> None:
+            audio_, mel0, used = out
+            if used != self.mel_settings:
+                self.new_clip(source, what, then)
+                return
+            self.replace_clip(source, audio_, mel0, what)
+            if then is not None:
+                then()
+
+        self.ctx.jobs.submit(f"{self.name}-analyse-new", analyse_clip, self.ctx.registry,
+                             self.vocoder_name, *source, lane="interactive",
+                             label=f"Analysing: {what}", on_result=analysed,
+                             on_error=self.error.emit)
+
     def open_file(self, path: str) -> None:
-        registry, vocoder = self.ctx.registry, self.vocoder_name
+        name = Path(path).name
 
-        def load(*, ctx: JobContext):
-            # Reading, resampling and analysing a long file all happen here, off the UI.
-            clip = read_audio(path)
-            ctx.check()
-            return (clip, *analyse_clip(registry, vocoder, clip.audio, clip.rate))
-
-        def done(out) -> None:
-            clip, audio_, mel0, used = out
-            if used != self.mel_settings:          # the vocoder changed meanwhile
-                audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name,
-                                               clip.audio, clip.rate)
-            self.replace_clip((clip.audio, clip.rate), audio_, mel0,
-                              f"Open {Path(path).name}")
+        def opened(clip) -> None:
             note = (f", {clip.source_channels} channels mixed to mono"
                     if clip.source_channels > 1 else "")
-            self.message.emit(f"Opened {Path(path).name} ({clip.source_rate} Hz{note})")
+            self.new_clip((clip.audio, clip.rate), f"Open {name}", lambda: self.message.emit(
+                f"Opened {name} ({clip.source_rate} Hz{note})"))
 
-        self.ctx.jobs.submit(f"{self.name}-open", load, lane="io",
-                             label=f"Opening {Path(path).name}", on_result=done,
+        # Reading (and mixing down) a long file happens in the io lane, off the UI.
+        self.ctx.jobs.submit(f"{self.name}-open", lambda *, ctx: read_audio(path), lane="io",
+                             label=f"Opening {name}", on_result=opened,
                              on_error=self._file_error)
 
     def _file_error(self, message: str, details: str) -> None:
@@ -752,24 +763,16 @@ class SpectralPanel(Panel):
         if take.size < self.mel_settings.hop * 2:
             self.error.emit("The take is empty: nothing was recorded", "")
             return
-        rate = self.rate
+        seconds = take.size / self.rate
 
-        def analysed(out) -> None:
-            audio_, mel0, used = out
-            if used != self.mel_settings:          # the vocoder changed meanwhile
-                audio_, mel0, _ = analyse_clip(self.ctx.registry, self.vocoder_name, take,
-                                               rate)
-            self.replace_clip((take, rate), audio_, mel0, "Record a take")
-            self.message.emit(f"Recorded {take.size / rate:.1f} s")
+        def taken() -> None:
+            self.message.emit(f"Recorded {seconds:.1f} s")
             if self.vocode_on_stop.isChecked():
                 self._play_after_vocode = True
                 self.vocode(region=False)
 
         # The take is analysed off the UI thread, by the vocoder's own analysis.
-        self.ctx.jobs.submit(f"{self.name}-take", analyse_clip, self.ctx.registry,
-                             self.vocoder_name, take, rate, lane="interactive",
-                             label="Analysing the take", on_result=analysed,
-                             on_error=self.error.emit)
+        self.new_clip((take, self.rate), "Record a take", taken)
 
     def _on_poll(self) -> None:
         if self.recorder.armed:
