@@ -141,10 +141,13 @@ class StatusBar(QWidget):
         self.error_label.setText(message)
         self.error_label.setToolTip(message)
         self._details = details or message
+        self.error_label.setVisible(True)
         self.details_button.setVisible(True)
 
     def clear_error(self) -> None:
+        # Hidden when empty, so a message has the whole bar to be read in.
         self.error_label.setText("")
+        self.error_label.setVisible(False)
         self._details = ""
         self.details_button.setVisible(False)
 
