@@ -185,10 +185,11 @@ class StyleSpec:
     layers: int                      # per-layer codes in W+ (one per synthesis layer)
     w_dim: int                       # size of one code
     resolutions: tuple[int, ...] = ()    # output side of each layer, e.g. (4, 4, 8, 8, ...)
+    content_layers: int = 0          # rows 0..content_layers-1 carry content, the rest style
 
     def to_json(self) -> dict[str, Any]:
         return {"layers": self.layers, "w_dim": self.w_dim,
-                "resolutions": list(self.resolutions)}
+                "resolutions": list(self.resolutions), "content_layers": self.content_layers}
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,8 @@ class VocodeRequest:
 class StyleMixRequest:
     """Codes ``(layers, w_dim)`` of A and B; layers in ``from_b`` take B's codes, the rest
     A's (the crossover is always explicit). ``psi`` blends toward the mean code (truncation)
-    for layers below ``cutoff``; ``noise_seed`` fixes the per-layer noise (None: none)."""
+    for layers below ``cutoff``; ``noise_seed`` fixes the per-layer noise (None: none) and
+    ``noise_strength`` scales it per layer (empty: 1 everywhere)."""
 
     codes_a: np.ndarray
     codes_b: np.ndarray
@@ -362,6 +364,7 @@ class StyleMixRequest:
     psi: float = 1.0
     cutoff: int | None = None
     noise_seed: int | None = 0
+    noise_strength: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         a = _array(self.codes_a, 2, "codes of A")
@@ -440,7 +443,7 @@ class StyleBackend(Protocol):
         ...
 
     def mean_code(self) -> np.ndarray:
-        """The mean code ``(w_dim,)`` that truncation blends toward."""
+        """The mean code ``(layers, w_dim)`` that truncation blends toward."""
         ...
 
     def synthesize(self, requests: list[StyleMixRequest], *, ctx: JobContext | None = None

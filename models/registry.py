@@ -34,6 +34,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
 FAMILIES: dict[str, str] = {
     "vae": "models.image.vae",
     "classifier": "models.image.classifier",
+    "stylegen": "models.image.stylegen",
     "vocos": "models.audio.vocos",
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",

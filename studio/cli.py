@@ -93,6 +93,25 @@ def build_parser() -> argparse.ArgumentParser:
     tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "vocoder-speech.safetensors)")
 
+    tsg = tsub.add_parser("stylegen", help="train the style generator (Style Mixer)")
+    tsg.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tsg.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    tsg.add_argument("--batch", type=int, default=64)
+    tsg.add_argument("--adv-weight", type=float, default=0.0,
+                     help="weight of the adversarial loss (0: none)")
+    tsg.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
+    tsg.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    tsg.add_argument("--init", default="", metavar="FILE",
+                     help="continue training from these style-generator weights")
+    tsg.add_argument("--seed", type=int, default=0)
+    tsg.add_argument("--no-measure", action="store_true",
+                     help="skip the test-split measurements (run them later with --measure)")
+    tsg.add_argument("--measure", type=Path, metavar="WEIGHTS",
+                     help="only measure these trained weights and write the figures in "
+                     "their card")
+    tsg.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "stylegen-DATA.safetensors)")
+
     vo = sub.add_parser("vocode", help="analyse a recording to a mel and vocode it back")
     vo.add_argument("input", type=Path, metavar="IN.wav")
     vo.add_argument("output", type=Path, metavar="OUT.wav")
@@ -173,6 +192,33 @@ def build_parser() -> argparse.ArgumentParser:
                     help="enlarge each frame (default: 1 for a strip, 2 for a GIF)")
     ip.add_argument("--smooth", action="store_true",
                     help="enlarge smoothly (bicubic) instead of in pixel blocks")
+
+    sx = sub.add_parser("stylemix", help="mix the styles of two pictures or seeds, or draw "
+                        "characters in the style of a few glyphs")
+    sx.add_argument("--model", default="stylegen-glyphs",
+                    help="a style generator's name or checkpoint file")
+    sx.add_argument("--a", metavar="A.png|SEED", help="source A: a picture or a seed")
+    sx.add_argument("--b", metavar="B.png|SEED", help="source B: a picture or a seed")
+    cross = sx.add_mutually_exclusive_group()
+    cross.add_argument("--layers", help="rows of W+ that take B's codes, e.g. 0-3 or 2,5")
+    cross.add_argument("--preset", choices=("coarse", "middle", "fine", "style", "content"),
+                       help="named rows that take B's codes")
+    sx.add_argument("--content", type=Path, metavar="A.png",
+                    help="the character to draw (with --style)")
+    sx.add_argument("--style", type=Path, nargs="+", metavar="B.png",
+                    help="one or more glyphs of the style to draw in")
+    sx.add_argument("--text", help="text to write in the --style (one line)")
+    sx.add_argument("--pairs", type=Path, metavar="PAIRS.csv",
+                    help="CSV with header content,style,out: one picture per row")
+    sx.add_argument("--psi", type=float, default=1.0, help="truncation (1: none, 0: the mean)")
+    sx.add_argument("--cutoff", type=int, default=None,
+                    help="truncate only rows below this one (default: all)")
+    sx.add_argument("--seed", type=int, default=None,
+                    help="noise seed (default: no per-layer noise)")
+    sx.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=1,
+                    help="enlarge the result in pixel blocks")
+    sx.add_argument("--out", type=Path, help="output picture")
+    sx.add_argument("--out-dir", type=Path, help="output folder (with --pairs)")
     return p
 
 
@@ -273,6 +319,21 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                         lr=args.lr,
                                                         init=args.init),
                              log=lambda line: print(line, flush=True))
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "stylegen":
+        from models.train import stylegen
+
+        if args.measure is not None:
+            card = stylegen.measure(args.measure, log=lambda line: print(line, flush=True))
+            print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
+            return 0
+        out = args.out or WEIGHTS_DIR / f"stylegen-{args.data}.safetensors"
+        cfg = stylegen.TrainConfig(data=args.data, minutes=args.minutes, batch=args.batch,
+                                   adv_weight=args.adv_weight, max_steps=args.max_steps,
+                                   lr=args.lr, init=args.init, seed=args.seed)
+        card = stylegen.train(cfg, out, log=lambda line: print(line, flush=True),
+                              measure_after=not args.no_measure)
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0
     if args.train_command == "classifier":
@@ -520,6 +581,130 @@ def _read_audio(path: Path, rate: int | None = None):
         raise CLIError(str(exc)) from None
 
 
+def _stylemix_source(reg, name: str, text: str, what: str):
+    """A seed (an integer) or a picture file, as a stylemix Source."""
+    from models.tasks.stylemix import Source, file_source
+
+    try:
+        return Source(f"seed {int(text)}", seed=int(text))
+    except ValueError:
+        pass
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise CLIError(f"{what} '{text}' is neither a seed (a whole number) nor a picture file")
+    src = file_source(reg, name, path)
+    if src.note:
+        print(f"{path}: {src.note}", file=sys.stderr)
+    return src
+
+
+def _style_pictures(reg, name: str, paths: list[Path]):
+    from models.tasks.pictures import read_for_model
+
+    out = []
+    for p in paths:
+        if not Path(p).is_file():
+            raise CLIError(f"{p}: no such picture")
+        arr, note = read_for_model(reg, name, p)
+        if note:
+            print(f"{p}: {note}", file=sys.stderr)
+        out.append(arr)
+    return out
+
+
+def cmd_stylemix(args: argparse.Namespace) -> int:
+    import csv
+
+    from models.image.io import save_image
+    from models.tasks import stylemix as sm
+
+    modes = [m for m, on in (("--a/--b", args.a is not None or args.b is not None),
+                             ("--content", args.content is not None),
+                             ("--text", args.text is not None),
+                             ("--pairs", args.pairs is not None)) if on]
+    if len(modes) != 1:
+        raise CLIError("give one of --a A --b B (a mix), --content A --style B (a character "
+                       "in a style), --style B --text TEXT, or --pairs PAIRS.csv"
+                       + (f"; got {' and '.join(modes)}" if modes else ""))
+    reg = _registry()
+    name = _resolve_model(reg, args.model)
+    try:
+        sm.style_model(reg, name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.pairs is None and args.out is None:
+        raise CLIError("--out OUT.png is needed")
+    spec = reg.info(name).style
+    mode = modes[0]
+    if mode == "--a/--b":
+        if args.a is None or args.b is None:
+            raise CLIError("a mix needs both --a and --b")
+        if args.layers is not None:
+            try:
+                from_b = sm.parse_layers(args.layers, spec.layers)
+            except ValueError as exc:
+                raise CLIError(str(exc)) from None
+        elif args.preset is not None:
+            from_b = sm.presets(spec).get(args.preset, ())
+            if not from_b:
+                raise CLIError(f"this model has no '{args.preset}' rows")
+        else:
+            raise CLIError("say which rows take B's codes: --layers 0-3 or --preset coarse")
+        a = _stylemix_source(reg, name, args.a, "--a")
+        b = _stylemix_source(reg, name, args.b, "--b")
+        codes = sm.source_codes(reg, name, [a, b])
+        img = sm.mix_grid(reg, name, codes[:1], codes[1:], from_b, psi=args.psi,
+                          cutoff=args.cutoff, noise_seed=args.seed)[0, 0]
+    elif mode == "--content":
+        if not args.style:
+            raise CLIError("--content needs --style B.png [B2.png ...]")
+        content = _style_pictures(reg, name, [args.content])
+        style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
+        img = sm.in_style(reg, name, content[0][None], style, psi=args.psi)[0]
+    elif mode == "--text":
+        if not args.style:
+            raise CLIError("--text needs --style B.png [B2.png ...]")
+        style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
+        try:
+            img = sm.write_text(reg, name, args.text, style, psi=args.psi)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    else:
+        if args.out_dir is None:
+            raise CLIError("--pairs needs --out-dir DIR")
+        try:
+            with open(args.pairs, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+                header = set(rows[0]) if rows else set()
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise CLIError(f"{args.pairs}: cannot read ({exc})") from None
+        if not rows or not {"content", "style", "out"} <= header:
+            raise CLIError(f"{args.pairs}: needs a header 'content,style,out' and one row "
+                           "per picture")
+        base = args.pairs.parent
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        for n, row in enumerate(rows, start=2):
+            paths = [base / (row.get(k) or "").strip() for k in ("content", "style")]
+            missing = [str(p) for p in paths if not p.is_file()]
+            out_name = (row.get("out") or "").strip()
+            if missing or not out_name or Path(out_name).name != out_name:
+                why = (f"no such picture {missing[0]}" if missing
+                       else f"'out' must be a file name, not '{out_name}'")
+                raise CLIError(f"{args.pairs}, line {n}: {why}")
+            content, style_pic = _style_pictures(reg, name, paths)
+            style = sm.style_code(reg, name, [style_pic])
+            img = sm.in_style(reg, name, content[None], style, psi=args.psi)[0]
+            out = args.out_dir / out_name
+            if not out.suffix:
+                out = out.with_suffix(".png")
+            save_image(img, out, scale=args.scale)
+            print(out)
+        return 0
+    save_image(img, args.out, scale=args.scale)
+    print(args.out)
+    return 0
+
+
 def cmd_vocode(args: argparse.Namespace) -> int:
     from models.audio.io import AudioFileError, write_wav
     from models.tasks.audio import round_trip
@@ -559,6 +744,7 @@ def cmd_spectrogram(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "vocode": cmd_vocode,
+    "stylemix": cmd_stylemix,
     "spectrogram": cmd_spectrogram,
     "models": cmd_models,
     "screenshot": cmd_screenshot,

@@ -9,6 +9,7 @@ from studio.panels.base import Panel
 # Display order in the main window.
 PANEL_MODULES = (
     "studio.panels.latent",
+    "studio.panels.stylemix",
     "studio.panels.spectral",
     "studio.panels.evaluation",
     "studio.panels.models",

@@ -49,6 +49,7 @@ class Panel(QWidget):
     message = Signal(str)  # transient status-bar note
     models_changed = Signal()  # the panel registered a checkpoint
     send_to_evaluation = Signal(str, str)  # folder of results, label
+    send_latent = Signal(str, object, str)  # model, latent (D,), label: to the Latent Explorer
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,6 +107,9 @@ class Panel(QWidget):
 
     def receive_for_evaluation(self, folder: str, label: str) -> None:
         """A folder another panel sent (only the Evaluation panel takes it)."""
+
+    def receive_latent(self, model: str, latent: Any, label: str) -> None:
+        """A latent another panel sent (only the Latent Explorer takes it)."""
 
     def shutdown(self) -> None:
         """Cancel this panel's jobs (every key starting with its name); called before the

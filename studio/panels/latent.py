@@ -831,6 +831,17 @@ class LatentPanel(Panel):
         item = self.library_list.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
+    def receive_latent(self, model: str, latent: Any, label: str) -> None:
+        """Another panel's latent (a Style Mixer cell) into the active slot, under its model."""
+        if model not in self.model_combo.names():
+            self.error.emit(f"{model} has no latent space here", "")
+            return
+        if model != self.model:
+            self._push_param("model", self.model, model)
+        self.set_slot(self.active, Slot("latent", label,
+                                        latent=np.asarray(latent, np.float32)))
+        self.message.emit(f"{label} is in slot {SLOTS[self.active]}")
+
     def load_from_library(self, name: str | None = None) -> None:
         name = name or self._selected_library_name()
         if name is None:

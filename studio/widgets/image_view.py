@@ -47,9 +47,16 @@ class ImageView(QWidget):
         return self._image
 
     def _target(self) -> QRect:
-        side = min(self.width(), self.height() - (16 if self.caption else 0)) - 4
-        side = max(side, 8)
-        return QRect((self.width() - side) // 2, 2, side, side)
+        """Where the picture goes: as large as fits, keeping its aspect (square when empty)."""
+        avail_w = max(self.width() - 4, 8)
+        avail_h = max(self.height() - (16 if self.caption else 0) - 4, 8)
+        aspect = 1.0
+        if self._image is not None and self._image.shape[0] > 0:
+            aspect = self._image.shape[1] / self._image.shape[0]
+        w = min(avail_w, avail_h * aspect)
+        h = max(int(w / aspect), 8)
+        w = max(int(w), 8)
+        return QRect((self.width() - w) // 2, 2, w, h)
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
         p = QPainter(self)

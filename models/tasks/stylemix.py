@@ -1,0 +1,183 @@
+"""Style mixing as the Style Mixer panel and ``latent-studio stylemix`` both ask for it.
+
+A *source* is a seed (drawn from the model's fitted sampler) or a picture (encoded into W+).
+A *crossover* is the set of W+ rows taken from B; presets name StyleGAN's coarse, middle and
+fine rows, and "style" the rows the model was trained to carry the font.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from models.protocol import Capability, JobContext, StyleMixRequest, StyleSpec
+from models.registry import Registry
+from models.tasks.pictures import picture_for_model, read_for_model
+
+SPACE_WIDTH = 0.45      # a space, as a fraction of a cell
+TRACKING = 0.08         # extra gap between drawn characters, as a fraction of a cell
+
+
+def presets(spec: StyleSpec) -> dict[str, tuple[int, ...]]:
+    """Named crossovers: StyleGAN's coarse (4-8 px), middle (16-32 px) and fine (64 px up)
+    rows, and the model's own content and style rows."""
+    res = spec.resolutions or tuple(4 * 2**(i // 2) for i in range(spec.layers))
+    out = {
+        "coarse": tuple(i for i, r in enumerate(res) if r <= 8),
+        "middle": tuple(i for i, r in enumerate(res) if 16 <= r <= 32),
+        "fine": tuple(i for i, r in enumerate(res) if r >= 64),
+    }
+    if spec.content_layers:
+        out["style"] = tuple(range(spec.content_layers, spec.layers))
+        out["content"] = tuple(range(spec.content_layers))
+    return out
+
+
+def parse_layers(text: str, layers: int) -> tuple[int, ...]:
+    """``"0-3"``, ``"2,5,7"`` or ``"0-1,6-9"`` as row numbers; ValueError says what is wrong."""
+    out: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = (int(v) for v in part.split("-", 1))
+                out.update(range(a, b + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise ValueError(f"layers are numbers or ranges like 0-3 or 2,5, not '{text}'"
+                             ) from None
+    bad = sorted(k for k in out if not 0 <= k < layers)
+    if bad:
+        raise ValueError(f"layers {bad} are outside 0-{layers - 1}")
+    if not out:
+        raise ValueError("no layers given")
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A row or column of the grid: a seed, or a picture's codes (``label`` for people)."""
+
+    label: str
+    seed: int | None = None
+    codes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    note: str = ""
+
+
+def style_model(registry: Registry, name: str) -> str:
+    """``name`` if it is a style generator; ValueError otherwise."""
+    info = registry.info(name)
+    if Capability.STYLE_MIX not in info.capabilities or info.style is None:
+        raise ValueError(f"model '{name}' cannot mix styles (it is a {info.family})")
+    return name
+
+
+def picture_source(registry: Registry, model: str, picture: Image.Image | np.ndarray,
+                   label: str) -> Source:
+    """A picture encoded into W+ (framed as the model's data is)."""
+    arr, note = picture_for_model(registry, model, picture)
+    codes = registry.get(model).encode_codes(arr[None])[0]
+    return Source(label, codes=codes, note=note)
+
+
+def file_source(registry: Registry, model: str, path: str | Path) -> Source:
+    arr, note = read_for_model(registry, model, path)
+    codes = registry.get(model).encode_codes(arr[None])[0]
+    return Source(Path(path).name, codes=codes, note=note)
+
+
+def source_codes(registry: Registry, model: str, sources: list[Source]) -> np.ndarray:
+    """W+ codes (N, layers, w_dim) of sources (seeds through the sampler)."""
+    backend = registry.get(model)
+    seeds = [s.seed for s in sources if s.codes is None]
+    drawn = iter(backend.codes_from_seeds([int(s) for s in seeds]) if seeds else [])
+    return np.stack([s.codes if s.codes is not None else next(drawn) for s in sources])
+
+
+def mix_grid(registry: Registry, model: str, rows: np.ndarray, cols: np.ndarray,
+             from_b: tuple[int, ...], *, psi: float = 1.0, cutoff: int | None = None,
+             noise_seed: int | None = None, noise_strength: tuple[float, ...] = (),
+             ctx: JobContext | None = None) -> np.ndarray:
+    """Images (len(rows), len(cols), H, W, C): cell (i, j) takes row i's codes (A) with the
+    rows of W+ in ``from_b`` from column j (B)."""
+    backend = registry.get(model)
+    reqs = [StyleMixRequest(a, b, from_b, psi=psi, cutoff=cutoff, noise_seed=noise_seed,
+                            noise_strength=noise_strength) for a in rows for b in cols]
+    out = backend.synthesize(reqs, ctx=ctx)
+    return out.reshape(len(rows), len(cols), *out.shape[1:])
+
+
+def style_code(registry: Registry, model: str, pictures: list[np.ndarray]) -> np.ndarray:
+    """One W+ code whose style rows are the mean of the pictures' (H, W, C each)."""
+    return registry.get(model).style_of(np.stack(pictures))
+
+
+def in_style(registry: Registry, model: str, content: np.ndarray, style: np.ndarray, *,
+             psi: float = 1.0) -> np.ndarray:
+    """Each content picture (N, H, W, C) drawn in the style of W+ code ``style``."""
+    backend = registry.get(model)
+    codes = backend.encode_codes(content)
+    rows = tuple(backend.style_layers)
+    reqs = [StyleMixRequest(c, style, rows, psi=psi, noise_seed=None) for c in codes]
+    return backend.synthesize(reqs)
+
+
+def write_text(registry: Registry, model: str, text: str, style: np.ndarray, *,
+               psi: float = 1.0, ctx: JobContext | None = None) -> np.ndarray:
+    """``text`` drawn in the style of W+ code ``style`` as one line (H, W', C) in [0, 1]:
+    each character from the model's stored content code, cropped to its ink and set with a
+    little tracking; spaces are gaps. ValueError names characters the model cannot draw."""
+    backend = registry.get(model)
+    text = text.replace("\t", " ").replace("\n", " ")
+    drawn = "".join(ch for ch in text if ch != " ")
+    if not drawn:
+        raise ValueError("there is no character to write")
+    content = backend.content_codes(drawn)                     # ValueError for unknown chars
+    k = content.shape[1]
+    rows = tuple(backend.style_layers)
+    reqs = []
+    for c in content:
+        a = style.copy()
+        a[:k] = c
+        reqs.append(StyleMixRequest(a, style, rows, psi=psi, noise_seed=None))
+    glyphs = backend.synthesize(reqs, ctx=ctx)
+    return set_line(text, glyphs)
+
+
+def set_line(text: str, glyphs: np.ndarray) -> np.ndarray:
+    """Lay out one glyph (H, W, C) per non-space character of ``text`` side by side, each
+    cropped to its ink columns (a faint glyph keeps its whole cell)."""
+    h, w, c = glyphs.shape[1:]
+    gap = int(round(TRACKING * w))
+    pieces: list[np.ndarray] = []
+    it = iter(glyphs)
+    for ch in text:
+        if ch == " ":
+            pieces.append(np.zeros((h, int(round(SPACE_WIDTH * w)), c), np.float32))
+            continue
+        g = next(it)
+        ink = np.nonzero(g.max(axis=(0, 2)) > 0.25)[0]
+        if len(ink):
+            g = g[:, max(0, ink[0] - 1):min(w, ink[-1] + 2)]
+        pieces.append(g)
+        pieces.append(np.zeros((h, gap, c), np.float32))
+    if pieces and pieces[-1].shape[1] == gap:
+        pieces.pop()
+    margin = np.zeros((h, gap, c), np.float32)
+    return np.ascontiguousarray(np.concatenate([margin, *pieces, margin], axis=1))
+
+
+def tile(grid: np.ndarray, pad: int = 2) -> np.ndarray:
+    """A grid of images (R, K, H, W, C) as one picture with ``pad``-pixel grey lines."""
+    r, k, h, w, c = grid.shape
+    out = np.full((r * h + (r + 1) * pad, k * w + (k + 1) * pad, c), 0.35, np.float32)
+    for i in range(r):
+        for j in range(k):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            out[y:y + h, x:x + w] = grid[i, j]
+    return out

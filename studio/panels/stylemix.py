@@ -1,0 +1,922 @@
+"""Style Mixer: the StyleGAN style-mixing figure on your own pictures and seeds, truncation,
+per-layer noise, and "write in this style".
+
+Rows are sources A, columns sources B; cell (i, j) takes row i's W+ codes with the rows of
+W+ ticked in the crossover from column j. Every change re-renders the grid in the
+interactive lane under one key (latest wins). Pictures are encoded once per model.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon, QImage, QPixmap, QUndoCommand
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.data import dataset_path
+from models.data.browse import DatasetIndex, load_index
+from models.image.io import open_picture, to_uint8
+from models.protocol import Capability, JobContext
+from models.registry import Registry
+from models.tasks import stylemix as sm
+from models.tasks.pictures import picture_for_model
+from studio.library import LatentLibrary
+from studio.panels import register_panel
+from studio.panels.base import Panel, StudioContext, with_suffix
+from studio.panels.latent import IMAGE_FILTER, keep_source
+from studio.state.stylemix import MAX_SOURCES, MixSource, StyleMixState
+from studio.widgets.image_view import ImageView, to_qimage
+from studio.widgets.model_combo import ModelCombo
+
+WHICH = {"rows": "row (A)", "cols": "column (B)", "style": "style glyph"}
+
+
+# -- jobs (worker thread; numpy in, numpy out) ----------------------------------------------
+
+def resolve_codes(registry: Registry, model: str, sources: list[MixSource],
+                  known: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """W+ codes of every source (by id) not in ``known``: pictures encoded, seeds drawn,
+    library latents reshaped (a latent of another model is an error that names it)."""
+    backend = registry.get(model)
+    spec = registry.info(model).style
+    out: dict[int, np.ndarray] = {}
+    seeds = [s for s in sources if s.kind == "seed" and id(s) not in known]
+    if seeds:
+        drawn = backend.codes_from_seeds([int(s.seed) for s in seeds])
+        out.update({id(s): c for s, c in zip(seeds, drawn)})
+    for s in sources:
+        if id(s) in known or id(s) in out or s.kind == "seed":
+            continue
+        if s.kind == "picture":
+            img, _ = picture_for_model(registry, model, s.picture)
+            out[id(s)] = backend.encode_codes(img[None])[0]
+        else:
+            z = np.asarray(s.latent, np.float32)
+            if s.model != model or z.size != spec.layers * spec.w_dim:
+                raise ValueError(f"'{s.label}' is a latent of {s.model or 'another model'}; "
+                                 f"{model} cannot use it")
+            out[id(s)] = z.reshape(spec.layers, spec.w_dim)
+    return out
+
+
+def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: list[MixSource],
+                known: dict[int, np.ndarray], from_b: tuple[int, ...], psi: float,
+                cutoff: int | None, noise_seed: int | None, strengths: tuple[float, ...], *,
+                ctx: JobContext) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                          dict[int, np.ndarray]]:
+    """(grid uint8 (R, K, H, W, 3), row pictures, column pictures (as decoded from their
+    codes), the codes computed here)."""
+    new = resolve_codes(registry, model, rows + cols, known)
+    codes = {**known, **new}
+    a = np.stack([codes[id(s)] for s in rows])
+    b = np.stack([codes[id(s)] for s in cols])
+    ctx.check()
+    grid = sm.mix_grid(registry, model, a, b, from_b, psi=psi, cutoff=cutoff,
+                       noise_seed=noise_seed, noise_strength=strengths)
+    heads = sm.mix_grid(registry, model, np.concatenate([a, b]), np.concatenate([a, b])[:1],
+                        (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
+                        noise_strength=strengths)[:, 0]
+    return (to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3),
+            to_uint8(heads[:len(rows)]), to_uint8(heads[len(rows):]), new)
+
+
+def render_text(registry: Registry, model: str, style: list[MixSource], text: str,
+                known: dict[int, np.ndarray], psi: float, *, ctx: JobContext
+                ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """(the line as float (H, W', C) in [0, 1], as uint8 RGB, the codes computed here)."""
+    new = resolve_codes(registry, model, style, known)
+    codes = {**known, **new}
+    backend = registry.get(model)
+    rows = list(backend.style_layers)
+    code = codes[id(style[0])].copy()
+    code[rows] = np.stack([codes[id(s)] for s in style])[:, rows].mean(0)
+    line = sm.write_text(registry, model, text, code, psi=psi, ctx=ctx)
+    return line, to_uint8(line[None])[0], new
+
+
+def read_source(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
+    img, note = open_picture(path)
+    return keep_source(img), note
+
+
+def open_glyphs(*, ctx: JobContext) -> DatasetIndex | None:
+    return load_index("glyphs") if dataset_path("glyphs").is_file() else None
+
+
+# -- undo ----------------------------------------------------------------------------------
+
+class SetSourcesCommand(QUndoCommand):
+    def __init__(self, panel: StyleMixPanel, which: str, new: list[MixSource], what: str
+                 ) -> None:
+        super().__init__(what)
+        self.panel, self.which, self.new = panel, which, list(new)
+        self.old = list(panel.doc.sources(which))
+
+    def redo(self) -> None:
+        self.panel.doc.set_sources(self.which, self.new)
+
+    def undo(self) -> None:
+        self.panel.doc.set_sources(self.which, self.old)
+
+
+class SetParamCommand(QUndoCommand):
+    """A parameter change; consecutive changes of one parameter (a drag) merge."""
+
+    def __init__(self, panel: StyleMixPanel, name: str, old: Any, new: Any) -> None:
+        super().__init__(f"Change {name}")
+        self.panel, self.name, self.old, self.new = panel, name, old, new
+
+    def id(self) -> int:
+        return 4343
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
+        if not isinstance(other, SetParamCommand) or other.name != self.name:
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.panel.apply_param(self.name, self.new)
+
+    def undo(self) -> None:
+        self.panel.apply_param(self.name, self.old)
+
+
+class GlyphPicker(QDialog):
+    """Search the glyph data set and pick one glyph."""
+
+    def __init__(self, index: DatasetIndex, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Glyph from the data set")
+        self.index = index
+        self.search = QLineEdit(placeholderText="e.g.  g bold   ·   Noto Serif   ·   italic")
+        self.search.setClearButtonEnabled(True)
+        self.list = QListWidget()
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setIconSize(QSize(48, 48))
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.itemDoubleClicked.connect(lambda _: self.accept())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.search)
+        lay.addWidget(self.list, 1)
+        lay.addWidget(buttons)
+        self.resize(560, 420)
+        self.search.textChanged.connect(self.fill)
+        self.fill("")
+
+    def fill(self, query: str) -> None:
+        self.list.clear()
+        for i in self.index.search(query, limit=120):
+            rgb = to_uint8(self.index.image(i)[None])[0]
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(rgb))), "")
+            item.setToolTip(self.index.labels[i])
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            self.list.addItem(item)
+        if self.list.count():
+            self.list.setCurrentRow(0)
+
+    def chosen(self) -> tuple[np.ndarray, str] | None:
+        item = self.list.currentItem()
+        if item is None:
+            return None
+        i = int(item.data(Qt.ItemDataRole.UserRole))
+        return to_uint8(self.index.image(i)[None])[0], self.index.labels[i]
+
+
+# -- the panel ------------------------------------------------------------------------------
+
+@register_panel
+class StyleMixPanel(Panel):
+    name = "stylemix"
+    title = "Style Mixer"
+    open_filter = IMAGE_FILTER
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.doc = StyleMixState()
+        self.doc.events.connect("sources", self._on_doc_sources)
+        self.doc.events.connect("param", self._on_doc_param)
+        self.doc.events.connect("selected", self._on_doc_selected)
+        self.library = LatentLibrary()
+        self.glyphs: DatasetIndex | None = None
+        self.codes: dict[int, np.ndarray] = {}        # id(source) -> W+ of self.doc.model
+        self.grid_rgb: np.ndarray | None = None
+        self.line: np.ndarray | None = None
+        self.target = "rows"
+        self._applying = False
+        self._build_ui()
+        self._render_timer = QTimer(self, singleShot=True, interval=10)
+        self._render_timer.timeout.connect(self._submit_grid)
+        self._text_timer = QTimer(self, singleShot=True, interval=150)
+        self._text_timer.timeout.connect(self._submit_text)
+        self._refresh_models()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        self.model_combo = ModelCombo("Style generators: the shipped ones and checkpoints "
+                                      "you open")
+        self.note_label = QLabel()
+        self.note_label.setStyleSheet("color: #555;")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model_combo)
+        top.addStretch(1)
+        top.addWidget(self.note_label)
+
+        # Sources: where new ones go, and how they are made.
+        self.target_combo = QComboBox()
+        self.target_combo.addItem("rows (A)", "rows")
+        self.target_combo.addItem("columns (B)", "cols")
+        self.target_combo.setToolTip("Where the next source goes (Tab toggles)")
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=1)
+        self.seed_spin.setToolTip("Seed of the next random source")
+        self.add_seed_button = QPushButton("Seed")
+        self.add_seed_button.setToolTip("Add a random source with this seed, then step the "
+                                        "seed (R)")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Add a picture (also drop a file on the window)")
+        self.paste_button = QPushButton("Paste")
+        self.paste_button.setToolTip("Add the clipboard's picture (Ctrl+V)")
+        self.lib_button = QPushButton("Library…")
+        self.lib_button.setToolTip("Add a latent kept in the latent library")
+        self.glyph_button = QPushButton("Glyph…")
+        self.glyph_button.setToolTip("Add a glyph from the data set")
+        self.remove_button = QPushButton("Remove last")
+        src_row = QHBoxLayout()
+        src_row.addWidget(QLabel("Add to"))
+        for w in (self.target_combo, self.seed_spin, self.add_seed_button, self.open_button,
+                  self.paste_button, self.lib_button, self.glyph_button, self.remove_button):
+            src_row.addWidget(w)
+        src_row.addStretch(1)
+
+        self.grid_widget = QWidget()
+        self.grid_layout = QGridLayout(self.grid_widget)
+        self.grid_layout.setSpacing(3)
+        self.cell_views: list[list[ImageView]] = []
+        self.row_views: list[ImageView] = []
+        self.col_views: list[ImageView] = []
+        self.empty_label = QLabel("Add rows (A) and columns (B): seeds, pictures, glyphs or "
+                                  "library latents. Each cell is its row with the ticked "
+                                  "layers taken from its column.")
+        self.empty_label.setWordWrap(True)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.grid_widget)
+
+        cell_row = QHBoxLayout()
+        self.keep_button = QPushButton("Keep cell in library")
+        self.to_latent_button = QPushButton("Cell to Latent Explorer")
+        self.to_eval_button = QPushButton("Grid to Evaluation")
+        self.to_eval_button.setToolTip("Write every cell as a PNG and open the folder in the "
+                                       "Evaluation panel")
+        self.export_button = QPushButton("Export grid…")
+        for b in (self.keep_button, self.to_latent_button, self.to_eval_button,
+                  self.export_button):
+            cell_row.addWidget(b)
+        cell_row.addStretch(1)
+
+        mix_page = QWidget()
+        ml = QVBoxLayout(mix_page)
+        ml.addLayout(src_row)
+        ml.addWidget(self.empty_label)
+        ml.addWidget(scroll, 1)
+        ml.addLayout(cell_row)
+
+        # Text page.
+        text_page = QWidget()
+        tl = QVBoxLayout(text_page)
+        self.text_edit = QLineEdit(self.doc.text)
+        self.text_edit.setToolTip("Characters to write in the style of the glyphs below")
+        self.style_list = QListWidget()
+        self.style_list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.style_list.setIconSize(QSize(48, 48))
+        self.style_list.setMaximumHeight(86)
+        self.style_list.setToolTip("The style: one or more glyphs of one font")
+        srow = QHBoxLayout()
+        self.style_open_button = QPushButton("Open…")
+        self.style_paste_button = QPushButton("Paste")
+        self.style_glyph_button = QPushButton("Glyph…")
+        self.style_cell_button = QPushButton("Selected cell")
+        self.style_clear_button = QPushButton("Clear")
+        for b in (self.style_open_button, self.style_paste_button, self.style_glyph_button,
+                  self.style_cell_button, self.style_clear_button):
+            srow.addWidget(b)
+        srow.addStretch(1)
+        self.line_view = ImageView(minimum=120, caption="in this style")
+        self.line_view.placeholder = "Give one or more glyphs of a style, then type"
+        self.export_line_button = QPushButton("Export line…")
+        tl.addWidget(QLabel("Text"))
+        tl.addWidget(self.text_edit)
+        tl.addWidget(QLabel("Style glyphs"))
+        tl.addWidget(self.style_list)
+        tl.addLayout(srow)
+        tl.addWidget(self.line_view, 1)
+        tl.addWidget(self.export_line_button)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(mix_page, "Mix grid")
+        self.tabs.addTab(text_page, "Write in this style")
+
+        # Right: crossover, truncation, noise.
+        cross = QGroupBox("Crossover: layers taken from B")
+        cl = QVBoxLayout(cross)
+        prow = QHBoxLayout()
+        self.preset_buttons: dict[str, QPushButton] = {}
+        for name in ("coarse", "middle", "fine", "style"):
+            b = QPushButton(name)
+            b.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
+            self.preset_buttons[name] = b
+            prow.addWidget(b)
+        cl.addLayout(prow)
+        self.layer_grid = QGridLayout()
+        cl.addLayout(self.layer_grid)
+        self.layer_checks: list[QCheckBox] = []
+        self.strength_spins: list[QDoubleSpinBox] = []
+
+        trunc = QGroupBox("Truncation")
+        tg = QGridLayout(trunc)
+        self.psi_slider = QSlider(Qt.Orientation.Horizontal)
+        self.psi_slider.setRange(0, 100)
+        self.psi_slider.setValue(100)
+        self.psi_label = QLabel("ψ 1.00")
+        self.cutoff_spin = QSpinBox(minimum=0, maximum=64, value=0)
+        self.cutoff_spin.setSpecialValueText("all")
+        self.cutoff_spin.setToolTip("Truncate only layers below this one")
+        tg.addWidget(self.psi_label, 0, 0)
+        tg.addWidget(self.psi_slider, 0, 1)
+        tg.addWidget(QLabel("layers below"), 1, 0)
+        tg.addWidget(self.cutoff_spin, 1, 1)
+
+        noise = QGroupBox("Noise")
+        ng = QGridLayout(noise)
+        self.noise_check = QCheckBox("per-layer noise")
+        self.noise_seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.dice_button = QPushButton("Roll")
+        self.dice_button.setToolTip("A new noise seed")
+        ng.addWidget(self.noise_check, 0, 0, 1, 2)
+        ng.addWidget(QLabel("seed"), 1, 0)
+        ng.addWidget(self.noise_seed_spin, 1, 1)
+        ng.addWidget(self.dice_button, 1, 2)
+        ng.addWidget(QLabel("Strength per layer is beside each layer above."), 2, 0, 1, 3)
+
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.addWidget(cross)
+        sl.addWidget(trunc)
+        sl.addWidget(noise)
+        sl.addStretch(1)
+        side.setMaximumWidth(380)
+
+        body = QHBoxLayout()
+        body.addWidget(self.tabs, 1)
+        body.addWidget(side)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(body, 1)
+
+        self.model_combo.currentIndexChanged.connect(self._on_model_combo_changed)
+        self.target_combo.currentIndexChanged.connect(
+            lambda i: setattr(self, "target", self.target_combo.itemData(i)))
+        self.add_seed_button.clicked.connect(lambda: self.add_seed())
+        self.open_button.clicked.connect(lambda: self._open_dialog(self.target))
+        self.paste_button.clicked.connect(lambda: self.paste(self.target))
+        self.lib_button.clicked.connect(self._on_library_clicked)
+        self.glyph_button.clicked.connect(lambda: self.pick_glyph(self.target))
+        self.remove_button.clicked.connect(lambda: self.remove_last(self.target))
+        self.keep_button.clicked.connect(self._on_keep_clicked)
+        self.to_latent_button.clicked.connect(self.send_cell_to_latent)
+        self.to_eval_button.clicked.connect(self.send_grid_to_evaluation)
+        self.export_button.clicked.connect(lambda: self.export())
+        self.text_edit.textChanged.connect(
+            lambda t: self.push_param("text", self.doc.text, t))
+        self.style_open_button.clicked.connect(lambda: self._open_dialog("style"))
+        self.style_paste_button.clicked.connect(lambda: self.paste("style"))
+        self.style_glyph_button.clicked.connect(lambda: self.pick_glyph("style"))
+        self.style_cell_button.clicked.connect(self.style_from_cell)
+        self.style_clear_button.clicked.connect(
+            lambda: self.undo_stack.push(SetSourcesCommand(self, "style", [], "Clear style")))
+        self.export_line_button.clicked.connect(lambda: self.export_line())
+        self.psi_slider.valueChanged.connect(
+            lambda v: self.push_param("psi", self.doc.psi, v / 100.0))
+        self.cutoff_spin.valueChanged.connect(
+            lambda v: self.push_param("cutoff", self.doc.cutoff, v))
+        self.noise_check.toggled.connect(
+            lambda on: self.push_param("noise", self.doc.noise, on))
+        self.noise_seed_spin.valueChanged.connect(
+            lambda v: self.push_param("noise_seed", self.doc.noise_seed, v))
+        self.dice_button.clicked.connect(self.roll_noise_seed)
+        self.add_shortcut("Ctrl+V", lambda: self.paste(self.target),
+                          "Paste a picture as a new row or column")
+        self.add_shortcut("R", lambda: self.add_seed(), "Add a random source")
+        self.add_shortcut("Tab", self._toggle_target, "Add to rows / columns")
+        self._rebuild_grid()
+
+    # -- models ---------------------------------------------------------------------------
+
+    def _refresh_models(self) -> None:
+        infos = [i for i in self.ctx.registry.infos(Capability.STYLE_MIX) if i.style]
+        name = self.model_combo.set_models(infos, self.doc.model)
+        if name != self.doc.model:
+            self.doc.set_param("model", name)
+        if not infos:
+            self.empty_label.setText("No style generator is registered. Train one "
+                                     "('latent-studio train stylegen') or open a checkpoint.")
+
+    def backend_changed(self) -> None:
+        self._refresh_models()
+        self.schedule()
+
+    def spec(self):
+        return self.ctx.registry.info(self.doc.model).style if self.doc.model else None
+
+    def _on_model_combo_changed(self, index: int) -> None:
+        name = self.model_combo.itemData(index)
+        if name and name != self.doc.model:
+            self.push_param("model", self.doc.model, name)
+
+    def _build_layer_controls(self) -> None:
+        for w in self.layer_checks + self.strength_spins:
+            w.deleteLater()
+        self.layer_checks, self.strength_spins = [], []
+        while self.layer_grid.count():
+            item = self.layer_grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        spec = self.spec()
+        if spec is None:
+            return
+        res = spec.resolutions or (0,) * spec.layers
+        self.layer_grid.addWidget(QLabel("layer"), 0, 0)
+        self.layer_grid.addWidget(QLabel("noise ×"), 0, 1)
+        for k in range(spec.layers):
+            what = ("content" if k < spec.content_layers else "style") \
+                if spec.content_layers else ""
+            box = QCheckBox(f"{k}  ({res[k]}²{', ' + what if what else ''})")
+            box.setChecked(k in self.doc.from_b)
+            box.toggled.connect(lambda _on, k=k: self._on_layer_toggled(k))
+            spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.5, value=1.0)
+            spin.setToolTip(f"Noise strength of layer {k} (times the learned one)")
+            spin.valueChanged.connect(lambda _v: self._on_strength_changed())
+            self.layer_grid.addWidget(box, k + 1, 0)
+            self.layer_grid.addWidget(spin, k + 1, 1)
+            self.layer_checks.append(box)
+            self.strength_spins.append(spin)
+        for name, b in self.preset_buttons.items():
+            rows = sm.presets(spec).get(name, ())
+            b.setEnabled(bool(rows))
+            b.setToolTip(f"Take layers {', '.join(map(str, rows))} from B" if rows else
+                         "This model has no such layers")
+
+    # -- parameters -----------------------------------------------------------------------
+
+    def push_param(self, name: str, old: Any, new: Any) -> None:
+        if self._applying or old == new:
+            return
+        self.undo_stack.push(SetParamCommand(self, name, old, new))
+
+    def apply_param(self, name: str, value: Any) -> None:
+        self.doc.set_param(name, value)
+
+    def _on_doc_param(self, name: str) -> None:
+        self._applying = True
+        try:
+            if name == "model":
+                self.codes.clear()
+                if self.doc.model in self.model_combo.names():
+                    self.model_combo.select(self.doc.model, quiet=True)
+                self._build_layer_controls()
+                spec = self.spec()
+                if spec is not None and not self.doc.from_b:
+                    self.doc.from_b = sm.presets(spec).get("style", sm.presets(spec)["fine"])
+                self._sync_layer_checks()
+            elif name == "from_b":
+                self._sync_layer_checks()
+            elif name == "psi":
+                self.psi_slider.setValue(round(self.doc.psi * 100))
+                self.psi_label.setText(f"ψ {self.doc.psi:.2f}")
+            elif name == "cutoff":
+                self.cutoff_spin.setValue(int(self.doc.cutoff))
+            elif name == "noise":
+                self.noise_check.setChecked(bool(self.doc.noise))
+            elif name == "noise_seed":
+                self.noise_seed_spin.setValue(int(self.doc.noise_seed))
+            elif name == "strengths":
+                for k, spin in enumerate(self.strength_spins):
+                    spin.setValue(self.doc.strengths[k] if k < len(self.doc.strengths) else 1.0)
+            elif name == "text":
+                if self.text_edit.text() != self.doc.text:
+                    self.text_edit.setText(self.doc.text)
+        finally:
+            self._applying = False
+        if name == "text" or name == "model" or name == "psi":
+            self._text_timer.start()
+        self.schedule()
+
+    def _sync_layer_checks(self) -> None:
+        for k, box in enumerate(self.layer_checks):
+            box.blockSignals(True)
+            box.setChecked(k in self.doc.from_b)
+            box.blockSignals(False)
+
+    def _on_layer_toggled(self, k: int) -> None:
+        new = set(self.doc.from_b) ^ {k}
+        self.undo_stack.push(SetParamCommand(self, "from_b", self.doc.from_b,
+                                             tuple(sorted(new))))
+
+    def set_crossover(self, layers: tuple[int, ...]) -> None:
+        self.push_param("from_b", self.doc.from_b, tuple(sorted(set(layers))))
+
+    def apply_preset(self, name: str) -> None:
+        spec = self.spec()
+        if spec is not None:
+            self.set_crossover(sm.presets(spec).get(name, ()))
+
+    def _on_strength_changed(self) -> None:
+        if self._applying:
+            return
+        self.push_param("strengths", self.doc.strengths,
+                        tuple(s.value() for s in self.strength_spins))
+
+    def roll_noise_seed(self) -> None:
+        new = int(np.random.default_rng().integers(0, 2**31 - 1))
+        self.undo_stack.push(SetParamCommand(self, "noise_seed", self.doc.noise_seed, new))
+        if not self.doc.noise:
+            self.undo_stack.push(SetParamCommand(self, "noise", False, True))
+
+    # -- sources --------------------------------------------------------------------------
+
+    def _toggle_target(self) -> None:
+        self.target_combo.setCurrentIndex(1 - self.target_combo.currentIndex())
+
+    def add_source(self, which: str, source: MixSource) -> None:
+        current = self.doc.sources(which)
+        if len(current) >= MAX_SOURCES:
+            self.error.emit(f"At most {MAX_SOURCES} {which}; remove one first", "")
+            return
+        self.undo_stack.push(SetSourcesCommand(self, which, current + [source],
+                                               f"Add {WHICH[which]} {source.label}"))
+        if source.note:
+            self.message.emit(f"{source.label}: {source.note}")
+
+    def add_seed(self, which: str | None = None, seed: int | None = None) -> None:
+        seed = int(self.seed_spin.value() if seed is None else seed)
+        self.add_source(which or self.target, MixSource("seed", f"seed {seed}", seed=seed))
+        self.seed_spin.setValue(seed + 1)
+
+    def remove_last(self, which: str) -> None:
+        current = self.doc.sources(which)
+        if current:
+            self.undo_stack.push(SetSourcesCommand(self, which, current[:-1],
+                                                   f"Remove {current[-1].label}"))
+
+    def add_picture(self, which: str, rgb: np.ndarray, label: str, note: str = "") -> None:
+        self.add_source(which, MixSource("picture", label, picture=rgb, note=note))
+
+    def _open_dialog(self, which: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open picture", "", IMAGE_FILTER)
+        if path:
+            self.open_picture_file(path, which)
+
+    def open_picture_file(self, path: str, which: str) -> None:
+        self.ctx.jobs.submit(f"{self.name}-read", read_source, path, lane="io",
+                             label=f"Reading {Path(path).name}",
+                             on_result=lambda r: self.add_picture(which, r[0], Path(path).name,
+                                                                  r[1]),
+                             on_error=self.error.emit)
+
+    def open_file(self, path: str) -> None:
+        self.open_picture_file(path, self.target)
+
+    def paste(self, which: str) -> None:
+        clip = QGuiApplication.clipboard()
+        mime = clip.mimeData()
+        if mime is not None and mime.hasImage():
+            img = clip.image().convertToFormat(QImage.Format.Format_RGB888)
+            if img.isNull() or img.width() == 0:
+                self.error.emit("The clipboard image is empty", "")
+                return
+            arr = np.array(img.constBits(), dtype=np.uint8).reshape(
+                img.height(), img.bytesPerLine())[:, : img.width() * 3]
+            arr = arr.reshape(img.height(), img.width(), 3)
+            self.add_picture(which, keep_source(Image.fromarray(arr)), "pasted",
+                             "pasted from the clipboard")
+        elif mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
+            self.open_picture_file(mime.urls()[0].toLocalFile(), which)
+        else:
+            self.error.emit("The clipboard holds no image", "")
+
+    def _on_library_clicked(self) -> None:
+        names = [n for n, e in self.library.entries.items() if e["model"] == self.doc.model]
+        if not names:
+            self.error.emit(f"The latent library holds no latent of {self.doc.model}; keep a "
+                            "cell or a Latent Explorer latent first", "")
+            return
+        name, ok = QInputDialog.getItem(self, "From the latent library", "Latent:", names, 0,
+                                        False)
+        if ok:
+            self.add_library(self.target, name)
+
+    def add_library(self, which: str, name: str) -> None:
+        entry = self.library.entries[name]
+        self.add_source(which, MixSource("latent", name, latent=self.library.latent(name),
+                                         model=entry["model"]))
+
+    def pick_glyph(self, which: str) -> None:
+        if self.glyphs is None:
+            self.ctx.jobs.submit(f"{self.name}-glyphs", open_glyphs, lane="io",
+                                 label="Opening the glyph data set",
+                                 on_result=lambda idx: self._glyphs_ready(idx, which),
+                                 on_error=self.error.emit)
+            return
+        dialog = GlyphPicker(self.glyphs, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and (got := dialog.chosen()):
+            self.add_picture(which, got[0], got[1])
+
+    def _glyphs_ready(self, index: DatasetIndex | None, which: str) -> None:
+        if index is None:
+            self.error.emit("The glyph data set is not built: build it in the Latent "
+                            "Explorer's Data set tab or with 'latent-studio data build "
+                            "glyphs'", "")
+            return
+        self.glyphs = index
+        self.pick_glyph(which)
+
+    def _on_doc_sources(self, which: str) -> None:
+        if which == "style":
+            self.style_list.clear()
+            for s in self.doc.style:
+                item = QListWidgetItem(self._source_icon(s), "")
+                item.setToolTip(s.label)
+                self.style_list.addItem(item)
+            self._text_timer.start()
+            return
+        self._rebuild_grid()
+        self.schedule()
+
+    def _source_icon(self, s: MixSource) -> QIcon:
+        if s.picture is not None:
+            return QIcon(QPixmap.fromImage(to_qimage(np.ascontiguousarray(s.picture))))
+        return QIcon()
+
+    # -- the grid -------------------------------------------------------------------------
+
+    def _rebuild_grid(self) -> None:
+        while self.grid_layout.count():
+            item = self.grid_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        rows, cols = self.doc.rows, self.doc.cols
+        self.empty_label.setVisible(not rows or not cols)
+        self.row_views = []
+        self.col_views = []
+        self.cell_views = []
+        corner = QLabel("A \\ B")
+        corner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.grid_layout.addWidget(corner, 0, 0)
+        for j, s in enumerate(cols):
+            v = ImageView(minimum=72, caption=f"B{j + 1}: {s.label}")
+            if s.picture is not None:
+                v.set_image(s.picture)
+            self.grid_layout.addWidget(v, 0, j + 1)
+            self.col_views.append(v)
+        for i, s in enumerate(rows):
+            v = ImageView(minimum=72, caption=f"A{i + 1}: {s.label}")
+            if s.picture is not None:
+                v.set_image(s.picture)
+            self.grid_layout.addWidget(v, i + 1, 0)
+            self.row_views.append(v)
+            line = []
+            for j in range(len(cols)):
+                c = ImageView(minimum=72)
+                c.clicked.connect(lambda i=i, j=j: self.doc.select((i, j)))
+                self.grid_layout.addWidget(c, i + 1, j + 1)
+                line.append(c)
+            self.cell_views.append(line)
+        self._on_doc_selected(self.doc.selected)
+
+    def _on_doc_selected(self, cell: tuple[int, int] | None) -> None:
+        for i, line in enumerate(self.cell_views):
+            for j, v in enumerate(line):
+                v.highlight = cell == (i, j)
+                v.update()
+
+    def schedule(self) -> None:
+        """Re-render soon (several changes in one event-loop turn render once)."""
+        self._render_timer.start()
+
+    def _known(self, sources: list[MixSource]) -> dict[int, np.ndarray]:
+        return {id(s): self.codes[id(s)] for s in sources if id(s) in self.codes}
+
+    def _submit_grid(self) -> None:
+        rows, cols, spec = self.doc.rows, self.doc.cols, self.spec()
+        if not rows or not cols or spec is None:
+            self.grid_rgb = None
+            return
+        seed, strengths = self.doc.noise_request()
+        cutoff = int(self.doc.cutoff) or None
+        model = self.doc.model
+        self.ctx.jobs.submit(
+            f"{self.name}-grid", render_grid, self.ctx.registry, model, rows, cols,
+            self._known(rows + cols), self.doc.from_b, self.doc.psi, cutoff, seed, strengths,
+            label="Mixing styles",
+            on_result=lambda r, m=model: self._show_grid(r, m),
+            on_error=self.error.emit)
+
+    def _show_grid(self, result, model: str) -> None:
+        grid, row_pics, col_pics, new = result
+        if model != self.doc.model:
+            return
+        self.codes.update(new)
+        if grid.shape[:2] != (len(self.doc.rows), len(self.doc.cols)):
+            return          # the sources changed meanwhile; their render is on its way
+        self.grid_rgb = grid
+        for i, v in enumerate(self.row_views):
+            v.set_image(row_pics[i])
+        for j, v in enumerate(self.col_views):
+            v.set_image(col_pics[j])
+        for i, line in enumerate(self.cell_views):
+            for j, v in enumerate(line):
+                v.set_image(grid[i, j])
+        layers = ", ".join(map(str, self.doc.from_b)) or "none"
+        self.note_label.setText(f"B gives layers {layers}; ψ {self.doc.psi:.2f}")
+
+    def cell_codes(self, cell: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The mixed W+ of a cell (default: the selected one), before truncation."""
+        cell = cell or self.doc.selected
+        if cell is None:
+            return None
+        a, b = self.doc.rows[cell[0]], self.doc.cols[cell[1]]
+        if id(a) not in self.codes or id(b) not in self.codes:
+            return None
+        out = self.codes[id(a)].copy()
+        rows = list(self.doc.from_b)
+        out[rows] = self.codes[id(b)][rows]
+        spec = self.spec()
+        if self.doc.psi != 1.0:
+            mean = self.ctx.registry.get(self.doc.model).mean_code()
+            n = int(self.doc.cutoff) or spec.layers
+            out[:n] = mean[:n] + self.doc.psi * (out[:n] - mean[:n])
+        return out
+
+    def _need_cell(self) -> np.ndarray | None:
+        codes = self.cell_codes()
+        if codes is None:
+            self.error.emit("Click a cell of the grid first", "")
+        return codes
+
+    def _on_keep_clicked(self) -> None:
+        codes = self._need_cell()
+        if codes is None:
+            return
+        i, j = self.doc.selected
+        default = self.library.unique_name(f"mix A{i + 1}×B{j + 1}")
+        name, ok = QInputDialog.getText(self, "Keep latent", "Name:", text=default)
+        if ok:
+            self.keep_cell(name)
+
+    def keep_cell(self, name: str) -> str | None:
+        codes = self.cell_codes()
+        if codes is None:
+            return None
+        name = self.library.add(name, self.doc.model, codes.reshape(-1), "style mix")
+        self.message.emit(f"Kept '{name}' in the latent library")
+        return name
+
+    def send_cell_to_latent(self) -> None:
+        codes = self._need_cell()
+        if codes is not None:
+            i, j = self.doc.selected
+            self.send_latent.emit(self.doc.model, codes.reshape(-1), f"A{i + 1}×B{j + 1}")
+
+    def send_grid_to_evaluation(self) -> None:
+        if self.grid_rgb is None:
+            self.error.emit("Nothing to send yet: add rows and columns", "")
+            return
+        folder = Path(tempfile.mkdtemp(prefix="stylemix-"))
+        for i in range(self.grid_rgb.shape[0]):
+            for j in range(self.grid_rgb.shape[1]):
+                Image.fromarray(self.grid_rgb[i, j]).save(folder / f"A{i + 1}-B{j + 1}.png")
+        self.send_to_evaluation.emit(str(folder), f"style mix ({self.doc.model})")
+
+    def export(self, path: str | None = None) -> None:
+        if self.grid_rgb is None:
+            self.error.emit("Nothing to export yet: add rows and columns", "")
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export grid", "style-mix.png",
+                                                  "PNG (*.png)")
+            path = with_suffix(path, ".png")
+            if not path:
+                return
+        grid = self.grid_rgb.astype(np.float32) / 255.0
+        Image.fromarray((sm.tile(grid) * 255 + 0.5).astype(np.uint8)).resize(
+            ((grid.shape[3] + 2) * grid.shape[1] * 2, (grid.shape[2] + 2) * grid.shape[0] * 2),
+            Image.Resampling.NEAREST).save(path)
+        self.message.emit(f"Exported the grid to {path}")
+
+    # -- write in this style --------------------------------------------------------------
+
+    def style_from_cell(self) -> None:
+        codes = self._need_cell()
+        if codes is None:
+            return
+        i, j = self.doc.selected
+        z = codes.reshape(-1)
+        self.undo_stack.push(SetSourcesCommand(
+            self, "style", self.doc.style + [MixSource("latent", f"A{i + 1}×B{j + 1}",
+                                                       latent=z, model=self.doc.model)],
+            "Add style glyph"))
+
+    def _submit_text(self) -> None:
+        if not self.doc.style or not self.doc.model or not self.doc.text.strip():
+            self.line = None
+            self.line_view.set_image(None)
+            return
+        model = self.doc.model
+        self.ctx.jobs.submit(
+            f"{self.name}-text", render_text, self.ctx.registry, model, self.doc.style,
+            self.doc.text, self._known(self.doc.style), self.doc.psi,
+            label="Writing in this style",
+            on_result=lambda r, m=model: self._show_line(r, m),
+            on_error=self.error.emit)
+
+    def _show_line(self, result, model: str) -> None:
+        line, rgb, new = result
+        if model != self.doc.model:
+            return
+        self.codes.update(new)
+        self.line = line
+        self.line_view.set_image(rgb)
+
+    def export_line(self, path: str | None = None) -> None:
+        if self.line is None:
+            self.error.emit("Nothing to export yet: give style glyphs and text", "")
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export line", "in-this-style.png",
+                                                  "PNG (*.png)")
+            path = with_suffix(path, ".png")
+            if not path:
+                return
+        rgb = to_uint8(self.line[None])[0]
+        img = Image.fromarray(rgb)
+        img.resize((img.width * 4, img.height * 4), Image.Resampling.BICUBIC).save(path)
+        self.message.emit(f"Exported the line to {path}")
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return self.doc.to_state()
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        model = state.get("model", "")
+        if model and model not in [i.name for i in self.ctx.registry.infos()]:
+            self.error.emit(f"The session's style model '{model}' is not registered; open its "
+                            "checkpoint first", "")
+            state = {k: v for k, v in state.items() if k != "model"}
+        self.codes.clear()
+        self.doc.restore(state)
+        self.undo_stack.clear()
+
+    def shutdown(self) -> None:
+        self._render_timer.stop()
+        self._text_timer.stop()
+        super().shutdown()
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(StyleMixPanel))
