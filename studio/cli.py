@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     tsg.add_argument("--seed", type=int, default=0)
     tsg.add_argument("--no-measure", action="store_true",
                      help="skip the test-split measurements (run them later with --measure)")
+    tsg.add_argument("--refit", type=Path, metavar="WEIGHTS",
+                     help="only fit the per-character codes of these trained weights again")
     tsg.add_argument("--measure", type=Path, metavar="WEIGHTS",
                      help="only measure these trained weights and write the figures in "
                      "their card")
@@ -211,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     sx.add_argument("--pairs", type=Path, metavar="PAIRS.csv",
                     help="CSV with header content,style,out: one picture per row")
     sx.add_argument("--psi", type=float, default=1.0, help="truncation (1: none, 0: the mean)")
+    sx.add_argument("--strength", type=float, default=1.0,
+                    help="style strength with --style (1: the glyphs' style, 0: the mean font)")
     sx.add_argument("--cutoff", type=int, default=None,
                     help="truncate only rows below this one (default: all)")
     sx.add_argument("--seed", type=int, default=None,
@@ -324,6 +328,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.train_command == "stylegen":
         from models.train import stylegen
 
+        if args.refit is not None:
+            stylegen.refit(args.refit, log=lambda line: print(line, flush=True))
+            return 0
         if args.measure is not None:
             card = stylegen.measure(args.measure, log=lambda line: print(line, flush=True))
             print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
@@ -660,13 +667,15 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
             raise CLIError("--content needs --style B.png [B2.png ...]")
         content = _style_pictures(reg, name, [args.content])
         style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
-        img = sm.in_style(reg, name, content[0][None], style, psi=args.psi)[0]
+        img = sm.in_style(reg, name, content[0][None], style, strength=args.strength,
+                          psi=args.psi)[0]
     elif mode == "--text":
         if not args.style:
             raise CLIError("--text needs --style B.png [B2.png ...]")
         style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
         try:
-            img = sm.write_text(reg, name, args.text, style, psi=args.psi)
+            img = sm.write_text(reg, name, args.text, style, strength=args.strength,
+                                psi=args.psi)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
     else:
@@ -693,7 +702,8 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
                 raise CLIError(f"{args.pairs}, line {n}: {why}")
             content, style_pic = _style_pictures(reg, name, paths)
             style = sm.style_code(reg, name, [style_pic])
-            img = sm.in_style(reg, name, content[None], style, psi=args.psi)[0]
+            img = sm.in_style(reg, name, content[None], style, strength=args.strength,
+                              psi=args.psi)[0]
             out = args.out_dir / out_name
             if not out.suffix:
                 out = out.with_suffix(".png")

@@ -53,3 +53,30 @@ def tiny_weights(tmp_path) -> Path:
     make_tiny_vae(folder)
     make_tiny_vae(folder, "tiny-rgb", channels=3, seed=1)
     return folder
+
+
+def make_tiny_stylegen(folder: Path, name: str = "tiny-stylegen", seed: int = 0) -> Path:
+    """A small seeded, untrained style generator (16 px, 6 layers) whose sampler is fit to
+    random pictures, with a full card (for plumbing tests only)."""
+    import numpy as np
+    import torch
+
+    from models.checkpoints import save_checkpoint
+    from models.image.stylegen import StyleAutoencoder, StyleGenConfig, config_to_card
+    from models.train.stylegen import fit_char_content, fit_sampler, layer_card
+
+    torch.manual_seed(seed)
+    cfg = StyleGenConfig(image_size=16, channels=1, w_dim=8, width=4, max_width=8,
+                         enc_hidden=16, content_layers=2, pca_dim=4, mixture=2, chars="ab")
+    net = StyleAutoencoder(cfg).eval()
+    with torch.no_grad():       # untrained strengths are 0: give the noise inputs an effect
+        for conv in net.synthesis.convs:
+            conv.noise_strength.fill_(0.5)
+    rng = np.random.default_rng(seed)
+    pictures = (rng.random((40, 16, 16, 1)) * 255).astype(np.uint8)
+    fit_sampler(net, pictures, "cpu", iters=5)
+    fit_char_content(net, pictures[:8].reshape(4, 2, 16, 16, 1), "cpu")
+    card = {"family": "stylegen", "description": "tiny test style generator",
+            "config": config_to_card(cfg), "layers": layer_card(cfg),
+            "metrics": {"test_mse_recon": 0.5}}
+    return save_checkpoint(folder / f"{name}.safetensors", net.state_dict(), card)

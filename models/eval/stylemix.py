@@ -33,21 +33,25 @@ def size_only_case(ch: str) -> str:
     return low if low in _SIZE_ONLY else ch
 
 
-def transfer(backend: Any, content: np.ndarray, styles: np.ndarray) -> np.ndarray:
-    """Pictures of each content glyph in the style of its style glyphs.
+def transfer(backend: Any, content: np.ndarray, styles: np.ndarray,
+             use_stored_content: bool = False) -> np.ndarray:
+    """Pictures of each content glyph in the style of its style glyphs, as the Style Mixer
+    and ``stylemix --content`` make them.
 
-    ``content`` (N, H, W, C); ``styles`` (N, S, H, W, C): S glyphs of one style per row."""
+    ``content`` (N, H, W, C); ``styles`` (N, S, H, W, C): S glyphs of one style per row.
+    With ``use_stored_content`` the content rows are the model's stored code of the content
+    glyph's character (as "write in this style" does) instead of the glyph's own."""
     n, s = styles.shape[:2]
     cc = backend.encode_codes(content)
     sc = backend.encode_codes(styles.reshape(n * s, *styles.shape[2:])).reshape(
         n, s, *cc.shape[1:])
-    style_rows = list(backend.style_layers)
-    reqs = []
+    out = np.empty_like(cc)
     for i in range(n):
-        b = cc[i].copy()
-        b[style_rows] = sc[i][:, style_rows].mean(0)
-        reqs.append(StyleMixRequest(cc[i], b, tuple(style_rows), noise_seed=None))
-    return backend.synthesize(reqs)
+        out[i] = backend.with_style(cc[i:i + 1], backend.style_of_codes(sc[i]))[0]
+    if use_stored_content:
+        k = backend.cfg.content_layers
+        out[:, :k] = backend.net.char_content.float().numpy()[backend.identify(cc)]
+    return backend.synthesize([StyleMixRequest(c, c, (), noise_seed=None) for c in out])
 
 
 def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
@@ -61,6 +65,7 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
     t0 = time.time()
     ckpt = load_checkpoint(weights)
     backend = stylegen.load(ckpt, "cpu")
+    backend.net.float()
     reg = default_registry()
     vae = reg.get("vae-glyphs", "cpu")
     clf = reg.get("glyph-classifier", "cpu")
@@ -102,9 +107,11 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
         d = styles4[:, :shots]
         styles = test[cases_f[:, None], d]                            # (N, shots, H, W, C)
         ours = transfer(backend, content, styles)
+        stored = transfer(backend, content, styles, use_stored_content=True)
         diff = (z_test[cases_f[:, None], d] - z_ref[d]).mean(1)
         analogy = vae.decode(z_ref[cases_c] + diff)
-        for name, images in (("ours", ours), ("vae_analogy", analogy), ("content", content)):
+        for name, images in (("ours", ours), ("ours_stored_content", stored),
+                             ("vae_analogy", analogy), ("content", content)):
             if name == "content" and shots == 4:
                 continue
             s = score(images)
@@ -145,7 +152,11 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
         "transfer": (f"content = each character c of {REFERENCE}; style = 1 or 4 other "
                      "characters of a test face (seeded), truth = c in that face; pixels in "
                      "[0, 1]; read_as_c = the glyph classifier's top class is c "
-                     "(size_only_case: c o s u v w x z and o/O/0 count in either case)"),
+                     "(size_only_case: c o s u v w x z and o/O/0 count in either case). "
+                     "ours: content rows of the content glyph, style rows = its character's "
+                     "mean style rows + the style glyphs' rows less their characters' means; "
+                     "ours_stored_content: the same with the model's stored content rows of "
+                     "the character it reads in the content glyph (as 'write in this style')"),
         "baselines": {"content": "the content glyph unchanged",
                       "vae_analogy": "glyph VAE: z(c in ref) + mean over the style glyphs d "
                                      "of z(d in f) - z(d in ref), decoded"},

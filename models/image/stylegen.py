@@ -177,6 +177,10 @@ class StyleAutoencoder(nn.Module):
         # this style" needs no font of the user's to draw a character).
         self.register_buffer("char_content",
                              torch.zeros(len(cfg.chars), cfg.content_layers, cfg.w_dim))
+        # ... and its style rows averaged over the training fonts: what a style code owes to
+        # its character rather than its font (subtracted to move a style to another char).
+        self.register_buffer("char_style", torch.zeros(
+            len(cfg.chars), cfg.layers - cfg.content_layers, cfg.w_dim))
 
     def noise(self, n: int, seed: int | None, device: Any) -> list[torch.Tensor] | None:
         """Per-layer noise maps drawn from ``seed`` on the CPU (the same on every device)."""
@@ -280,13 +284,53 @@ class StyleGenBackend:
         idx = [self.cfg.chars.index(ch) for ch in text]
         return np.ascontiguousarray(self.net.char_content[idx].float().cpu().numpy())
 
+    def identify(self, codes: np.ndarray) -> np.ndarray:
+        """The character (index into ``chars``) each code's content rows are nearest to (by
+        cosine, among the stored per-character content codes); (N,) int."""
+        if not self.cfg.chars:
+            raise ValueError("this model stores no characters")
+        k = self.cfg.content_layers
+        a = np.asarray(codes, np.float32)[:, :k].reshape(len(codes), -1)
+        p = self.net.char_content.float().cpu().numpy().reshape(len(self.cfg.chars), -1)
+        a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-8)
+        p = p / (np.linalg.norm(p, axis=1, keepdims=True) + 1e-8)
+        return np.argmax(a @ p.T, axis=1)
+
     def style_of(self, images: np.ndarray) -> np.ndarray:
-        """One W+ code whose style rows are the mean over ``images`` (glyphs of one font);
-        its content rows are those of the first picture."""
-        codes = self.encode_codes(images)
-        out = codes[0].copy()
-        out[list(self.style_layers)] = codes[:, list(self.style_layers)].mean(0)
+        """The style of ``images`` (glyphs of one font), (layers - content_layers, w_dim):
+        their style rows averaged, each less its character's mean over the training fonts
+        when the model stores characters, so what is left is the font."""
+        return self.style_of_codes(self.encode_codes(images))
+
+    def style_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        k = self.cfg.content_layers
+        rows = np.asarray(codes, np.float32)[:, k:]
+        if self.cfg.chars:
+            rows = rows - self.net.char_style.float().cpu().numpy()[self.identify(codes)]
+        return np.ascontiguousarray(rows.mean(0))
+
+    def with_style(self, content: np.ndarray, style: np.ndarray, strength: float = 1.0,
+                   chars: np.ndarray | None = None) -> np.ndarray:
+        """W+ codes (N, layers, w_dim): the content rows of ``content`` (N, layers, w_dim)
+        with the style rows of ``style`` (from :meth:`style_of`) added to the content
+        character's mean style rows; ``strength`` scales the style (0: the mean font).
+        ``chars`` gives the characters when known (else they are identified)."""
+        k = self.cfg.content_layers
+        out = np.array(content, np.float32, copy=True)
+        base = 0.0
+        if self.cfg.chars:
+            idx = self.identify(content) if chars is None else np.asarray(chars)
+            base = self.net.char_style.float().cpu().numpy()[idx]
+        out[:, k:] = base + float(strength) * np.asarray(style, np.float32)[None]
         return out
+
+    def text_codes(self, text: str, style: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """W+ codes of each character of ``text`` (no spaces) in ``style``."""
+        content = self.content_codes(text)
+        codes = np.zeros((len(text), self.cfg.layers, self.cfg.w_dim), np.float32)
+        codes[:, :self.cfg.content_layers] = content
+        idx = np.array([self.cfg.chars.index(ch) for ch in text])
+        return self.with_style(codes, style, strength, chars=idx)
 
     @torch.inference_mode()
     def synthesize(self, requests: list[StyleMixRequest], *, ctx: JobContext | None = None

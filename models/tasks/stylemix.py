@@ -113,39 +113,34 @@ def mix_grid(registry: Registry, model: str, rows: np.ndarray, cols: np.ndarray,
 
 
 def style_code(registry: Registry, model: str, pictures: list[np.ndarray]) -> np.ndarray:
-    """One W+ code whose style rows are the mean of the pictures' (H, W, C each)."""
+    """The style (style rows, less each glyph's character) of pictures (H, W, C each) of
+    one font."""
     return registry.get(model).style_of(np.stack(pictures))
 
 
 def in_style(registry: Registry, model: str, content: np.ndarray, style: np.ndarray, *,
-             psi: float = 1.0) -> np.ndarray:
-    """Each content picture (N, H, W, C) drawn in the style of W+ code ``style``."""
+             strength: float = 1.0, psi: float = 1.0) -> np.ndarray:
+    """Each content picture (N, H, W, C) drawn in ``style`` (from :func:`style_code`)."""
     backend = registry.get(model)
-    codes = backend.encode_codes(content)
-    rows = tuple(backend.style_layers)
-    reqs = [StyleMixRequest(c, style, rows, psi=psi, noise_seed=None) for c in codes]
-    return backend.synthesize(reqs)
+    codes = backend.with_style(backend.encode_codes(content), style, strength)
+    return backend.synthesize([StyleMixRequest(c, c, (), psi=psi, noise_seed=None)
+                               for c in codes])
 
 
 def write_text(registry: Registry, model: str, text: str, style: np.ndarray, *,
-               psi: float = 1.0, ctx: JobContext | None = None) -> np.ndarray:
-    """``text`` drawn in the style of W+ code ``style`` as one line (H, W', C) in [0, 1]:
-    each character from the model's stored content code, cropped to its ink and set with a
-    little tracking; spaces are gaps. ValueError names characters the model cannot draw."""
+               strength: float = 1.0, psi: float = 1.0, ctx: JobContext | None = None
+               ) -> np.ndarray:
+    """``text`` drawn in ``style`` (from :func:`style_code`) as one line (H, W', C) in
+    [0, 1]: each character from the model's stored content code, cropped to its ink and set
+    with a little tracking; spaces are gaps. ValueError names characters it cannot draw."""
     backend = registry.get(model)
     text = text.replace("\t", " ").replace("\n", " ")
     drawn = "".join(ch for ch in text if ch != " ")
     if not drawn:
         raise ValueError("there is no character to write")
-    content = backend.content_codes(drawn)                     # ValueError for unknown chars
-    k = content.shape[1]
-    rows = tuple(backend.style_layers)
-    reqs = []
-    for c in content:
-        a = style.copy()
-        a[:k] = c
-        reqs.append(StyleMixRequest(a, style, rows, psi=psi, noise_seed=None))
-    glyphs = backend.synthesize(reqs, ctx=ctx)
+    codes = backend.text_codes(drawn, style, strength)          # ValueError: unknown chars
+    glyphs = backend.synthesize([StyleMixRequest(c, c, (), psi=psi, noise_seed=None)
+                                 for c in codes], ctx=ctx)
     return set_line(text, glyphs)
 
 

@@ -29,7 +29,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from models.checkpoints import save_checkpoint
-from models.image.stylegen import StyleAutoencoder, StyleGenConfig, config_to_card
+from models.image.stylegen import (
+    StyleAutoencoder,
+    StyleGenConfig,
+    config_from_card,
+    config_to_card,
+)
 from models.protocol import JobContext
 
 
@@ -58,6 +63,8 @@ class TrainConfig:
     width: int = 32
     max_width: int = 128
     content_layers: int = 2
+    pca_dim: int = 128          # the sampler: PCA dimensions (at most the size of W+) ...
+    mixture: int = 16           # ... and Gaussian components
     ema: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -137,6 +144,8 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
     gcfg = StyleGenConfig(image_size=h, channels=c, w_dim=cfg.w_dim, width=cfg.width,
                           max_width=cfg.max_width, content_layers=cfg.content_layers,
                           chars=table.get("chars", "") if table["by_font"] is not None else "")
+    gcfg = replace(gcfg, pca_dim=min(cfg.pca_dim, gcfg.layers * gcfg.w_dim),
+                   mixture=cfg.mixture)
     net = StyleAutoencoder(gcfg)
     earlier: list[dict[str, Any]] = []
     if cfg.init:
@@ -372,14 +381,41 @@ def fit_sampler(net: StyleAutoencoder, train_images: np.ndarray, device: str,
 @torch.no_grad()
 def fit_char_content(net: StyleAutoencoder, grid: np.ndarray, device: str) -> None:
     """Store each character's content rows averaged over the fonts of ``grid`` (uint8
-    (F, K, H, W, C)), each row brought back to unit RMS like the encoder's."""
+    (F, K, H, W, C)), each row brought back to unit RMS like the encoder's, and its style
+    rows averaged (what a style code owes to the character, not the font)."""
     k = net.cfg.content_layers
-    out = []
+    content, style = [], []
     for ch in range(grid.shape[1]):
-        x = torch.from_numpy(grid[:, ch]).to(device).permute(0, 3, 1, 2).float() / 255.0
-        rows = net.encoder(x)[:, :k].float().mean(0)
-        out.append(rows * torch.rsqrt(rows.pow(2).mean(-1, keepdim=True) + 1e-8))
-    net.char_content.copy_(torch.stack(out))
+        rows_c, rows_s = 0.0, 0.0
+        for i in range(0, grid.shape[0], 256):
+            x = torch.from_numpy(grid[i:i + 256, ch]).to(device).permute(0, 3, 1, 2)
+            codes = net.encoder(x.float() / 255.0).float()
+            rows_c = rows_c + codes[:, :k].sum(0)
+            rows_s = rows_s + codes[:, k:].sum(0)
+        rows_c = rows_c / grid.shape[0]
+        content.append(rows_c * torch.rsqrt(rows_c.pow(2).mean(-1, keepdim=True) + 1e-8))
+        style.append(rows_s / grid.shape[0])
+    net.char_content.copy_(torch.stack(content))
+    net.char_style.copy_(torch.stack(style))
+
+
+def refit(weights: Path, data_path: Path | None = None, log=print) -> dict[str, Any]:
+    """Fit the per-character codes of trained weights again (or for the first time, for
+    weights from before they were stored) and write them back."""
+    from models.checkpoints import load_checkpoint
+
+    ckpt = load_checkpoint(weights)
+    net = StyleAutoencoder(config_from_card(ckpt.card))
+    state = net.state_dict()
+    state.update({k: v.float() for k, v in ckpt.state.items() if k in state})
+    net.load_state_dict(state)
+    table = glyph_table(ckpt.card.get("data", {}).get("name", "glyphs"), data_path)
+    fit_char_content(net.eval(), table["by_font"]["train"], "cpu")
+    card = dict(ckpt.card)
+    card.setdefault("training", {})["refit"] = "per-character codes fit again (--refit)"
+    save_checkpoint(weights, net.state_dict(), card, half=True)
+    log(f"{weights}: per-character codes fit")
+    return card
 
 
 def _gmm(x: torch.Tensor, m: int, iters: int, seed: int):

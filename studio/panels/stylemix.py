@@ -114,9 +114,7 @@ def render_text(registry: Registry, model: str, style: list[MixSource], text: st
     new = resolve_codes(registry, model, style, known)
     codes = {**known, **new}
     backend = registry.get(model)
-    rows = list(backend.style_layers)
-    code = codes[id(style[0])].copy()
-    code[rows] = np.stack([codes[id(s)] for s in style])[:, rows].mean(0)
+    code = backend.style_of_codes(np.stack([codes[id(s)] for s in style]))
     line = sm.write_text(registry, model, text, code, psi=psi, ctx=ctx)
     return line, to_uint8(line[None])[0], new
 

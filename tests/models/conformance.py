@@ -109,6 +109,70 @@ class LatentConformance:
         assert np.allclose(here.encode(x), there.encode(x), atol=self.device_atol)
 
 
+class StyleConformance:
+    """Style mixing: codes, the crossover, truncation, noise (Capability.STYLE_MIX)."""
+
+    @staticmethod
+    def images(backend, n=3, seed=0):
+        rng = np.random.default_rng(seed)
+        return rng.random((n, *backend.info.image_shape), dtype=np.float32)
+
+    def test_codes_have_the_spec_shape(self, backend):
+        from models.protocol import StyleBackend
+
+        assert isinstance(backend, StyleBackend)
+        spec = backend.info.style
+        codes = backend.codes_from_seeds([1, 2])
+        assert codes.shape == (2, spec.layers, spec.w_dim) and codes.dtype == np.float32
+        assert backend.encode_codes(self.images(backend)).shape == (3, spec.layers, spec.w_dim)
+        assert backend.mean_code().shape == (spec.layers, spec.w_dim)
+        assert np.array_equal(codes, backend.codes_from_seeds([1, 2]))
+
+    def test_crossover_takes_rows_from_b(self, backend):
+        from models.protocol import StyleMixRequest
+
+        a, b = backend.codes_from_seeds([3, 4])
+        every = tuple(range(backend.info.style.layers))
+        none, all_b, only_b = backend.synthesize([
+            StyleMixRequest(a, b, (), noise_seed=None),
+            StyleMixRequest(a, b, every, noise_seed=None),
+            StyleMixRequest(b, b, (), noise_seed=None)])
+        plain_a = backend.synthesize([StyleMixRequest(a, a, (), noise_seed=None)])[0]
+        assert np.allclose(none, plain_a, atol=1e-6) and np.allclose(all_b, only_b, atol=1e-6)
+        assert not np.allclose(none, all_b, atol=1e-3)
+        half = backend.synthesize([StyleMixRequest(a, b, every[:1], noise_seed=None)])[0]
+        assert not np.allclose(half, none, atol=1e-4) and not np.allclose(half, all_b, atol=1e-4)
+
+    def test_truncation_to_the_mean(self, backend):
+        from models.protocol import StyleMixRequest
+
+        a, b = backend.codes_from_seeds([5, 6])
+        mean = backend.mean_code()
+        at_mean = backend.synthesize([StyleMixRequest(mean, mean, (), noise_seed=None)])[0]
+        for code in (a, b):
+            out = backend.synthesize([StyleMixRequest(code, code, (), psi=0.0,
+                                                      noise_seed=None)])[0]
+            assert np.allclose(out, at_mean, atol=1e-5)
+        # A cutoff keeps the rows above it: no longer the mean picture.
+        kept = backend.synthesize([StyleMixRequest(a, a, (), psi=0.0, cutoff=1,
+                                                   noise_seed=None)])[0]
+        assert not np.allclose(kept, at_mean, atol=1e-4)
+
+    def test_noise_is_seeded_and_scaled(self, backend):
+        from models.protocol import StyleMixRequest
+
+        a = backend.codes_from_seeds([7])[0]
+        layers = backend.info.style.layers
+        off, s1, s1b, s2, zero = backend.synthesize([
+            StyleMixRequest(a, a, (), noise_seed=None),
+            StyleMixRequest(a, a, (), noise_seed=1, noise_strength=(50.0,) * layers),
+            StyleMixRequest(a, a, (), noise_seed=1, noise_strength=(50.0,) * layers),
+            StyleMixRequest(a, a, (), noise_seed=2, noise_strength=(50.0,) * layers),
+            StyleMixRequest(a, a, (), noise_seed=1, noise_strength=(0.0,) * layers)])
+        assert np.array_equal(s1, s1b) and np.allclose(zero, off, atol=1e-6)
+        assert not np.allclose(s1, s2, atol=1e-4)
+
+
 class VocoderConformance:
     """Mels to audio: the backend's own analysis, shapes, determinism, cancel, bad input."""
 

@@ -3,8 +3,8 @@
 import pytest
 
 from models.registry import Registry, default_registry
-from tests.conftest import make_tiny_vae
-from tests.models.conformance import LatentConformance
+from tests.conftest import make_tiny_stylegen, make_tiny_vae
+from tests.models.conformance import LatentConformance, StyleConformance
 
 
 class TestShippedGlyphVAE(LatentConformance):
@@ -29,5 +29,24 @@ class TestTinySeededVAE(LatentConformance):
 def test_every_shipped_latent_backend_has_a_suite():
     from models.protocol import Capability
 
-    covered = {"vae-glyphs", "vae-emoji"}
+    covered = {"vae-glyphs", "vae-emoji", "stylegen-glyphs"}
     assert {i.name for i in default_registry().infos(Capability.LATENT)} <= covered
+
+
+class TestShippedStyleGenLatent(LatentConformance):
+    @pytest.fixture
+    def backend(self):
+        return default_registry().get("stylegen-glyphs")
+
+
+class TestShippedStyleGenMixing(StyleConformance):
+    @pytest.fixture
+    def backend(self):
+        return default_registry().get("stylegen-glyphs")
+
+
+class TestTinySeededStyleGen(LatentConformance, StyleConformance):
+    @pytest.fixture
+    def backend(self, tmp_path):
+        make_tiny_stylegen(tmp_path)
+        return Registry(tmp_path).get("tiny-stylegen")
