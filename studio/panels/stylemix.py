@@ -56,6 +56,7 @@ from studio.widgets.image_view import ImageView, to_qimage
 from studio.widgets.model_combo import ModelCombo
 
 WHICH = {"rows": "row (A)", "cols": "column (B)", "style": "style glyph"}
+EXPORT_SCALE = 4        # a 64-pixel cell is too small to use
 
 
 # -- jobs (worker thread; numpy in, numpy out) ----------------------------------------------
@@ -88,11 +89,13 @@ def resolve_codes(registry: Registry, model: str, sources: list[MixSource],
 
 def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: list[MixSource],
                 known: dict[int, np.ndarray], from_b: tuple[int, ...], psi: float,
-                cutoff: int | None, noise_seed: int | None, strengths: tuple[float, ...], *,
-                ctx: JobContext) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                          dict[int, np.ndarray]]:
+                cutoff: int | None, noise_seed: int | None, strengths: tuple[float, ...],
+                heads: bool = True, *, ctx: JobContext
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None,
+                           dict[int, np.ndarray]]:
     """(grid uint8 (R, K, H, W, 3), row pictures, column pictures (as decoded from their
-    codes), the codes computed here)."""
+    codes; None when ``heads`` is False: they do not change with the crossover), the codes
+    computed here)."""
     new = resolve_codes(registry, model, rows + cols, known)
     codes = {**known, **new}
     a = np.stack([codes[id(s)] for s in rows])
@@ -100,11 +103,13 @@ def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: lis
     ctx.check()
     grid = sm.mix_grid(registry, model, a, b, from_b, psi=psi, cutoff=cutoff,
                        noise_seed=noise_seed, noise_strength=strengths)
-    heads = sm.mix_grid(registry, model, np.concatenate([a, b]), np.concatenate([a, b])[:1],
-                        (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
-                        noise_strength=strengths)[:, 0]
-    return (to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3),
-            to_uint8(heads[:len(rows)]), to_uint8(heads[len(rows):]), new)
+    rgb = to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3)
+    if not heads:
+        return rgb, None, None, new
+    pics = sm.mix_grid(registry, model, np.concatenate([a, b]), np.concatenate([a, b])[:1],
+                       (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
+                       noise_strength=strengths)[:, 0]
+    return rgb, to_uint8(pics[:len(rows)]), to_uint8(pics[len(rows):]), new
 
 
 def render_text(registry: Registry, model: str, style: list[MixSource], text: str,
@@ -231,6 +236,7 @@ class StyleMixPanel(Panel):
         self.codes: dict[int, np.ndarray] = {}        # id(source) -> W+ of self.doc.model
         self.grid_rgb: np.ndarray | None = None
         self.line: np.ndarray | None = None
+        self._heads_key: tuple = ()
         self.target = "rows"
         self._applying = False
         self._build_ui()
@@ -391,15 +397,21 @@ class StyleMixPanel(Panel):
 
         side = QWidget()
         sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(cross)
         sl.addWidget(trunc)
         sl.addWidget(noise)
         sl.addStretch(1)
-        side.setMaximumWidth(380)
+        side_scroll = QScrollArea()          # the layer list may be taller than the window
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setWidget(side)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_scroll.setMinimumWidth(300)
+        side_scroll.setMaximumWidth(380)
 
         body = QHBoxLayout()
         body.addWidget(self.tabs, 1)
-        body.addWidget(side)
+        body.addWidget(side_scroll)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addLayout(body, 1)
@@ -696,6 +708,7 @@ class StyleMixPanel(Panel):
             if item.widget() is not None:
                 item.widget().deleteLater()
         rows, cols = self.doc.rows, self.doc.cols
+        self._heads_key = ()                 # new views: their pictures come again
         self.empty_label.setVisible(not rows or not cols)
         self.row_views = []
         self.col_views = []
@@ -745,14 +758,18 @@ class StyleMixPanel(Panel):
         seed, strengths = self.doc.noise_request()
         cutoff = int(self.doc.cutoff) or None
         model = self.doc.model
+        # The row and column pictures change with the sources, truncation and noise only.
+        heads_key = (model, tuple(map(id, rows)), tuple(map(id, cols)), self.doc.psi, cutoff,
+                     seed, strengths)
+        heads = heads_key != self._heads_key
         self.ctx.jobs.submit(
             f"{self.name}-grid", render_grid, self.ctx.registry, model, rows, cols,
             self._known(rows + cols), self.doc.from_b, self.doc.psi, cutoff, seed, strengths,
-            label="Mixing styles",
-            on_result=lambda r, m=model: self._show_grid(r, m),
+            heads, label="Mixing styles",
+            on_result=lambda r, m=model, k=heads_key: self._show_grid(r, m, k),
             on_error=self.error.emit)
 
-    def _show_grid(self, result, model: str) -> None:
+    def _show_grid(self, result, model: str, heads_key: tuple = ()) -> None:
         grid, row_pics, col_pics, new = result
         if model != self.doc.model:
             return
@@ -760,10 +777,12 @@ class StyleMixPanel(Panel):
         if grid.shape[:2] != (len(self.doc.rows), len(self.doc.cols)):
             return          # the sources changed meanwhile; their render is on its way
         self.grid_rgb = grid
-        for i, v in enumerate(self.row_views):
-            v.set_image(row_pics[i])
-        for j, v in enumerate(self.col_views):
-            v.set_image(col_pics[j])
+        if row_pics is not None:
+            self._heads_key = heads_key
+            for i, v in enumerate(self.row_views):
+                v.set_image(row_pics[i])
+            for j, v in enumerate(self.col_views):
+                v.set_image(col_pics[j])
         for i, line in enumerate(self.cell_views):
             for j, v in enumerate(line):
                 v.set_image(grid[i, j])
@@ -828,6 +847,21 @@ class StyleMixPanel(Panel):
                 Image.fromarray(self.grid_rgb[i, j]).save(folder / f"A{i + 1}-B{j + 1}.png")
         self.send_to_evaluation.emit(str(folder), f"style mix ({self.doc.model})")
 
+    def grid_picture(self) -> np.ndarray:
+        """The grid as one RGB picture: a header row of the columns (B), a header column of
+        the rows (A), the cells, grey lines between."""
+        g = self.grid_rgb
+        r, k, h, w, _ = g.shape
+        blank = np.full((h, w, 3), 255, np.uint8)
+        heads_b = [v.image() if v.image() is not None else blank for v in self.col_views]
+        heads_a = [v.image() if v.image() is not None else blank for v in self.row_views]
+        full = np.empty((r + 1, k + 1, h, w, 3), np.uint8)
+        full[0, 0] = blank
+        full[0, 1:] = np.stack(heads_b)
+        full[1:, 0] = np.stack(heads_a)
+        full[1:, 1:] = g
+        return (sm.tile(full.astype(np.float32) / 255.0) * 255 + 0.5).astype(np.uint8)
+
     def export(self, path: str | None = None) -> None:
         if self.grid_rgb is None:
             self.error.emit("Nothing to export yet: add rows and columns", "")
@@ -838,10 +872,9 @@ class StyleMixPanel(Panel):
             path = with_suffix(path, ".png")
             if not path:
                 return
-        grid = self.grid_rgb.astype(np.float32) / 255.0
-        Image.fromarray((sm.tile(grid) * 255 + 0.5).astype(np.uint8)).resize(
-            ((grid.shape[3] + 2) * grid.shape[1] * 2, (grid.shape[2] + 2) * grid.shape[0] * 2),
-            Image.Resampling.NEAREST).save(path)
+        img = Image.fromarray(self.grid_picture())
+        img.resize((img.width * EXPORT_SCALE, img.height * EXPORT_SCALE),
+                   Image.Resampling.NEAREST).save(path)
         self.message.emit(f"Exported the grid to {path}")
 
     # -- write in this style --------------------------------------------------------------

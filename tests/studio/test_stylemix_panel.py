@@ -1,0 +1,181 @@
+"""The Style Mixer panel over a tiny seeded style generator."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.registry import Registry
+from models.tasks import stylemix as sm
+from studio.app import MainWindow
+from studio.state.stylemix import MixSource
+from tests.conftest import make_tiny_stylegen, make_tiny_vae
+
+
+@pytest.fixture
+def style_weights(tmp_path):
+    folder = tmp_path / "weights"
+    make_tiny_stylegen(folder)
+    make_tiny_vae(folder)
+    return folder
+
+
+@pytest.fixture
+def win(qtbot, style_weights):
+    w = MainWindow(registry=Registry(style_weights))
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def panel(win):
+    p = win.show_panel("stylemix")
+    win.jobs.wait_until_idle(10)
+    return p
+
+
+def settle(panel, qtbot):
+    qtbot.wait(30)                      # the render timer
+    panel.ctx.jobs.wait_until_idle(10)
+    qtbot.wait(10)
+
+
+def filled(panel, qtbot, rows=(1, 2), cols=(3, 4, 5)):
+    for s in rows:
+        panel.add_seed("rows", s)
+    for s in cols:
+        panel.add_seed("cols", s)
+    settle(panel, qtbot)
+
+
+def expected_grid(panel, from_b, psi=1.0):
+    reg = panel.ctx.registry
+    codes = reg.get(panel.doc.model).codes_from_seeds([s.seed for s in panel.doc.rows]
+                                                      + [s.seed for s in panel.doc.cols])
+    n = len(panel.doc.rows)
+    grid = sm.mix_grid(reg, panel.doc.model, codes[:n], codes[n:], from_b, psi=psi)
+    return (np.clip(1 - grid, 0, 1) * 255 + 0.5).astype(np.uint8)[..., 0]
+
+
+def test_the_grid_mixes_rows_and_columns_by_the_crossover(panel, qtbot):
+    assert panel.doc.model == "tiny-stylegen"
+    assert panel.doc.from_b == (2, 3, 4, 5)            # the model's style rows by default
+    filled(panel, qtbot)
+    assert panel.grid_rgb.shape == (2, 3, 16, 16, 3)
+    assert np.array_equal(panel.grid_rgb[..., 0], expected_grid(panel, (2, 3, 4, 5)))
+    assert np.array_equal(panel.cell_views[1][2].image(), panel.grid_rgb[1, 2])
+    # A preset, then one layer box: each re-renders, each is one undo step.
+    panel.apply_preset("coarse")
+    settle(panel, qtbot)
+    assert panel.doc.from_b == (0, 1, 2, 3)
+    assert np.array_equal(panel.grid_rgb[..., 0], expected_grid(panel, (0, 1, 2, 3)))
+    panel.layer_checks[5].setChecked(True)
+    settle(panel, qtbot)
+    assert panel.doc.from_b == (0, 1, 2, 3, 5)
+    panel.undo_stack.undo()
+    panel.undo_stack.undo()
+    settle(panel, qtbot)
+    assert panel.doc.from_b == (2, 3, 4, 5) and panel.layer_checks[4].isChecked()
+    assert np.array_equal(panel.grid_rgb[..., 0], expected_grid(panel, (2, 3, 4, 5)))
+
+
+def test_fast_crossover_changes_end_on_the_last_one(panel, qtbot):
+    filled(panel, qtbot)
+    for k in range(6):
+        panel.layer_checks[k].setChecked(not panel.layer_checks[k].isChecked())
+    settle(panel, qtbot)
+    assert np.array_equal(panel.grid_rgb[..., 0], expected_grid(panel, panel.doc.from_b))
+
+
+def test_truncation_to_zero_makes_every_cell_the_mean(panel, qtbot):
+    filled(panel, qtbot)
+    panel.psi_slider.setValue(0)
+    settle(panel, qtbot)
+    cells = panel.grid_rgb.reshape(-1, 16, 16, 3)
+    assert all(np.array_equal(c, cells[0]) for c in cells)
+    panel.cutoff_spin.setValue(2)                      # only rows 0-1 truncated
+    settle(panel, qtbot)
+    cells = panel.grid_rgb.reshape(-1, 16, 16, 3)
+    assert not all(np.array_equal(c, cells[0]) for c in cells)
+
+
+def test_noise_seed_and_strength_change_the_cells(panel, qtbot):
+    filled(panel, qtbot, rows=(1,), cols=(2,))
+    plain = panel.grid_rgb.copy()
+    panel.noise_check.setChecked(True)
+    for spin in panel.strength_spins:
+        spin.setValue(10.0)
+    settle(panel, qtbot)
+    noisy = panel.grid_rgb.copy()
+    panel.noise_seed_spin.setValue(5)
+    settle(panel, qtbot)
+    assert not np.array_equal(plain, noisy) and not np.array_equal(noisy, panel.grid_rgb)
+
+
+def test_write_in_this_style_and_its_errors(panel, qtbot, win):
+    rng = np.random.default_rng(0)
+    panel.add_picture("style", (rng.random((16, 16, 3)) * 255).astype(np.uint8), "glyph")
+    panel.text_edit.setText("ab ba")
+    qtbot.wait(200)
+    settle(panel, qtbot)
+    assert panel.line is not None and panel.line.shape[0] == 16
+    assert panel.line_view.image().shape[1] > 16 * 2
+    errors = []
+    panel.error.connect(lambda m, _d: errors.append(m))
+    panel.text_edit.setText("az")
+    qtbot.wait(200)
+    settle(panel, qtbot)
+    assert errors and "cannot write 'z'" in errors[-1]
+
+
+def test_export_keep_and_send_a_cell(panel, qtbot, win, tmp_path):
+    filled(panel, qtbot)
+    out = tmp_path / "grid.png"
+    panel.export(str(out))
+    # Headers and cells, 2-pixel lines, 4 times larger.
+    assert Image.open(out).size == (4 * (4 * 16 + 5 * 2), 4 * (3 * 16 + 4 * 2))
+    pic = np.asarray(Image.open(out).convert("RGB"))[::4, ::4]
+    assert np.array_equal(pic[2 + 18:2 + 18 + 16, 2 + 18:2 + 18 + 16], panel.grid_rgb[0, 0])
+    panel.doc.select((1, 2))
+    name = panel.keep_cell("my mix")
+    entry = panel.library.entries[name]
+    assert entry["model"] == "tiny-stylegen" and len(entry["latent"]) == 6 * 8
+    panel.send_cell_to_latent()
+    latent = win.panels["latent"]
+    assert latent.model == "tiny-stylegen"
+    np.testing.assert_allclose(latent.slots[latent.active].latent,
+                               panel.cell_codes().reshape(-1), atol=1e-6)
+
+
+def test_a_library_latent_of_another_model_is_refused(panel, qtbot):
+    errors = []
+    panel.error.connect(lambda m, _d: errors.append(m))
+    panel.add_source("rows", MixSource("latent", "vae one", latent=np.zeros(4, np.float32),
+                                       model="tiny-vae"))
+    panel.add_seed("cols", 1)
+    settle(panel, qtbot)
+    assert errors and "latent of tiny-vae" in errors[-1]
+
+
+def test_the_session_keeps_the_panel(panel, qtbot, style_weights, tmp_path):
+    filled(panel, qtbot)
+    panel.apply_preset("fine")
+    panel.psi_slider.setValue(70)
+    rng = np.random.default_rng(1)
+    panel.add_picture("rows", (rng.random((20, 20, 3)) * 255).astype(np.uint8), "pic")
+    settle(panel, qtbot)
+    before = panel.grid_rgb.copy()
+    state = panel.state()
+    from studio.session import load_session, save_session
+
+    path = save_session(tmp_path / "s.lsession", {"stylemix": state})
+    other = MainWindow(registry=Registry(style_weights))
+    qtbot.addWidget(other)
+    again = other.panels["stylemix"]
+    again.restore_state(load_session(path)["stylemix"])
+    settle(again, qtbot)
+    assert again.doc.from_b == panel.doc.from_b and again.doc.psi == pytest.approx(0.7)
+    assert [s.label for s in again.doc.rows] == [s.label for s in panel.doc.rows]
+    assert np.array_equal(again.grid_rgb, before)
+    other.close()
