@@ -672,6 +672,10 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
     elif mode == "--text":
         if not args.style:
             raise CLIError("--text needs --style B.png [B2.png ...]")
+        try:                                    # what it cannot draw, before any work
+            reg.get(name).content_codes(args.text.replace(" ", ""))
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
         style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
         try:
             img = sm.write_text(reg, name, args.text, style, strength=args.strength,

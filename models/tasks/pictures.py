@@ -14,7 +14,8 @@ from models.protocol import Capability
 from models.registry import Registry
 
 # A picture whose reconstruction error is this many times the model's mean test error (its
-# card's test_mse_vae) is unlike its data: on the glyph VAE, 99% of test glyphs stay under 7x,
+# card's test_mse_vae, or test_mse_recon for a style generator) is unlike its data: on the
+# glyph VAE, 99% of test glyphs stay under 7x,
 # while photos, scribbles and words land at 10-50x.
 FAR_FACTOR = 8.0
 
@@ -50,7 +51,8 @@ def read_for_model(registry: Registry, model: str, path: str | Path
 def far_warning(registry: Registry, model: str, image: np.ndarray, recon: np.ndarray) -> str:
     """A sentence when ``image`` (H, W, C) is far from what ``model`` knows, judged by how
     badly it reconstructs against the model's own test error; "" otherwise."""
-    typical = registry.info(model).metrics.get("test_mse_vae")
+    metrics = registry.info(model).metrics
+    typical = metrics.get("test_mse_vae") or metrics.get("test_mse_recon")
     if not typical:
         return ""
     err = float(np.mean((np.asarray(recon, np.float64) - np.asarray(image, np.float64)) ** 2))

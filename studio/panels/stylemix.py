@@ -278,12 +278,16 @@ class StyleMixPanel(Panel):
         self.glyph_button = QPushButton("Glyph…")
         self.glyph_button.setToolTip("Add a glyph from the data set")
         self.remove_button = QPushButton("Remove last")
-        src_row = QHBoxLayout()
+        src_row = QHBoxLayout()             # two rows, so the panel fits 1000 pixels
         src_row.addWidget(QLabel("Add to"))
-        for w in (self.target_combo, self.seed_spin, self.add_seed_button, self.open_button,
-                  self.paste_button, self.lib_button, self.glyph_button, self.remove_button):
+        for w in (self.target_combo, self.seed_spin, self.add_seed_button):
             src_row.addWidget(w)
         src_row.addStretch(1)
+        src_row2 = QHBoxLayout()
+        for w in (self.open_button, self.paste_button, self.lib_button, self.glyph_button,
+                  self.remove_button):
+            src_row2.addWidget(w)
+        src_row2.addStretch(1)
 
         self.grid_widget = QWidget()
         self.grid_layout = QGridLayout(self.grid_widget)
@@ -314,6 +318,7 @@ class StyleMixPanel(Panel):
         mix_page = QWidget()
         ml = QVBoxLayout(mix_page)
         ml.addLayout(src_row)
+        ml.addLayout(src_row2)
         ml.addWidget(self.empty_label)
         ml.addWidget(scroll, 1)
         ml.addLayout(cell_row)

@@ -295,3 +295,65 @@ def test_vocode_with_a_users_hifigan_checkpoint(stereo_44k, tmp_path):
     (tmp_path / "hifigan" / "config.json").unlink()
     one_line_error(cli("vocode", stereo_44k, out, "--checkpoint", gen, check=False),
                    "config.json")
+
+
+def _letter(path, ch, stroke=0):
+    im = Image.new("RGB", (96, 96), "white")
+    ImageDraw.Draw(im).text((48, 48), ch, font=ImageFont.load_default(size=64), fill="black",
+                            anchor="mm", stroke_width=stroke, stroke_fill="black")
+    im.save(path)
+    return path
+
+
+def test_stylemix_mix_two_sources(glyph_png, tmp_path):
+    a, b = glyph_png[0], _letter(tmp_path / "b.png", "k", stroke=4)
+    outs = []
+    for extra in (["--preset", "coarse"], ["--layers", "2-9"], ["--layers", "0-1", "--psi",
+                                                                "0.5", "--seed", "3"]):
+        out = tmp_path / f"mix{len(outs)}.png"
+        cli("stylemix", "--a", a, "--b", b, *extra, "--out", out)
+        outs.append(np.asarray(Image.open(out).convert("L"), np.float32))
+        assert outs[-1].shape == (64, 64)
+    assert all(np.abs(x - y).mean() > 1.0 for x, y in ((outs[0], outs[1]), (outs[1], outs[2])))
+    cli("stylemix", "--a", "7", "--b", "8", "--preset", "fine", "--scale", "2",
+        "--out", tmp_path / "seeds.png")
+    assert Image.open(tmp_path / "seeds.png").size == (128, 128)
+
+
+def test_stylemix_content_in_style_pairs_and_text(glyph_png, tmp_path):
+    style = [_letter(tmp_path / "n.png", "n", 4), _letter(tmp_path / "e.png", "e", 4)]
+    cli("stylemix", "--content", glyph_png[0], "--style", *style, "--out", tmp_path / "c.png")
+    assert Image.open(tmp_path / "c.png").size == (64, 64)
+    csv = tmp_path / "pairs.csv"
+    csv.write_text(f"content,style,out\n{glyph_png[0]},n.png,one.png\n"
+                   f"{glyph_png[1]},e.png,two\n")
+    res = cli("stylemix", "--pairs", csv, "--out-dir", tmp_path / "pairs")
+    assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == ["one.png", "two.png"]
+    assert len(res.stdout.split()) == 2
+    cli("stylemix", "--style", style[0], "--text", "Hamburgefonts", "--out", tmp_path / "l.png")
+    w, h = Image.open(tmp_path / "l.png").size
+    assert h == 64 and 13 * 20 < w < 13 * 64
+
+
+def test_stylemix_errors_are_one_line(glyph_png, tmp_path):
+    out = tmp_path / "x.png"
+    a = glyph_png[0]
+    for args, needle in (
+            (("--a", a, "--b", "3", "--content", a, "--out", out), "give one of"),
+            (("--a", a, "--preset", "fine", "--out", out), "needs both --a and --b"),
+            (("--a", a, "--b", "3", "--out", out), "--layers 0-3 or --preset"),
+            (("--a", a, "--b", "3", "--layers", "0-40", "--out", out), "outside 0-9"),
+            (("--a", "nope.png", "--b", "3", "--preset", "fine", "--out", out), "neither a seed"),
+            (("--model", "vae-glyphs", "--a", "1", "--b", "2", "--preset", "fine", "--out",
+              out), "cannot mix styles"),
+            (("--style", a, "--text", "Hi!", "--out", out), "cannot write '!'"),
+            (("--content", a, "--out", out), "needs --style")):
+        one_line_error(cli("stylemix", *args, check=False), needle)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    one_line_error(cli("stylemix", "--pairs", bad, "--out-dir", tmp_path / "o", check=False),
+                   "header 'content,style,out'")
+    missing = tmp_path / "missing.csv"
+    missing.write_text(f"content,style,out\n{a},gone.png,o.png\n")
+    one_line_error(cli("stylemix", "--pairs", missing, "--out-dir", tmp_path / "o",
+                       check=False), "line 2: no such picture")
