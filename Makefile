@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/vocoder.py
 	$(BIN)/python bench/record_start.py
 	$(BIN)/python bench/framing.py
+	$(BIN)/python bench/stylemix.py
 
 # Build the data sets the shipped models are trained on (installs the font packages, and
 # espeak-ng with MBROLA voices from Debian contrib/non-free for the speech corpus).
@@ -43,11 +44,14 @@ data: $(STAMP)
 	$(BIN)/latent-studio data build emoji
 	$(BIN)/latent-studio data build speech
 
-# Retrain the shipped models (about 2 hours on 2 CPU cores); see README.
+# Retrain the shipped models (about 3 hours on 2 CPU cores); see README.
 train: data
 	$(BIN)/latent-studio train vae --data emoji --epochs 60 --anneal-epochs 5
 	$(BIN)/latent-studio train vae --data glyphs --epochs 8 --anneal-epochs 1
 	$(BIN)/latent-studio train classifier --epochs 3
+	# The style generator: the shipped one trained 2.1 minutes on an H200 (batch 128; see its
+	# card); on these CPUs the same command runs an hour at batch 32 instead.
+	$(BIN)/latent-studio train stylegen --data glyphs --minutes 60 --batch 32
 	# The vocoder: 50 minutes, then 14 more with the mel loss weighted up (see its card).
 	$(BIN)/latent-studio train vocoder --minutes 50 --out .venv/vocoder-run1.safetensors
 	$(BIN)/latent-studio train vocoder --minutes 14 --mel-weight 6 --lr 2e-4 \

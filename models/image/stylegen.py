@@ -260,6 +260,11 @@ class StyleGenBackend:
             return np.zeros((0, self.cfg.layers, self.cfg.w_dim), np.float32)
         return np.ascontiguousarray(torch.cat(out).numpy(), dtype=np.float32)
 
+    def learned_noise(self) -> tuple[float, ...]:
+        """Mean absolute noise strength each layer learned (the scale of its noise input)."""
+        return tuple(float(c.noise_strength.detach().abs().mean())
+                     for c in self.net.synthesis.convs)
+
     def codes_from_seeds(self, seeds: list[int]) -> np.ndarray:
         """W+ codes (N, layers, w_dim) of seeds, drawn from the fitted mixture."""
         return np.ascontiguousarray(self.net.sample_codes(list(seeds)).numpy(), np.float32)

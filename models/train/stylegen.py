@@ -333,11 +333,9 @@ def layer_card(cfg: StyleGenConfig) -> dict[str, Any]:
         "content": list(range(k)),
         "style": list(range(k, cfg.layers)),
         "presets": presets(cfg),
-        "what": (f"rows 0-{k - 1} ({res[0]}x{res[0]}): which character (the swap loss "
-                 f"trains them on the content glyph only); rows {k}-{cfg.layers - 1} "
-                 f"({res[k]}x{res[k]} up): the font, from weight and slant at "
-                 f"{res[k]}-{res[min(k + 3, cfg.layers - 1)]} to stroke ends and edges at "
-                 f"{res[-1]}"),
+        "what": (f"trained so: rows 0-{k - 1} ({res[0]}x{res[0]}) the character, rows "
+                 f"{k}-{cfg.layers - 1} ({res[k]} px up) the font; how far that holds is "
+                 "measured by --measure (layers.measured)"),
     }
 
 

@@ -263,7 +263,7 @@ class StyleMixPanel(Panel):
         self.target_combo = QComboBox()
         self.target_combo.addItem("rows (A)", "rows")
         self.target_combo.addItem("columns (B)", "cols")
-        self.target_combo.setToolTip("Where the next source goes (Tab toggles)")
+        self.target_combo.setToolTip("Where the next source goes (T toggles)")
         self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, value=1)
         self.seed_spin.setToolTip("Seed of the next random source")
         self.add_seed_button = QPushButton("Seed")
@@ -455,7 +455,7 @@ class StyleMixPanel(Panel):
         self.add_shortcut("Ctrl+V", lambda: self.paste(self.target),
                           "Paste a picture as a new row or column")
         self.add_shortcut("R", lambda: self.add_seed(), "Add a random source")
-        self.add_shortcut("Tab", self._toggle_target, "Add to rows / columns")
+        self.add_shortcut("T", self._toggle_target, "Add to rows / columns (toggle)")
         self._rebuild_grid()
 
     # -- models ---------------------------------------------------------------------------
@@ -493,6 +493,8 @@ class StyleMixPanel(Panel):
         if spec is None:
             return
         res = spec.resolutions or (0,) * spec.layers
+        learned_noise = getattr(self.ctx.registry.get(self.doc.model), "learned_noise",
+                                lambda: ())()
         self.layer_grid.addWidget(QLabel("layer"), 0, 0)
         self.layer_grid.addWidget(QLabel("noise ×"), 0, 1)
         for k in range(spec.layers):
@@ -501,8 +503,12 @@ class StyleMixPanel(Panel):
             box = QCheckBox(f"{k}  ({res[k]}²{', ' + what if what else ''})")
             box.setChecked(k in self.doc.from_b)
             box.toggled.connect(lambda _on, k=k: self._on_layer_toggled(k))
-            spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.5, value=1.0)
-            spin.setToolTip(f"Noise strength of layer {k} (times the learned one)")
+            spin = QDoubleSpinBox(minimum=0.0, maximum=1000.0, singleStep=25.0, value=1.0,
+                                  decimals=1)
+            learned = learned_noise[k] if k < len(learned_noise) else 0.0
+            spin.setToolTip(f"Noise strength of layer {k}, times the one it learned "
+                            f"({learned:.4f}; an autoencoder learns to need little noise, "
+                            "so try ×100 and more to see what the layer does with it)")
             spin.valueChanged.connect(lambda _v: self._on_strength_changed())
             self.layer_grid.addWidget(box, k + 1, 0)
             self.layer_grid.addWidget(spin, k + 1, 1)

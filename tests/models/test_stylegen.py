@@ -169,3 +169,23 @@ def test_shipped_model_draws_a_character_in_another_glyphs_style():
     # Strength 0 is the mean font: the same for both styles.
     assert np.allclose(sm.in_style(reg, name, content[:2], thin, strength=0.0),
                        sm.in_style(reg, name, content[:2], bold, strength=0.0), atol=1e-5)
+
+
+def test_layer_effects_measure_the_rows_taken(tmp_path):
+    from models.eval.stylemix import layer_effects
+
+    make_tiny_stylegen(tmp_path)
+    backend = Registry(tmp_path).get("tiny-stylegen")
+
+    class InkClassifier:             # "reads" a picture as its ink fraction, bucketed
+        def run(self, x):
+            k = np.clip((x.mean(axis=(1, 2, 3)) * 4).astype(int), 0, 3)
+            return None, np.eye(4)[k]
+
+    rng = np.random.default_rng(0)
+    glyphs = rng.random((5, 4, 16, 16, 1)).astype(np.float32)
+    eff = layer_effects(backend, InkClassifier(), glyphs,
+                        {"none": (), "all": tuple(range(6))}, n=40)
+    assert eff["none"]["ink_toward_b"] == pytest.approx(0.0, abs=1e-4)
+    assert eff["all"]["ink_toward_b"] == pytest.approx(1.0, abs=1e-3)
+    assert eff["all"]["rows"] == list(range(6))
