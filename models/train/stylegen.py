@@ -74,26 +74,23 @@ class TrainConfig:
 
 
 def glyph_table(data: str, path: Path | None = None) -> dict[str, Any]:
-    """Images by (font, character) as uint8 (F, K, H, W, C) per split, or None for a data set
-    without that structure, plus the plain splits and the font table."""
+    """The plain splits (uint8 (N, H, W, C) each) and, for a data set of every character in
+    every font (glyphs), ``by_font``: per split (F, K, H, W, C), with the font table and the
+    characters; ``by_font`` is None otherwise."""
     from models.data import cache_dir
+    from models.train.vae import load_split
 
     path = path or cache_dir() / f"{data}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; run 'latent-studio data build {data}'")
-    d = np.load(path)
-    images = d["images"]
-    if images.ndim == 3:
-        images = images[..., None]
-    split = d["split"]
-    out: dict[str, Any] = {s: images[split == s] for s in ("train", "val", "test")}
+    out: dict[str, Any] = dict(load_split(data, path))
     out["by_font"] = None
+    d = np.load(path)
     if "font" in d and "char" in d:
         k = int(d["char"].max()) + 1
         fonts = json.loads(str(d["fonts"]))
-        if len(images) == len(fonts) * k and np.array_equal(
+        if len(d["char"]) == len(fonts) * k and np.array_equal(
                 d["char"], np.tile(np.arange(k), len(fonts))):
-            grid = images.reshape(len(fonts), k, *images.shape[1:])
+            images = d["images"]
+            grid = images.reshape(len(fonts), k, *images.shape[1:3], -1)
             fsplit = np.array([f["split"] for f in fonts])
             out["by_font"] = {s: grid[fsplit == s] for s in ("train", "val", "test")}
             out["fonts"] = fonts

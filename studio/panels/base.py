@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from models.protocol import BackendInfo
 from models.registry import Registry
@@ -24,6 +25,53 @@ def with_suffix(path: str, suffix: str, accepted: tuple[str, ...] = ()) -> str:
     if Path(path).suffix.lower() in (accepted or (suffix,)):
         return path
     return path + suffix
+
+
+class ParamCommand(QUndoCommand):
+    """A parameter change, applied through ``apply(name, value)``; consecutive changes of one
+    parameter (a slider drag) merge into one undo step."""
+
+    def __init__(self, apply: Callable[[str, Any], None], name: str, old: Any, new: Any) -> None:
+        super().__init__(f"Change {name}")
+        self.apply, self.name, self.old, self.new = apply, name, old, new
+
+    def id(self) -> int:
+        return 4242
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
+        if not isinstance(other, ParamCommand) or other.name != self.name:
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.apply(self.name, self.new)
+
+    def undo(self) -> None:
+        self.apply(self.name, self.old)
+
+
+def clipboard_picture() -> tuple[np.ndarray | None, str, str]:
+    """What the clipboard holds: (an RGB uint8 picture, "", "") or (None, a local file it
+    names, "") or (None, "", why there is nothing)."""
+    clip = QGuiApplication.clipboard()
+    mime = clip.mimeData()
+    if mime is not None and mime.hasImage():
+        img = clip.image().convertToFormat(QImage.Format.Format_RGB888)
+        if img.isNull() or img.width() == 0:
+            return None, "", "The clipboard image is empty"
+        arr = np.array(img.constBits(), dtype=np.uint8).reshape(
+            img.height(), img.bytesPerLine())[:, : img.width() * 3]
+        return arr.reshape(img.height(), img.width(), 3), "", ""
+    if mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
+        return None, mime.urls()[0].toLocalFile(), ""
+    return None, "", "The clipboard holds no image"
+
+
+def ask_png(parent: QWidget, title: str, default: str) -> str:
+    """A PNG file name from a save dialog ("" when cancelled), ".png" added if left out."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, default, "PNG (*.png)")
+    return with_suffix(path, ".png")
 
 
 @dataclass

@@ -19,7 +19,6 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
-    QImage,
     QPixmap,
     QUndoCommand,
 )
@@ -59,7 +58,13 @@ from models.tasks.latent import export_frames
 from models.tasks.pictures import far_warning, picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
-from studio.panels.base import Panel, StudioContext, with_suffix
+from studio.panels.base import (
+    Panel,
+    ParamCommand,
+    StudioContext,
+    clipboard_picture,
+    with_suffix,
+)
 from studio.state.latent import SCRUB_MAX, SLOTS, LatentState, Slot
 from studio.widgets.image_view import ImageView, to_qimage
 from studio.widgets.model_combo import ModelCombo
@@ -156,29 +161,6 @@ class SetSlotCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.panel._apply_slot(self.index, self.old)
-
-
-class SetParamCommand(QUndoCommand):
-    """A parameter change (mode, steps, seed, model, scrub position); drags merge into one."""
-
-    def __init__(self, panel: LatentPanel, name: str, old: Any, new: Any) -> None:
-        super().__init__(f"Change {name}")
-        self.panel, self.name, self.old, self.new = panel, name, old, new
-
-    def id(self) -> int:
-        return 4242
-
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
-        if not isinstance(other, SetParamCommand) or other.name != self.name:
-            return False
-        self.new = other.new
-        return True
-
-    def redo(self) -> None:
-        self.panel._apply_param(self.name, self.new)
-
-    def undo(self) -> None:
-        self.panel._apply_param(self.name, self.old)
 
 
 # -- the panel ------------------------------------------------------------------------------
@@ -475,7 +457,7 @@ class LatentPanel(Panel):
     def _push_param(self, name: str, old: Any, new: Any) -> None:
         if self._applying or old == new:
             return
-        self.undo_stack.push(SetParamCommand(self, name, old, new))
+        self.undo_stack.push(ParamCommand(self._apply_param, name, old, new))
 
     def _apply_param(self, name: str, value: Any) -> None:
         self._applying = True
@@ -516,7 +498,7 @@ class LatentPanel(Panel):
     def _on_scrub_slider_released(self) -> None:
         start, self._scrub_start = self._scrub_start, None
         if start is not None and start != self.scrub:
-            self.undo_stack.push(SetParamCommand(self, "scrub", start, self.scrub))
+            self.undo_stack.push(ParamCommand(self._apply_param, "scrub", start, self.scrub))
 
     # -- slots ----------------------------------------------------------------------------
 
@@ -655,22 +637,14 @@ class LatentPanel(Panel):
 
     def paste(self) -> None:
         """Put the clipboard's image (or an image file it names) into the active slot."""
-        clip = QGuiApplication.clipboard()
-        mime = clip.mimeData()
-        if mime is not None and mime.hasImage():
-            img = clip.image().convertToFormat(QImage.Format.Format_RGB888)
-            if img.isNull() or img.width() == 0:
-                self.error.emit("The clipboard image is empty", "")
-                return
-            arr = np.array(img.constBits(), dtype=np.uint8).reshape(
-                img.height(), img.bytesPerLine())[:, : img.width() * 3]
-            arr = arr.reshape(img.height(), img.width(), 3)
+        arr, path, why = clipboard_picture()
+        if arr is not None:
             self.fill_image(keep_source(Image.fromarray(arr)), "pasted",
                             note="pasted from the clipboard")
-        elif mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
-            self.open_file(mime.urls()[0].toLocalFile())
+        elif path:
+            self.open_file(path)
         else:
-            self.error.emit("The clipboard holds no image", "")
+            self.error.emit(why, "")
 
     # -- rendering ------------------------------------------------------------------------
 

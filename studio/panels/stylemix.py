@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QIcon, QImage, QPixmap, QUndoCommand
+from PySide6.QtGui import QIcon, QPixmap, QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -49,7 +49,13 @@ from models.tasks import stylemix as sm
 from models.tasks.pictures import picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
-from studio.panels.base import Panel, StudioContext, with_suffix
+from studio.panels.base import (
+    Panel,
+    ParamCommand,
+    StudioContext,
+    ask_png,
+    clipboard_picture,
+)
 from studio.panels.latent import IMAGE_FILTER, keep_source
 from studio.state.stylemix import MAX_SOURCES, MixSource, StyleMixState
 from studio.widgets.image_view import ImageView, to_qimage
@@ -147,29 +153,6 @@ class SetSourcesCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.panel.doc.set_sources(self.which, self.old)
-
-
-class SetParamCommand(QUndoCommand):
-    """A parameter change; consecutive changes of one parameter (a drag) merge."""
-
-    def __init__(self, panel: StyleMixPanel, name: str, old: Any, new: Any) -> None:
-        super().__init__(f"Change {name}")
-        self.panel, self.name, self.old, self.new = panel, name, old, new
-
-    def id(self) -> int:
-        return 4343
-
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
-        if not isinstance(other, SetParamCommand) or other.name != self.name:
-            return False
-        self.new = other.new
-        return True
-
-    def redo(self) -> None:
-        self.panel.apply_param(self.name, self.new)
-
-    def undo(self) -> None:
-        self.panel.apply_param(self.name, self.old)
 
 
 class GlyphPicker(QDialog):
@@ -525,7 +508,7 @@ class StyleMixPanel(Panel):
     def push_param(self, name: str, old: Any, new: Any) -> None:
         if self._applying or old == new:
             return
-        self.undo_stack.push(SetParamCommand(self, name, old, new))
+        self.undo_stack.push(ParamCommand(self.apply_param, name, old, new))
 
     def apply_param(self, name: str, value: Any) -> None:
         self.doc.set_param(name, value)
@@ -573,7 +556,7 @@ class StyleMixPanel(Panel):
 
     def _on_layer_toggled(self, k: int) -> None:
         new = set(self.doc.from_b) ^ {k}
-        self.undo_stack.push(SetParamCommand(self, "from_b", self.doc.from_b,
+        self.undo_stack.push(ParamCommand(self.apply_param, "from_b", self.doc.from_b,
                                              tuple(sorted(new))))
 
     def set_crossover(self, layers: tuple[int, ...]) -> None:
@@ -592,9 +575,9 @@ class StyleMixPanel(Panel):
 
     def roll_noise_seed(self) -> None:
         new = int(np.random.default_rng().integers(0, 2**31 - 1))
-        self.undo_stack.push(SetParamCommand(self, "noise_seed", self.doc.noise_seed, new))
+        self.undo_stack.push(ParamCommand(self.apply_param, "noise_seed", self.doc.noise_seed, new))
         if not self.doc.noise:
-            self.undo_stack.push(SetParamCommand(self, "noise", False, True))
+            self.undo_stack.push(ParamCommand(self.apply_param, "noise", False, True))
 
     # -- sources --------------------------------------------------------------------------
 
@@ -641,22 +624,14 @@ class StyleMixPanel(Panel):
         self.open_picture_file(path, self.target)
 
     def paste(self, which: str) -> None:
-        clip = QGuiApplication.clipboard()
-        mime = clip.mimeData()
-        if mime is not None and mime.hasImage():
-            img = clip.image().convertToFormat(QImage.Format.Format_RGB888)
-            if img.isNull() or img.width() == 0:
-                self.error.emit("The clipboard image is empty", "")
-                return
-            arr = np.array(img.constBits(), dtype=np.uint8).reshape(
-                img.height(), img.bytesPerLine())[:, : img.width() * 3]
-            arr = arr.reshape(img.height(), img.width(), 3)
+        arr, path, why = clipboard_picture()
+        if arr is not None:
             self.add_picture(which, keep_source(Image.fromarray(arr)), "pasted",
                              "pasted from the clipboard")
-        elif mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
-            self.open_picture_file(mime.urls()[0].toLocalFile(), which)
+        elif path:
+            self.open_picture_file(path, which)
         else:
-            self.error.emit("The clipboard holds no image", "")
+            self.error.emit(why, "")
 
     def _on_library_clicked(self) -> None:
         names = [n for n, e in self.library.entries.items() if e["model"] == self.doc.model]
@@ -878,9 +853,7 @@ class StyleMixPanel(Panel):
             self.error.emit("Nothing to export yet: add rows and columns", "")
             return
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export grid", "style-mix.png",
-                                                  "PNG (*.png)")
-            path = with_suffix(path, ".png")
+            path = ask_png(self, "Export grid", "style-mix.png")
             if not path:
                 return
         img = Image.fromarray(self.grid_picture())
@@ -927,9 +900,7 @@ class StyleMixPanel(Panel):
             self.error.emit("Nothing to export yet: give style glyphs and text", "")
             return
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Export line", "in-this-style.png",
-                                                  "PNG (*.png)")
-            path = with_suffix(path, ".png")
+            path = ask_png(self, "Export line", "in-this-style.png")
             if not path:
                 return
         rgb = to_uint8(self.line[None])[0]

@@ -112,10 +112,7 @@ class LatentConformance:
 class StyleConformance:
     """Style mixing: codes, the crossover, truncation, noise (Capability.STYLE_MIX)."""
 
-    @staticmethod
-    def images(backend, n=3, seed=0):
-        rng = np.random.default_rng(seed)
-        return rng.random((n, *backend.info.image_shape), dtype=np.float32)
+    images = staticmethod(LatentConformance.images)
 
     def test_codes_have_the_spec_shape(self, backend):
         from models.protocol import StyleBackend
