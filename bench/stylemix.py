@@ -70,8 +70,8 @@ def main() -> int:
     shown: list[float] = []
     original = panel._show_grid
 
-    def recording(result, model, key=()):
-        original(result, model, key)
+    def recording(result, model, key=(), sources=()):
+        original(result, model, key, sources)
         shown.append(time.perf_counter())
 
     panel._show_grid = recording

@@ -216,7 +216,9 @@ class StyleMixPanel(Panel):
         self.doc.events.connect("selected", self._on_doc_selected)
         self.library = LatentLibrary()
         self.glyphs: DatasetIndex | None = None
-        self.codes: dict[int, np.ndarray] = {}        # id(source) -> W+ of self.doc.model
+        # id(source) -> (source, its W+ under self.doc.model); the source is kept so that an
+        # id is never reused while its entry lives.
+        self._codes: dict[int, tuple[MixSource, np.ndarray]] = {}
         self.grid_rgb: np.ndarray | None = None
         self.line: np.ndarray | None = None
         self._heads_key: tuple = ()
@@ -517,7 +519,7 @@ class StyleMixPanel(Panel):
         self._applying = True
         try:
             if name == "model":
-                self.codes.clear()
+                self._codes.clear()
                 if self.doc.model in self.model_combo.names():
                     self.model_combo.select(self.doc.model, quiet=True)
                 self._build_layer_controls()
@@ -734,7 +736,15 @@ class StyleMixPanel(Panel):
         self._render_timer.start()
 
     def _known(self, sources: list[MixSource]) -> dict[int, np.ndarray]:
-        return {id(s): self.codes[id(s)] for s in sources if id(s) in self.codes}
+        return {id(s): c for s in sources if (c := self.code_of(s)) is not None}
+
+    def code_of(self, source: MixSource) -> np.ndarray | None:
+        """The W+ of a source under the current model, once a render has computed it."""
+        kept = self._codes.get(id(source))
+        return kept[1] if kept is not None and kept[0] is source else None
+
+    def _remember(self, sources: list[MixSource], new: dict[int, np.ndarray]) -> None:
+        self._codes.update({id(s): (s, new[id(s)]) for s in sources if id(s) in new})
 
     def _submit_grid(self) -> None:
         rows, cols, spec = self.doc.rows, self.doc.cols, self.spec()
@@ -752,14 +762,16 @@ class StyleMixPanel(Panel):
             f"{self.name}-grid", render_grid, self.ctx.registry, model, rows, cols,
             self._known(rows + cols), self.doc.from_b, self.doc.psi, cutoff, seed, strengths,
             heads, label="Mixing styles",
-            on_result=lambda r, m=model, k=heads_key: self._show_grid(r, m, k),
+            on_result=lambda r, m=model, k=heads_key, src=rows + cols: self._show_grid(
+                r, m, k, src),
             on_error=self.error.emit)
 
-    def _show_grid(self, result, model: str, heads_key: tuple = ()) -> None:
+    def _show_grid(self, result, model: str, heads_key: tuple = (),
+                   sources: list[MixSource] = ()) -> None:
         grid, row_pics, col_pics, new = result
         if model != self.doc.model:
             return
-        self.codes.update(new)
+        self._remember(list(sources), new)
         if grid.shape[:2] != (len(self.doc.rows), len(self.doc.cols)):
             return          # the sources changed meanwhile; their render is on its way
         self.grid_rgb = grid
@@ -781,11 +793,12 @@ class StyleMixPanel(Panel):
         if cell is None:
             return None
         a, b = self.doc.rows[cell[0]], self.doc.cols[cell[1]]
-        if id(a) not in self.codes or id(b) not in self.codes:
+        code_a, code_b = self.code_of(a), self.code_of(b)
+        if code_a is None or code_b is None:
             return None
-        out = self.codes[id(a)].copy()
+        out = code_a.copy()
         rows = list(self.doc.from_b)
-        out[rows] = self.codes[id(b)][rows]
+        out[rows] = code_b[rows]
         spec = self.spec()
         if self.doc.psi != 1.0:
             mean = self.ctx.registry.get(self.doc.model).mean_code()
@@ -884,14 +897,14 @@ class StyleMixPanel(Panel):
             f"{self.name}-text", render_text, self.ctx.registry, model, self.doc.style,
             self.doc.text, self._known(self.doc.style), self.doc.psi,
             label="Writing in this style",
-            on_result=lambda r, m=model: self._show_line(r, m),
+            on_result=lambda r, m=model, src=list(self.doc.style): self._show_line(r, m, src),
             on_error=self.error.emit)
 
-    def _show_line(self, result, model: str) -> None:
+    def _show_line(self, result, model: str, sources: list[MixSource] = ()) -> None:
         line, rgb, new = result
         if model != self.doc.model:
             return
-        self.codes.update(new)
+        self._remember(list(sources), new)
         self.line = line
         self.line_view.set_image(rgb)
 
@@ -919,7 +932,7 @@ class StyleMixPanel(Panel):
             self.error.emit(f"The session's style model '{model}' is not registered; open its "
                             "checkpoint first", "")
             state = {k: v for k, v in state.items() if k != "model"}
-        self.codes.clear()
+        self._codes.clear()
         self.doc.restore(state)
         self.undo_stack.clear()
 
