@@ -124,6 +124,8 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
             / metrics[f"transfer_{shots}shot_vae_analogy_mse"], 4)
         log(f"transfer {shots}-shot done ({time.time() - t0:.0f} s)")
     flat = test.reshape(nf * nk, *test.shape[2:])
+    metrics["test_chars_identified_from_content_rows"] = round(float(
+        (backend.identify(backend.encode_codes(flat)) == np.tile(np.arange(nk), nf)).mean()), 4)
     rec = backend.decode(backend.encode(flat))
     metrics["test_mse_recon"] = round(float(((rec - flat) ** 2).mean()), 6)
     metrics["test_mse_recon_vae"] = round(float(((vae.decode(z_test.reshape(nf * nk, -1))
@@ -175,6 +177,9 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
         "baselines": {"content": "the content glyph unchanged",
                       "vae_analogy": "glyph VAE: z(c in ref) + mean over the style glyphs d "
                                      "of z(d in f) - z(d in ref), decoded"},
+        "identify": ("test_chars_identified_from_content_rows: share of the test glyphs whose "
+                     "content rows are nearest (cosine) to their own character's stored "
+                     "content code"),
         "samples": (f"{n} random samples (ours: the fitted mixture; VAE: its N(0, I) prior) "
                     f"against the {n} test glyphs: FID on the glyph classifier's features, "
                     f"and on InceptionV3 pool features for {len(pick)} of each"),
