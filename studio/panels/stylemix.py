@@ -524,8 +524,15 @@ class StyleMixPanel(Panel):
                     self.model_combo.select(self.doc.model, quiet=True)
                 self._build_layer_controls()
                 spec = self.spec()
-                if spec is not None and not self.doc.from_b:
-                    self.doc.from_b = sm.presets(spec).get("style", sm.presets(spec)["fine"])
+                if spec is not None:
+                    # Rows the new model lacks are dropped; none left: its style rows.
+                    kept = tuple(k for k in self.doc.from_b if k < spec.layers)
+                    self.doc.from_b = kept or sm.presets(spec).get(
+                        "style", sm.presets(spec)["fine"])
+                    self.doc.strengths = self.doc.strengths[:spec.layers]
+                for k, spin in enumerate(self.strength_spins):
+                    spin.setValue(self.doc.strengths[k] if k < len(self.doc.strengths)
+                                  else 1.0)
                 self._sync_layer_checks()
             elif name == "from_b":
                 self._sync_layer_checks()

@@ -179,3 +179,37 @@ def test_the_session_keeps_the_panel(panel, qtbot, style_weights, tmp_path):
     assert [s.label for s in again.doc.rows] == [s.label for s in panel.doc.rows]
     assert np.array_equal(again.grid_rgb, before)
     other.close()
+
+
+def test_switching_to_a_model_with_fewer_layers_keeps_a_valid_crossover(qtbot, tmp_path):
+    folder = tmp_path / "w"
+    make_tiny_stylegen(folder)
+    # A second style generator of 8 layers (32 px): a crossover of rows 6-7 fits only it.
+    import torch
+
+    from models.checkpoints import save_checkpoint
+    from models.image.stylegen import StyleAutoencoder, StyleGenConfig, config_to_card
+    from models.train.stylegen import fit_char_content, fit_sampler
+
+    torch.manual_seed(1)
+    cfg = StyleGenConfig(image_size=32, channels=1, w_dim=8, width=4, max_width=8,
+                         enc_hidden=16, pca_dim=4, mixture=2, chars="ab")
+    net = StyleAutoencoder(cfg).eval()
+    pics = (np.random.default_rng(0).random((20, 32, 32, 1)) * 255).astype(np.uint8)
+    fit_sampler(net, pics, "cpu", iters=3)
+    fit_char_content(net, pics[:8].reshape(4, 2, 32, 32, 1), "cpu")
+    save_checkpoint(folder / "wide.safetensors", net.state_dict(),
+                    {"family": "stylegen", "config": config_to_card(cfg)})
+    w = MainWindow(registry=Registry(folder))
+    qtbot.addWidget(w)
+    p = w.show_panel("stylemix")
+    p.apply_param("model", "wide")
+    p.set_crossover((6, 7))
+    filled(p, qtbot, rows=(1,), cols=(2,))
+    errors = []
+    p.error.connect(lambda m, _d: errors.append(m))
+    p.apply_param("model", "tiny-stylegen")
+    settle(p, qtbot)
+    assert not errors and p.doc.from_b and max(p.doc.from_b) < 6
+    assert p.grid_rgb.shape == (1, 1, 16, 16, 3)
+    w.close()
