@@ -119,14 +119,15 @@ def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: lis
 
 
 def render_text(registry: Registry, model: str, style: list[MixSource], text: str,
-                known: dict[int, np.ndarray], psi: float, *, ctx: JobContext
+                known: dict[int, np.ndarray], psi: float, strength: float = 1.0, *,
+                ctx: JobContext
                 ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
     """(the line as float (H, W', C) in [0, 1], as uint8 RGB, the codes computed here)."""
     new = resolve_codes(registry, model, style, known)
     codes = {**known, **new}
     backend = registry.get(model)
     code = backend.style_of_codes(np.stack([codes[id(s)] for s in style]))
-    line = sm.write_text(registry, model, text, code, psi=psi, ctx=ctx)
+    line = sm.write_text(registry, model, text, code, strength=strength, psi=psi, ctx=ctx)
     return line, to_uint8(line[None])[0], new
 
 
@@ -336,6 +337,16 @@ class StyleMixPanel(Panel):
         tl.addWidget(QLabel("Style glyphs"))
         tl.addWidget(self.style_list)
         tl.addLayout(srow)
+        strow = QHBoxLayout()
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
+        self.strength_slider.setRange(0, 150)
+        self.strength_slider.setValue(100)
+        self.strength_slider.setToolTip("How much of the glyphs' style: 0 is the mean font, 1 "
+                                        "the glyphs' own, above 1 exaggerates it")
+        self.strength_label = QLabel("style strength 1.00")
+        strow.addWidget(self.strength_label)
+        strow.addWidget(self.strength_slider, 1)
+        tl.addLayout(strow)
         tl.addWidget(self.line_view, 1)
         tl.addWidget(self.export_line_button)
 
@@ -428,6 +439,8 @@ class StyleMixPanel(Panel):
         self.style_clear_button.clicked.connect(
             lambda: self.undo_stack.push(SetSourcesCommand(self, "style", [], "Clear style")))
         self.export_line_button.clicked.connect(lambda: self.export_line())
+        self.strength_slider.valueChanged.connect(
+            lambda v: self.push_param("style_strength", self.doc.style_strength, v / 100.0))
         self.psi_slider.valueChanged.connect(
             lambda v: self.push_param("psi", self.doc.psi, v / 100.0))
         self.cutoff_spin.valueChanged.connect(
@@ -551,11 +564,15 @@ class StyleMixPanel(Panel):
             elif name == "text":
                 if self.text_edit.text() != self.doc.text:
                     self.text_edit.setText(self.doc.text)
+            elif name == "style_strength":
+                self.strength_slider.setValue(round(self.doc.style_strength * 100))
+                self.strength_label.setText(f"style strength {self.doc.style_strength:.2f}")
         finally:
             self._applying = False
-        if name == "text" or name == "model" or name == "psi":
+        if name in ("text", "model", "psi", "style_strength"):
             self._text_timer.start()
-        self.schedule()
+        if name != "style_strength" and name != "text":
+            self.schedule()
 
     def _sync_layer_checks(self) -> None:
         for k, box in enumerate(self.layer_checks):
@@ -902,7 +919,7 @@ class StyleMixPanel(Panel):
         model = self.doc.model
         self.ctx.jobs.submit(
             f"{self.name}-text", render_text, self.ctx.registry, model, self.doc.style,
-            self.doc.text, self._known(self.doc.style), self.doc.psi,
+            self.doc.text, self._known(self.doc.style), self.doc.psi, self.doc.style_strength,
             label="Writing in this style",
             on_result=lambda r, m=model, src=list(self.doc.style): self._show_line(r, m, src),
             on_error=self.error.emit)

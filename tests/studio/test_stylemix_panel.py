@@ -121,6 +121,15 @@ def test_write_in_this_style_and_its_errors(panel, qtbot, win):
     settle(panel, qtbot)
     assert panel.line is not None and panel.line.shape[0] == 16
     assert panel.line_view.image().shape[1] > 16 * 2
+    full = panel.line.copy()
+    panel.strength_slider.setValue(0)                 # the mean font
+    qtbot.wait(200)
+    settle(panel, qtbot)
+    assert panel.doc.style_strength == 0.0 and not np.array_equal(panel.line, full)
+    panel.undo_stack.undo()
+    qtbot.wait(200)
+    settle(panel, qtbot)
+    assert np.array_equal(panel.line, full)
     errors = []
     panel.error.connect(lambda m, _d: errors.append(m))
     panel.text_edit.setText("az")
