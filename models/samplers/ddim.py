@@ -3,13 +3,12 @@ variance at ``eta`` = 1."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from models.samplers.schedule import NoiseSchedule, randn
+from models.samplers.schedule import NoiseSchedule, StepSampler, randn
 
 
-class DDIMSampler:
+class DDIMSampler(StepSampler):
     """``set_timesteps(steps)``, then ``step()`` once per timestep, noisiest first."""
 
     name = "ddim"
@@ -17,17 +16,8 @@ class DDIMSampler:
     def __init__(self, schedule: NoiseSchedule, eta: float = 0.0) -> None:
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta is in [0, 1], not {eta}")
-        self.schedule = schedule
+        super().__init__(schedule)
         self.eta = eta
-        self.timesteps = np.array(schedule.timesteps(50 if schedule.num_train_timesteps >= 50
-                                                     else schedule.num_train_timesteps))
-
-    def set_timesteps(self, steps: int) -> None:
-        self.timesteps = np.array(self.schedule.timesteps(steps))
-
-    def previous(self, timestep: int) -> int:
-        later = self.timesteps[self.timesteps < timestep]
-        return int(later.max()) if len(later) else -1
 
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,28 +3,15 @@ between two kept timesteps t > s the step uses alpha = abar_t / abar_s, beta = 1
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from models.samplers.schedule import NoiseSchedule, randn
+from models.samplers.schedule import StepSampler, randn
 
 
-class DDPMSampler:
-    """``set_timesteps(steps)``, then ``step()`` once per timestep, noisiest first."""
+class DDPMSampler(StepSampler):
+    """Ancestral sampling: ``set_timesteps(steps)``, then ``step()`` once per timestep."""
 
     name = "ddpm"
-
-    def __init__(self, schedule: NoiseSchedule) -> None:
-        self.schedule = schedule
-        self.timesteps = np.array(schedule.timesteps(schedule.num_train_timesteps))
-
-    def set_timesteps(self, steps: int) -> None:
-        self.timesteps = np.array(self.schedule.timesteps(steps))
-
-    def previous(self, timestep: int) -> int:
-        """The timestep after ``timestep`` in this run (-1: the clean image)."""
-        later = self.timesteps[self.timesteps < timestep]
-        return int(later.max()) if len(later) else -1
 
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor,
              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

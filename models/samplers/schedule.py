@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
 import torch
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
@@ -113,6 +114,25 @@ class NoiseSchedule:
             raise ValueError(f"steps must be 1..{n}, not {steps}")
         stride = n // steps
         return [i * stride for i in range(steps)][::-1]
+
+
+class StepSampler:
+    """What DDPM and DDIM share: the run's timesteps (noisiest first) and the step after
+    each. ``set_timesteps(steps)``, then the subclass's ``step()`` once per timestep."""
+
+    name = ""
+
+    def __init__(self, schedule: NoiseSchedule, steps: int = 50) -> None:
+        self.schedule = schedule
+        self.set_timesteps(min(steps, schedule.num_train_timesteps))
+
+    def set_timesteps(self, steps: int) -> None:
+        self.timesteps = np.array(self.schedule.timesteps(steps))
+
+    def previous(self, timestep: int) -> int:
+        """The timestep after ``timestep`` in this run (-1: the clean image)."""
+        later = self.timesteps[self.timesteps < timestep]
+        return int(later.max()) if len(later) else -1
 
 
 def randn(shape: tuple[int, ...], generator: torch.Generator | None, like: torch.Tensor
