@@ -316,8 +316,10 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         "metrics": {},
     }
     save_checkpoint(out, ema.state_dict(), card, half=True)
-    if measure_after:
+    if measure_after and gcfg.chars:
         card = measure(out, data_path=data_path, log=log)
+    elif measure_after:
+        log("the measurements need a data set of characters in fonts (glyphs); none written")
     return card
 
 
@@ -414,9 +416,15 @@ def refit(weights: Path, data_path: Path | None = None, log=print) -> dict[str, 
 
 
 def _gmm(x: torch.Tensor, m: int, iters: int, seed: int):
-    """EM for a full-covariance Gaussian mixture (float64), k-means++-like seeding."""
-    g = torch.Generator().manual_seed(seed)
+    """EM for a full-covariance Gaussian mixture (float64) started from ``m`` random points;
+    with fewer points than components, the extra components get weight 0."""
     n, k = x.shape
+    if n < m:
+        w, mu, ch = _gmm(x, n, iters, seed)
+        pad = m - n
+        return (torch.cat([w, w.new_zeros(pad)]), torch.cat([mu, mu.new_zeros(pad, k)]),
+                torch.cat([ch, torch.eye(k, dtype=x.dtype, device=x.device).repeat(pad, 1, 1)]))
+    g = torch.Generator().manual_seed(seed)
     means = x[torch.randperm(n, generator=g)[:m].to(x.device)].clone()
     reg = 1e-4 * x.var(0).mean()
     cov = torch.cov(x.T)[None].repeat(m, 1, 1)
@@ -447,7 +455,13 @@ def _data_card(data: str, table: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure(weights: Path, data_path: Path | None = None, log=print) -> dict[str, Any]:
-    """Measure a trained checkpoint on the test split and write the metrics into its card."""
+    """Measure a trained glyph checkpoint on the test split and write the metrics into its
+    card."""
+    from models.checkpoints import read_card
     from models.eval.stylemix import measure_checkpoint
+
+    if not read_card(weights)["config"].get("chars"):
+        raise ValueError(f"{weights}: the measurements need a glyph model (characters in "
+                         "fonts)")
 
     return measure_checkpoint(weights, data_path=data_path, log=log)

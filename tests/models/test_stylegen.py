@@ -189,3 +189,22 @@ def test_layer_effects_measure_the_rows_taken(tmp_path):
     assert eff["none"]["ink_toward_b"] == pytest.approx(0.0, abs=1e-4)
     assert eff["all"]["ink_toward_b"] == pytest.approx(1.0, abs=1e-3)
     assert eff["all"]["rows"] == list(range(6))
+
+
+def test_a_data_set_without_fonts_trains_without_swaps(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "emoji.npz"
+    np.savez_compressed(path, images=(rng.random((12, 16, 16, 3)) * 255).astype(np.uint8),
+                        split=np.array(["train"] * 8 + ["val"] * 2 + ["test"] * 2))
+    cfg = trainer.TrainConfig(data="emoji", minutes=5, max_steps=2, batch=4, w_dim=8,
+                              width=4, max_width=8)
+    logged = []
+    card = trainer.train(cfg, tmp_path / "e.safetensors", data_path=path,
+                         log=logged.append, measure_after=True)
+    assert card["config"]["channels"] == 3 and card["config"]["chars"] == ""
+    assert set(json.loads(logged[0])) >= {"rec", "cons"} and "swap" not in json.loads(logged[0])
+    assert "none written" in logged[-1]
+    reg = Registry(None)
+    backend = reg.get(reg.add_checkpoint(tmp_path / "e.safetensors").name)
+    style = backend.style_of(rng.random((2, 16, 16, 3), np.float32))
+    assert style.shape == (4, 8)                       # no characters: plain mean style rows
