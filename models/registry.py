@@ -35,6 +35,7 @@ FAMILIES: dict[str, str] = {
     "vae": "models.image.vae",
     "classifier": "models.image.classifier",
     "stylegen": "models.image.stylegen",
+    "diffusion": "models.image.diffusion",
     "diffusers-unet": "models.image.diffusers_unet",
     "vocos": "models.audio.vocos",
     "hifigan": "models.audio.hifigan",

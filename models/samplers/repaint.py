@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -82,14 +83,21 @@ def feather(mask: torch.Tensor, radius: float) -> torch.Tensor:
 def inpaint(denoise: Callable[[torch.Tensor, int], torch.Tensor], sampler, schedule:
             NoiseSchedule, image: torch.Tensor, mask: torch.Tensor, preset: RepaintPreset, *,
             generator: torch.Generator | None = None, feather_px: float = 1.5,
-            ctx: JobContext | None = None) -> torch.Tensor:
+            ctx: JobContext | None = None, clip: float | None = 1.0,
+            preview: Callable[[torch.Tensor], Any] | None = None) -> torch.Tensor:
     """Repaint ``image`` (B, C, H, W) in [-1, 1] where ``mask`` (B, 1, H, W) is 1.
 
     ``denoise(x_t, t)`` is the model's output at timestep t (guidance included); ``sampler``
     is a DDPM or DDIM sampler over ``schedule``. Progress and the predicted clean image (the
-    known part pasted in) go to ``ctx`` after every network call; cancel stops within one.
-    The result keeps the real pixels outside the mask, blended over a feathered edge.
+    known part pasted in; through ``preview`` when given, e.g. a decoder) go to ``ctx`` after
+    every network call; cancel stops within one. ``clip`` bounds the predicted and final
+    samples (pixels in [-1, 1]; None for unbounded latents). The result keeps the real
+    pixels outside the mask, blended over a feathered edge.
     """
+
+    def bound(v: torch.Tensor) -> torch.Tensor:
+        return v.clamp(-clip, clip) if clip is not None else v
+
     sampler.set_timesteps(preset.steps)
     ts = [int(t) for t in sampler.timesteps]            # noisiest first
 
@@ -101,7 +109,6 @@ def inpaint(denoise: Callable[[torch.Tensor, int], torch.Tensor], sampler, sched
     x = randn(tuple(image.shape), generator, image)
     x = mask * x + (1 - mask) * schedule.add_noise(image, randn(tuple(image.shape), generator,
                                                                 image), timestep(path[0]))
-    preview = image
     done = 0
     for a, b in zip(path, path[1:]):
         if ctx is not None:
@@ -114,11 +121,11 @@ def inpaint(denoise: Callable[[torch.Tensor, int], torch.Tensor], sampler, sched
             known = image if t_next < 0 else schedule.add_noise(
                 image, randn(tuple(image.shape), generator, image), t_next)
             x = mask * x + (1 - mask) * known
-            preview = mask * x0.clamp(-1, 1) + (1 - mask) * image
+            shown = mask * bound(x0) + (1 - mask) * image
             done += 1
             if ctx is not None:
-                ctx.report(done / total, preview)
+                ctx.report(done / total, preview(shown) if preview is not None else shown)
         else:                                            # back up: noise one step again
             x = schedule.renoise(x, t, timestep(b), randn(tuple(image.shape), generator, x))
     edge = feather(mask, feather_px)
-    return edge * x.clamp(-1, 1) + (1 - edge) * image
+    return edge * bound(x) + (1 - edge) * image
