@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     tsg.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "stylegen-DATA.safetensors)")
 
+    tdf = tsub.add_parser("diffusion", help="train the latent diffusion model (inpainting)")
+    tdf.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tdf.add_argument("--ae-minutes", type=float, default=10.0,
+                     help="time budget of the autoencoder stage")
+    tdf.add_argument("--minutes", type=float, default=45.0, help="time budget of the U-Net")
+    tdf.add_argument("--batch", type=int, default=64)
+    tdf.add_argument("--max-steps", type=int, default=0, help="stop each stage after this")
+    tdf.add_argument("--seed", type=int, default=0)
+    tdf.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "diffusion-DATA.safetensors)")
+
     vo = sub.add_parser("vocode", help="analyse a recording to a mel and vocode it back")
     vo.add_argument("input", type=Path, metavar="IN.wav")
     vo.add_argument("output", type=Path, metavar="OUT.wav")
@@ -342,6 +353,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         card = stylegen.train(cfg, out, log=lambda line: print(line, flush=True),
                               measure_after=not args.no_measure)
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "diffusion":
+        from models.train import diffusion
+
+        out = args.out or WEIGHTS_DIR / f"diffusion-{args.data}.safetensors"
+        card = diffusion.train(diffusion.TrainConfig(
+            data=args.data, ae_minutes=args.ae_minutes, minutes=args.minutes,
+            batch=args.batch, max_steps=args.max_steps, seed=args.seed), out,
+            log=lambda line: print(line, flush=True))
+        print(json.dumps({"weights": str(out), "training": {
+            k: card["training"][k] for k in ("autoencoder_steps", "unet_steps")}}))
         return 0
     if args.train_command == "classifier":
         from models.train import classifier

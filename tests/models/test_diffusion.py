@@ -82,3 +82,22 @@ def test_bad_requests(backend):
     ctx.cancel()
     with pytest.raises(Cancelled):
         backend.inpaint(InpaintRequest(*ok, steps=3), ctx=ctx)
+
+
+def test_a_few_training_steps_make_a_model_that_inpaints(tmp_path):
+    from models.train import diffusion as trainer
+    from tests.models.test_stylegen import _tiny_glyph_set
+
+    data = _tiny_glyph_set(tmp_path / "glyphs.npz")
+    cfg = trainer.TrainConfig(ae_minutes=5, minutes=5, max_steps=2, batch=4, ae_width=8,
+                              unet_width=8)
+    card = trainer.train(cfg, tmp_path / "d.safetensors", data_path=data, log=lambda _: None)
+    assert card["config"]["classes"] == "abcd" and card["training"]["unet_steps"] == 2
+    assert card["training"]["latent_scale"] > 0
+    reg = Registry(None)
+    backend = reg.get(reg.add_checkpoint(tmp_path / "d.safetensors").name)
+    assert float(backend.net.latent_scale) == pytest.approx(card["training"]["latent_scale"],
+                                                            rel=1e-3)
+    out = backend.inpaint(InpaintRequest(np.zeros((16, 16, 1)), np.ones((16, 16)), steps=3,
+                                         label=1, guidance=2.0))
+    assert out.shape == (16, 16, 1)
