@@ -610,35 +610,26 @@ def _read_audio(path: Path, rate: int | None = None):
         raise CLIError(str(exc)) from None
 
 
-def _stylemix_source(reg, name: str, text: str, what: str):
-    """A seed (an integer) or a picture file, as a stylemix Source."""
-    from models.tasks.stylemix import Source, file_source
-
+def _stylemix_codes(reg, name: str, text: str, what: str):
+    """The W+ codes of a seed (a whole number) or of a picture file."""
     try:
-        return Source(f"seed {int(text)}", seed=int(text))
+        seed = int(text)
     except ValueError:
-        pass
+        seed = None
+    if seed is not None:
+        return reg.get(name).codes_from_seeds([seed])[0]
     path = Path(text).expanduser()
     if not path.is_file():
         raise CLIError(f"{what} '{text}' is neither a seed (a whole number) nor a picture file")
-    src = file_source(reg, name, path)
-    if src.note:
-        print(f"{path}: {src.note}", file=sys.stderr)
-    return src
+    return reg.get(name).encode_codes(_load_images(reg, name, [path]))[0]
 
 
 def _style_pictures(reg, name: str, paths: list[Path]):
-    from models.tasks.pictures import read_for_model
-
-    out = []
+    """Pictures as the model receives them (notes to stderr); a missing one is named."""
     for p in paths:
         if not Path(p).is_file():
             raise CLIError(f"{p}: no such picture")
-        arr, note = read_for_model(reg, name, p)
-        if note:
-            print(f"{p}: {note}", file=sys.stderr)
-        out.append(arr)
-    return out
+    return list(_load_images(reg, name, list(paths)))
 
 
 def cmd_stylemix(args: argparse.Namespace) -> int:
@@ -679,10 +670,9 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
                 raise CLIError(f"this model has no '{args.preset}' rows")
         else:
             raise CLIError("say which rows take B's codes: --layers 0-3 or --preset coarse")
-        a = _stylemix_source(reg, name, args.a, "--a")
-        b = _stylemix_source(reg, name, args.b, "--b")
-        codes = sm.source_codes(reg, name, [a, b])
-        img = sm.mix_grid(reg, name, codes[:1], codes[1:], from_b, psi=args.psi,
+        a = _stylemix_codes(reg, name, args.a, "--a")
+        b = _stylemix_codes(reg, name, args.b, "--b")
+        img = sm.mix_grid(reg, name, a[None], b[None], from_b, psi=args.psi,
                           cutoff=args.cutoff, noise_seed=args.seed)[0, 0]
     elif mode == "--content":
         if not args.style:

@@ -63,7 +63,7 @@ def make_tiny_stylegen(folder: Path, name: str = "tiny-stylegen", seed: int = 0)
 
     from models.checkpoints import save_checkpoint
     from models.image.stylegen import StyleAutoencoder, StyleGenConfig, config_to_card
-    from models.train.stylegen import fit_char_content, fit_sampler, layer_card
+    from models.train.stylegen import encode_all, fit_char_content, fit_sampler, layer_card
 
     torch.manual_seed(seed)
     cfg = StyleGenConfig(image_size=16, channels=1, w_dim=8, width=4, max_width=8,
@@ -74,8 +74,9 @@ def make_tiny_stylegen(folder: Path, name: str = "tiny-stylegen", seed: int = 0)
             conv.noise_strength.fill_(0.5)
     rng = np.random.default_rng(seed)
     pictures = (rng.random((40, 16, 16, 1)) * 255).astype(np.uint8)
-    fit_sampler(net, pictures, "cpu", iters=5)
-    fit_char_content(net, pictures[:8].reshape(4, 2, 16, 16, 1), "cpu")
+    codes = encode_all(net, pictures, "cpu")
+    fit_sampler(net, codes, iters=5)
+    fit_char_content(net, codes[:8].view(4, 2, *codes.shape[1:]))
     card = {"family": "stylegen", "description": "tiny test style generator",
             "config": config_to_card(cfg), "layers": layer_card(cfg),
             "metrics": {"test_mse_recon": 0.5}}

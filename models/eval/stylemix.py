@@ -73,11 +73,8 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
     fonts = table["fonts"]
     chars = table["chars"]
     grid = table["by_font"]
-    all_fonts = np.concatenate([grid["train"], grid["val"], grid["test"]])
-    order = [i for s in ("train", "val", "test") for i, f in enumerate(fonts)
-             if f["split"] == s]
-    ref = all_fonts[order.index(next(i for i, f in enumerate(fonts)
-                                     if f["name"] == REFERENCE))].astype(np.float32) / 255.0
+    ref_index = next(i for i, f in enumerate(fonts) if f["name"] == REFERENCE)
+    ref = grid["all"][ref_index].astype(np.float32) / 255.0
     test = grid["test"].astype(np.float32) / 255.0                 # (F, K, H, W, C)
     nf, nk = test.shape[:2]
     rng = np.random.default_rng(seed)
@@ -148,7 +145,7 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
     metrics["fid_inception_samples_vae"] = round(fid_from_features(inc(rgb(vae_s)), f_inc), 3)
     from models.tasks.stylemix import presets
 
-    spec_presets = presets(reg_spec(backend))
+    spec_presets = presets(backend.cfg.spec())
     named = {f"content ({_rng(spec_presets['content'])})": spec_presets["content"]}
     res = backend.cfg.resolutions
     for r in sorted(set(res[backend.cfg.content_layers:])):
@@ -187,13 +184,6 @@ def measure_checkpoint(weights: Path, data_path: Path | None = None, log=print,
     save_checkpoint(weights, ckpt.state, card, half=True)
     log(str(metrics))
     return card
-
-
-def reg_spec(backend: Any):
-    """The StyleSpec of a loaded style backend."""
-    from models.image.stylegen import describe
-
-    return describe({"config": backend.cfg.__dict__})["style"]
 
 
 def _rng(rows: tuple[int, ...]) -> str:

@@ -22,14 +22,12 @@ import numpy as np
 import torch
 
 from models.checkpoints import Checkpoint, CheckpointError, first_line, read_json
-from models.protocol import Capability, InpaintRequest, JobContext, ParamSpec
-from models.samplers.ddim import DDIMSampler
-from models.samplers.ddpm import DDPMSampler
-from models.samplers.repaint import RepaintPreset, inpaint
+from models.protocol import Capability, InpaintRequest, JobContext
+from models.samplers import make_sampler
+from models.samplers.repaint import FEATHER, RepaintPreset, inpaint
 from models.samplers.schedule import NoiseSchedule, ScheduleConfig
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-SAMPLERS = {"ddim": DDIMSampler, "ddpm": DDPMSampler}
 
 
 def unet_folder(path: Path) -> Path | None:
@@ -97,8 +95,7 @@ def _shape(card: dict[str, Any]) -> tuple[int, int, int]:
 def describe(card: dict[str, Any]) -> dict[str, Any]:
     return {"capabilities": Capability.INPAINT, "image_shape": _shape(card),
             "description": card.get("description", "diffusers UNet2DModel"),
-            "params": (ParamSpec("feather", "float", 1.5, 0.0, 8.0, unit="px",
-                                 help="width of the blend at the mask's edge"),)}
+            "params": (FEATHER,)}
 
 
 class DiffusersInpaintBackend:
@@ -115,19 +112,17 @@ class DiffusersInpaintBackend:
 
     @torch.inference_mode()
     def inpaint(self, request: InpaintRequest, *, ctx: JobContext | None = None,
-                feather: float = 1.5) -> np.ndarray:
+                feather: float = FEATHER.default) -> np.ndarray:
         """The image (H, W, C) in [0, 1] with the masked part repainted."""
         if request.image.shape != self.shape:
             raise ValueError(f"this model paints {self.shape[0]}x{self.shape[1]} pictures "
                              f"with {self.shape[2]} channel(s), not {request.image.shape}")
         if request.label is not None:
             raise ValueError("this model takes no class (it is unconditional)")
-        if request.sampler not in SAMPLERS:
-            raise ValueError(f"sampler is one of {', '.join(SAMPLERS)}, not '{request.sampler}'")
         x = torch.from_numpy(request.image).permute(2, 0, 1)[None].to(self.device) * 2 - 1
         m = torch.from_numpy(request.mask)[None, None].to(self.device)
         preset = RepaintPreset(request.steps, request.repaint_jumps, request.repaint_resamples)
-        sampler = SAMPLERS[request.sampler](self.schedule)
+        sampler = make_sampler(request.sampler, self.schedule)
 
         def denoise(xt: torch.Tensor, t: int) -> torch.Tensor:
             tt = torch.full((len(xt),), t, device=self.device, dtype=torch.long)

@@ -28,12 +28,9 @@ from torch.nn import functional as F
 from models.checkpoints import Checkpoint, load_state
 from models.checkpoints import config_from_card as checkpoint_config
 from models.protocol import Capability, InpaintRequest, JobContext
-from models.samplers.ddim import DDIMSampler
-from models.samplers.ddpm import DDPMSampler
-from models.samplers.repaint import RepaintPreset, feather, inpaint
+from models.samplers import make_sampler
+from models.samplers.repaint import FEATHER, RepaintPreset, feather_mask, inpaint
 from models.samplers.schedule import NoiseSchedule, ScheduleConfig
-
-SAMPLERS = {"ddim": DDIMSampler, "ddpm": DDPMSampler}
 
 
 @dataclass(frozen=True)
@@ -205,7 +202,7 @@ class DiffusionBackend:
 
     @torch.inference_mode()
     def inpaint(self, request: InpaintRequest, *, ctx: JobContext | None = None,
-                feather_px: float = 1.5) -> np.ndarray:
+                feather: float = FEATHER.default) -> np.ndarray:
         """The image (H, W, C) in [0, 1] with the masked part repainted; previews through
         ``ctx`` are the decoded predicted clean images, uint8-ready floats (H, W, C)."""
         cfg = self.cfg
@@ -216,8 +213,7 @@ class DiffusionBackend:
         if request.label is not None and not 0 <= request.label < len(cfg.classes):
             raise ValueError(f"class {request.label} is not one of this model's "
                              f"{len(cfg.classes)} classes")
-        if request.sampler not in SAMPLERS:
-            raise ValueError(f"sampler is one of {', '.join(SAMPLERS)}, not '{request.sampler}'")
+        sampler = make_sampler(request.sampler, self.schedule)
         x = torch.from_numpy(request.image).permute(2, 0, 1)[None].to(self.device)
         m = torch.from_numpy(request.mask)[None, None].to(self.device)
         scale = float(self.net.latent_scale)
@@ -233,9 +229,9 @@ class DiffusionBackend:
         preset = RepaintPreset(request.steps, request.repaint_jumps, request.repaint_resamples)
         g = torch.Generator().manual_seed(int(request.seed))
         out = inpaint(self.denoiser(request.label, request.guidance),
-                      SAMPLERS[request.sampler](self.schedule), self.schedule, z, mz, preset,
+                      sampler, self.schedule, z, mz, preset,
                       generator=g, feather_px=0.0, ctx=ctx, clip=None, preview=shown)
-        edge = feather(m, feather_px)
+        edge = feather_mask(m, feather)
         img = edge * to_pixels(out) + (1 - edge) * x
         return np.ascontiguousarray(img[0].permute(1, 2, 0).float().cpu().numpy(),
                                     dtype=np.float32)
@@ -253,7 +249,7 @@ def describe(card: dict[str, Any]) -> dict[str, Any]:
     cfg = config_from_card(card)
     return {"capabilities": Capability.INPAINT,
             "image_shape": (cfg.image_size, cfg.image_size, cfg.channels),
-            "classes": tuple(cfg.classes),
+            "classes": tuple(cfg.classes), "params": (FEATHER,),
             "description": card.get("description", f"latent diffusion {cfg.image_size}px")}
 
 

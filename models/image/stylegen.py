@@ -61,6 +61,11 @@ class StyleGenConfig:
     def layers(self) -> int:
         return 2 * self.levels
 
+    def spec(self) -> StyleSpec:
+        """The W+ space as the studio sees it."""
+        return StyleSpec(layers=self.layers, w_dim=self.w_dim, resolutions=self.resolutions,
+                         content_layers=self.content_layers)
+
     def channels_at(self, level: int) -> int:
         return min(self.max_width, self.width * 2**(self.levels - 1 - level))
 
@@ -406,8 +411,7 @@ def describe(card: dict[str, Any]) -> dict[str, Any]:
         "capabilities": Capability.STYLE_MIX | Capability.LATENT | Capability.SAMPLE,
         "image_shape": (cfg.image_size, cfg.image_size, cfg.channels),
         "latent_size": cfg.layers * cfg.w_dim,
-        "style": StyleSpec(layers=cfg.layers, w_dim=cfg.w_dim, resolutions=cfg.resolutions,
-                           content_layers=cfg.content_layers),
+        "style": cfg.spec(),
         "description": card.get("description",
                                 f"style generator {cfg.image_size}px, W+ {cfg.layers}x"
                                 f"{cfg.w_dim}"),

@@ -15,8 +15,12 @@ from typing import Any
 
 import torch
 
-from models.protocol import JobContext
+from models.protocol import JobContext, ParamSpec
 from models.samplers.schedule import NoiseSchedule, randn
+
+# The width of the blend at the mask's edge, a setting of every inpainting backend.
+FEATHER = ParamSpec("feather", "float", 1.5, 0.0, 8.0, unit="px",
+                    help="width of the blend at the mask's edge")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ def network_calls(steps: int, jump: int, resamples: int) -> int:
     return sum(1 for a, b in zip(path, path[1:]) if b < a)
 
 
-def feather(mask: torch.Tensor, radius: float) -> torch.Tensor:
+def feather_mask(mask: torch.Tensor, radius: float) -> torch.Tensor:
     """``mask`` (B, 1, H, W) in [0, 1] blurred by a Gaussian of ``radius`` pixels, then kept
     at 1 wherever the mask was 1 (the repainted part stays whole; only its edge fades out)."""
     if radius <= 0:
@@ -127,5 +131,5 @@ def inpaint(denoise: Callable[[torch.Tensor, int], torch.Tensor], sampler, sched
                 ctx.report(done / total, preview(shown) if preview is not None else shown)
         else:                                            # back up: noise one step again
             x = schedule.renoise(x, t, timestep(b), randn(tuple(image.shape), generator, x))
-    edge = feather(mask, feather_px)
+    edge = feather_mask(mask, feather_px)
     return edge * bound(x) + (1 - edge) * image

@@ -7,15 +7,12 @@ fine rows, and "style" the rows the model was trained to carry the font.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
 from models.protocol import Capability, JobContext, StyleMixRequest, StyleSpec
 from models.registry import Registry
-from models.tasks.pictures import picture_for_model, read_for_model
+from models.tasks.pictures import picture_for_model
 
 SPACE_WIDTH = 0.45      # a space, as a fraction of a cell
 TRACKING = 0.08         # extra gap between drawn characters, as a fraction of a cell
@@ -59,16 +56,6 @@ def parse_layers(text: str, layers: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-@dataclass(frozen=True)
-class Source:
-    """A row or column of the grid: a seed, or a picture's codes (``label`` for people)."""
-
-    label: str
-    seed: int | None = None
-    codes: np.ndarray | None = field(default=None, compare=False, repr=False)
-    note: str = ""
-
-
 def style_model(registry: Registry, name: str) -> str:
     """``name`` if it is a style generator; ValueError otherwise."""
     info = registry.info(name)
@@ -77,26 +64,16 @@ def style_model(registry: Registry, name: str) -> str:
     return name
 
 
-def picture_source(registry: Registry, model: str, picture: Image.Image | np.ndarray,
-                   label: str) -> Source:
-    """A picture encoded into W+ (framed as the model's data is)."""
-    arr, note = picture_for_model(registry, model, picture)
-    codes = registry.get(model).encode_codes(arr[None])[0]
-    return Source(label, codes=codes, note=note)
-
-
-def file_source(registry: Registry, model: str, path: str | Path) -> Source:
-    arr, note = read_for_model(registry, model, path)
-    codes = registry.get(model).encode_codes(arr[None])[0]
-    return Source(Path(path).name, codes=codes, note=note)
-
-
-def source_codes(registry: Registry, model: str, sources: list[Source]) -> np.ndarray:
-    """W+ codes (N, layers, w_dim) of sources (seeds through the sampler)."""
-    backend = registry.get(model)
-    seeds = [s.seed for s in sources if s.codes is None]
-    drawn = iter(backend.codes_from_seeds([int(s) for s in seeds]) if seeds else [])
-    return np.stack([s.codes if s.codes is not None else next(drawn) for s in sources])
+def encode_pictures(registry: Registry, model: str,
+                    pictures: list[Image.Image | np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """W+ codes (N, layers, w_dim) of pictures, framed as the model's data is (one batch),
+    and a note per picture of what was done to it."""
+    framed = [picture_for_model(registry, model, p) for p in pictures]
+    if not framed:
+        spec = registry.info(model).style
+        return np.zeros((0, spec.layers, spec.w_dim), np.float32), []
+    codes = registry.get(model).encode_codes(np.stack([a for a, _ in framed]))
+    return codes, [note for _, note in framed]
 
 
 def mix_grid(registry: Registry, model: str, rows: np.ndarray, cols: np.ndarray,

@@ -57,18 +57,15 @@ def _cosine(step: int, frac: float, lr: float, warmup: int = 200) -> float:
 def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
           ctx: JobContext | None = None, log=print) -> dict[str, Any]:
     """Train both stages and write ``out`` + card (metrics: the training losses only)."""
-    from models.train.vae import load_split
+    from models.train.vae import by_split, open_data
 
     ctx = ctx or JobContext()
     device = cfg.device if cfg.device != "auto" else (
         "cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     g = torch.Generator(device=device).manual_seed(cfg.seed)
-    from models.data import cache_dir
-
-    path = data_path or cache_dir() / f"{cfg.data}.npz"
-    splits = load_split(cfg.data, path)
-    d = np.load(path)
+    images, d = open_data(cfg.data, data_path)
+    splits = by_split(images, d["split"])
     has_labels = "char" in d and "chars" in d
     classes = str(d["chars"]) if has_labels else ""
     train_mask = d["split"] == "train"

@@ -75,26 +75,22 @@ class TrainConfig:
 
 def glyph_table(data: str, path: Path | None = None) -> dict[str, Any]:
     """The plain splits (uint8 (N, H, W, C) each) and, for a data set of every character in
-    every font (glyphs), ``by_font``: per split (F, K, H, W, C), with the font table and the
-    characters; ``by_font`` is None otherwise."""
-    from models.data import cache_dir
-    from models.train.vae import load_split
+    every font (glyphs), ``by_font``: per split and "all" (F, K, H, W, C), with the font
+    table and the characters; ``by_font`` is None otherwise."""
+    from models.train.vae import by_split, open_data
 
-    path = path or cache_dir() / f"{data}.npz"
-    out: dict[str, Any] = dict(load_split(data, path))
+    images, d = open_data(data, path)
+    out: dict[str, Any] = by_split(images, d["split"])
     out["by_font"] = None
-    d = np.load(path)
     if "font" in d and "char" in d:
         k = int(d["char"].max()) + 1
         fonts = json.loads(str(d["fonts"]))
-        if len(d["char"]) == len(fonts) * k and np.array_equal(
+        if len(images) == len(fonts) * k and np.array_equal(
                 d["char"], np.tile(np.arange(k), len(fonts))):
-            images = d["images"]
-            grid = images.reshape(len(fonts), k, *images.shape[1:3], -1)
+            grid = images.reshape(len(fonts), k, *images.shape[1:])
             fsplit = np.array([f["split"] for f in fonts])
-            out["by_font"] = {s: grid[fsplit == s] for s in ("train", "val", "test")}
+            out["by_font"] = {**by_split(grid, fsplit), "all": grid}
             out["fonts"] = fonts
-            out["font_split"] = fsplit
             out["chars"] = str(d["chars"])
     return out
 
@@ -165,8 +161,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         grid = torch.from_numpy(by_font["train"]).to(device)   # (F, K, H, W, C) uint8
         n_fonts, n_chars = grid.shape[:2]
     plain = torch.from_numpy(table["train"]).to(device)
-    amp = False      # bf16 autocast made no step faster on an H200 here; TF32 only
-    if device == "cuda":
+    if device == "cuda":             # float32 with TF32 matrix products
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
@@ -192,46 +187,45 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         for group in opt.param_groups:
             group["lr"] = lr
         losses: dict[str, torch.Tensor] = {}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            if by_font is not None:
-                f1 = torch.randint(n_fonts, (B,), device=device, generator=g)
-                f2 = torch.randint(n_fonts, (B,), device=device, generator=g)
-                ch = torch.randint(n_chars, (B,), device=device, generator=g)
-                d = torch.randint(n_chars, (B, cfg.shots), device=device, generator=g)
-                n_shot = torch.randint(1, cfg.shots + 1, (B,), device=device, generator=g)
-                x_content, x_target = imgs(grid[f1, ch]), imgs(grid[f2, ch])
-                x_style = imgs(grid[f2[:, None], d])
-                codes = net.encoder(torch.cat([x_content, x_target, x_style]))
-                wc, wt = codes[:B], codes[B:2 * B]
-                ws = codes[2 * B:].view(B, cfg.shots, L, -1)
-                mask = (torch.arange(cfg.shots, device=device)[None] < n_shot[:, None]).float()
-                style = (ws * mask[:, :, None, None]).sum(1) / n_shot[:, None, None].float()
-                mixed = torch.cat([wc[:, :k], style[:, k:]], 1)
-                out_swap = net.synthesis(torch.cat([mixed, wt]), noise(2 * B))
-                losses["swap"] = _bce(out_swap[:B], x_target)
-                losses["rec"] = _bce(out_swap[B:], x_target)
-                losses["inv"] = cfg.invariance * (wc[:, :k] - wt[:, :k]).float().pow(2).mean()
-                fakes = [out_swap[:B]]
-            else:
-                idx = torch.randint(len(plain), (B,), device=device, generator=g)
-                x_target = imgs(plain[idx])
-                wt = net.encoder(x_target)
-                out_rec = net.synthesis(wt, noise(B))
-                losses["rec"] = _bce(out_rec, x_target)
-                fakes = [out_rec]
-            # latent consistency of random crossovers of two codes
-            cut = torch.randint(1, L, (B,), device=device, generator=g)
-            other = wt.detach().roll(1, 0)
-            take_b = (torch.arange(L, device=device)[None] >= cut[:, None]).float()[..., None]
-            w_mix = wt.detach() * (1 - take_b) + other * take_b
-            out_mix = net.synthesis(w_mix, noise(B))
-            back = net.encoder(torch.sigmoid(out_mix.float()))
-            losses["cons"] = cfg.consistency * (back.float() - w_mix.float()).pow(2).mean()
-            fakes.append(out_mix)
-            adv_on = critic is not None and frac >= cfg.adv_start
-            if adv_on:
-                fake = torch.sigmoid(torch.cat(fakes).float())
-                losses["adv"] = cfg.adv_weight * F.softplus(-critic(fake)).mean()
+        if by_font is not None:
+            f1 = torch.randint(n_fonts, (B,), device=device, generator=g)
+            f2 = torch.randint(n_fonts, (B,), device=device, generator=g)
+            ch = torch.randint(n_chars, (B,), device=device, generator=g)
+            d = torch.randint(n_chars, (B, cfg.shots), device=device, generator=g)
+            n_shot = torch.randint(1, cfg.shots + 1, (B,), device=device, generator=g)
+            x_content, x_target = imgs(grid[f1, ch]), imgs(grid[f2, ch])
+            x_style = imgs(grid[f2[:, None], d])
+            codes = net.encoder(torch.cat([x_content, x_target, x_style]))
+            wc, wt = codes[:B], codes[B:2 * B]
+            ws = codes[2 * B:].view(B, cfg.shots, L, -1)
+            mask = (torch.arange(cfg.shots, device=device)[None] < n_shot[:, None]).float()
+            style = (ws * mask[:, :, None, None]).sum(1) / n_shot[:, None, None].float()
+            mixed = torch.cat([wc[:, :k], style[:, k:]], 1)
+            out_swap = net.synthesis(torch.cat([mixed, wt]), noise(2 * B))
+            losses["swap"] = _bce(out_swap[:B], x_target)
+            losses["rec"] = _bce(out_swap[B:], x_target)
+            losses["inv"] = cfg.invariance * (wc[:, :k] - wt[:, :k]).float().pow(2).mean()
+            fakes = [out_swap[:B]]
+        else:
+            idx = torch.randint(len(plain), (B,), device=device, generator=g)
+            x_target = imgs(plain[idx])
+            wt = net.encoder(x_target)
+            out_rec = net.synthesis(wt, noise(B))
+            losses["rec"] = _bce(out_rec, x_target)
+            fakes = [out_rec]
+        # latent consistency of random crossovers of two codes
+        cut = torch.randint(1, L, (B,), device=device, generator=g)
+        other = wt.detach().roll(1, 0)
+        take_b = (torch.arange(L, device=device)[None] >= cut[:, None]).float()[..., None]
+        w_mix = wt.detach() * (1 - take_b) + other * take_b
+        out_mix = net.synthesis(w_mix, noise(B))
+        back = net.encoder(torch.sigmoid(out_mix.float()))
+        losses["cons"] = cfg.consistency * (back.float() - w_mix.float()).pow(2).mean()
+        fakes.append(out_mix)
+        adv_on = critic is not None and frac >= cfg.adv_start
+        if adv_on:
+            fake = torch.sigmoid(torch.cat(fakes).float())
+            losses["adv"] = cfg.adv_weight * F.softplus(-critic(fake)).mean()
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -242,8 +236,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
                 group["lr"] = lr
             real = x_target.detach().requires_grad_(step % 4 == 0)
             fake = torch.sigmoid(torch.cat(fakes).detach().float())
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                d_real, d_fake = critic(real).float(), critic(fake).float()
+            d_real, d_fake = critic(real).float(), critic(fake).float()
             loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
             if step % 4 == 0:
                 (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
@@ -266,9 +259,12 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
             log(json.dumps(history[-1]))
     train_seconds = time.time() - t0
     log(json.dumps({"steps": step, "seconds": round(train_seconds)}))
-    fit_sampler(ema, table["train"], device)
+    # One pass of the encoder over the training set serves both fits (for glyphs the plain
+    # train split and the by-font grid hold the same pictures in the same order).
+    codes = encode_all(ema, table["train"], device)
+    fit_sampler(ema, codes)
     if gcfg.chars:
-        fit_char_content(ema, table["by_font"]["train"], device)
+        fit_char_content(ema, codes.view(*table["by_font"]["train"].shape[:2], *codes.shape[1:]))
     command = (f"latent-studio train stylegen --data {cfg.data} --minutes {cfg.minutes:g}"
                f" --batch {cfg.batch} --lr {cfg.lr:g} --adv-weight {cfg.adv_weight:g}"
                f" --seed {cfg.seed}" + (f" --init {cfg.init}" if cfg.init else ""))
@@ -325,42 +321,39 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
 
 def layer_card(cfg: StyleGenConfig) -> dict[str, Any]:
     """Which W+ rows carry what, and the Style Mixer's presets."""
+    from models.tasks.stylemix import presets
+
     res = cfg.resolutions
     k = cfg.content_layers
     return {
         "resolutions": list(res),
         "content": list(range(k)),
         "style": list(range(k, cfg.layers)),
-        "presets": presets(cfg),
+        "presets": {name: list(rows) for name, rows in presets(cfg.spec()).items()},
         "what": (f"trained so: rows 0-{k - 1} ({res[0]}x{res[0]}) the character, rows "
                  f"{k}-{cfg.layers - 1} ({res[k]} px up) the font; how far that holds is "
                  "measured by --measure (layers.measured)"),
     }
 
 
-def presets(cfg: StyleGenConfig) -> dict[str, list[int]]:
-    """StyleGAN's coarse (4-8 px), middle (16-32 px) and fine (64 px and up) rows."""
-    res = cfg.resolutions
-    return {
-        "coarse": [i for i, r in enumerate(res) if r <= 8],
-        "middle": [i for i, r in enumerate(res) if 16 <= r <= 32],
-        "fine": [i for i, r in enumerate(res) if r >= 64],
-        "content": list(range(cfg.content_layers)),
-        "style": list(range(cfg.content_layers, cfg.layers)),
-    }
+@torch.no_grad()
+def encode_all(net: StyleAutoencoder, images: np.ndarray, device: str, batch: int = 512
+               ) -> torch.Tensor:
+    """The encoder's codes (N, layers, w_dim), float32 on ``device``, of uint8 (N, H, W, C)."""
+    codes = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i:i + batch]).to(device).permute(0, 3, 1, 2)
+        codes.append(net.encoder(x.float() / 255.0).float())
+    return torch.cat(codes)
 
 
 @torch.no_grad()
-def fit_sampler(net: StyleAutoencoder, train_images: np.ndarray, device: str,
-                iters: int = 60, seed: int = 0) -> None:
-    """Fit the code mean, a PCA and a full-covariance Gaussian mixture to the encoder's codes
-    of ``train_images`` (uint8) and store them in ``net``'s buffers."""
+def fit_sampler(net: StyleAutoencoder, codes: torch.Tensor, iters: int = 60, seed: int = 0
+                ) -> None:
+    """Fit the code mean, a PCA and a full-covariance Gaussian mixture to the training set's
+    codes (N, layers, w_dim) and store them in ``net``'s buffers."""
     cfg = net.cfg
-    codes = []
-    for i in range(0, len(train_images), 512):
-        x = torch.from_numpy(train_images[i:i + 512]).to(device).permute(0, 3, 1, 2)
-        codes.append(net.encoder(x.float() / 255.0).float())
-    z = torch.cat(codes).double().flatten(1)
+    z = codes.double().flatten(1)
     mean = z.mean(0)
     zc = z - mean
     _, vecs = torch.linalg.eigh(zc.T @ zc)
@@ -376,24 +369,15 @@ def fit_sampler(net: StyleAutoencoder, train_images: np.ndarray, device: str,
 
 
 @torch.no_grad()
-def fit_char_content(net: StyleAutoencoder, grid: np.ndarray, device: str) -> None:
-    """Store each character's content rows averaged over the fonts of ``grid`` (uint8
-    (F, K, H, W, C)), each row brought back to unit RMS like the encoder's, and its style
-    rows averaged (what a style code owes to the character, not the font)."""
+def fit_char_content(net: StyleAutoencoder, codes: torch.Tensor) -> None:
+    """From codes (F, K, layers, w_dim) of K characters in F fonts, store each character's
+    content rows averaged over the fonts (each row brought back to unit RMS like the
+    encoder's) and its style rows averaged (what a style code owes to the character, not the
+    font)."""
     k = net.cfg.content_layers
-    content, style = [], []
-    for ch in range(grid.shape[1]):
-        rows_c, rows_s = 0.0, 0.0
-        for i in range(0, grid.shape[0], 256):
-            x = torch.from_numpy(grid[i:i + 256, ch]).to(device).permute(0, 3, 1, 2)
-            codes = net.encoder(x.float() / 255.0).float()
-            rows_c = rows_c + codes[:, :k].sum(0)
-            rows_s = rows_s + codes[:, k:].sum(0)
-        rows_c = rows_c / grid.shape[0]
-        content.append(rows_c * torch.rsqrt(rows_c.pow(2).mean(-1, keepdim=True) + 1e-8))
-        style.append(rows_s / grid.shape[0])
-    net.char_content.copy_(torch.stack(content))
-    net.char_style.copy_(torch.stack(style))
+    rows_c = codes[:, :, :k].float().mean(0)
+    net.char_content.copy_(rows_c * torch.rsqrt(rows_c.pow(2).mean(-1, keepdim=True) + 1e-8))
+    net.char_style.copy_(codes[:, :, k:].float().mean(0))
 
 
 def refit(weights: Path, data_path: Path | None = None, log=print) -> dict[str, Any]:
@@ -407,7 +391,9 @@ def refit(weights: Path, data_path: Path | None = None, log=print) -> dict[str, 
     state.update({k: v.float() for k, v in ckpt.state.items() if k in state})
     net.load_state_dict(state)
     table = glyph_table(ckpt.card.get("data", {}).get("name", "glyphs"), data_path)
-    fit_char_content(net.eval(), table["by_font"]["train"], "cpu")
+    grid = table["by_font"]["train"]
+    codes = encode_all(net.eval(), grid.reshape(-1, *grid.shape[2:]), "cpu")
+    fit_char_content(net, codes.view(*grid.shape[:2], *codes.shape[1:]))
     card = dict(ckpt.card)
     card.setdefault("training", {})["refit"] = "per-character codes fit again (--refit)"
     save_checkpoint(weights, net.state_dict(), card, half=True)

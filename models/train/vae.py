@@ -43,17 +43,24 @@ class TrainConfig:
     seed: int = 0
 
 
-def load_split(data: str, path: Path | None = None) -> dict[str, np.ndarray]:
-    """uint8 images (N, H, W, C) per split of a built data set."""
+def open_data(data: str, path: Path | None = None) -> tuple[np.ndarray, Any]:
+    """uint8 images (N, H, W, C) of a built data set, and its npz (labels, split)."""
     path = path or cache_dir() / f"{data}.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run 'latent-studio data build {data}'")
     d = np.load(path)
     images = d["images"]
-    if images.ndim == 3:
-        images = images[..., None]
-    split = d["split"]
+    return (images[..., None] if images.ndim == 3 else images), d
+
+
+def by_split(images: np.ndarray, split: np.ndarray) -> dict[str, np.ndarray]:
     return {s: images[split == s] for s in ("train", "val", "test")}
+
+
+def load_split(data: str, path: Path | None = None) -> dict[str, np.ndarray]:
+    """uint8 images (N, H, W, C) per split of a built data set."""
+    images, d = open_data(data, path)
+    return by_split(images, d["split"])
 
 
 def _batches(x: torch.Tensor, batch: int, g: torch.Generator | None):

@@ -43,10 +43,9 @@ from PySide6.QtWidgets import (
 from models.data import dataset_path
 from models.data.browse import DatasetIndex, load_index
 from models.image.io import open_picture, to_uint8
-from models.protocol import Capability, JobContext
+from models.protocol import Capability, JobContext, StyleMixRequest
 from models.registry import Registry
 from models.tasks import stylemix as sm
-from models.tasks.pictures import picture_for_model
 from studio.library import LatentLibrary
 from studio.panels import register_panel
 from studio.panels.base import (
@@ -78,18 +77,18 @@ def resolve_codes(registry: Registry, model: str, sources: list[MixSource],
     if seeds:
         drawn = backend.codes_from_seeds([int(s.seed) for s in seeds])
         out.update({id(s): c for s, c in zip(seeds, drawn)})
+    pictures = [s for s in sources if s.kind == "picture" and id(s) not in known]
+    if pictures:
+        codes, _ = sm.encode_pictures(registry, model, [s.picture for s in pictures])
+        out.update({id(s): c for s, c in zip(pictures, codes)})
     for s in sources:
-        if id(s) in known or id(s) in out or s.kind == "seed":
+        if s.kind != "latent" or id(s) in known:
             continue
-        if s.kind == "picture":
-            img, _ = picture_for_model(registry, model, s.picture)
-            out[id(s)] = backend.encode_codes(img[None])[0]
-        else:
-            z = np.asarray(s.latent, np.float32)
-            if s.model != model or z.size != spec.layers * spec.w_dim:
-                raise ValueError(f"'{s.label}' is a latent of {s.model or 'another model'}; "
-                                 f"{model} cannot use it")
-            out[id(s)] = z.reshape(spec.layers, spec.w_dim)
+        z = np.asarray(s.latent, np.float32)
+        if s.model != model or z.size != spec.layers * spec.w_dim:
+            raise ValueError(f"'{s.label}' is a latent of {s.model or 'another model'}; "
+                             f"{model} cannot use it")
+        out[id(s)] = z.reshape(spec.layers, spec.w_dim)
     return out
 
 
@@ -112,9 +111,10 @@ def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: lis
     rgb = to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3)
     if not heads:
         return rgb, None, None, new
-    pics = sm.mix_grid(registry, model, np.concatenate([a, b]), np.concatenate([a, b])[:1],
-                       (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
-                       noise_strength=strengths)[:, 0]
+    # Each source drawn alone (no crossover), with the same truncation and noise.
+    pics = registry.get(model).synthesize([
+        StyleMixRequest(c, c, (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
+                        noise_strength=strengths) for c in np.concatenate([a, b])])
     return rgb, to_uint8(pics[:len(rows)]), to_uint8(pics[len(rows):]), new
 
 
@@ -129,6 +129,11 @@ def render_text(registry: Registry, model: str, style: list[MixSource], text: st
     code = backend.style_of_codes(np.stack([codes[id(s)] for s in style]))
     line = sm.write_text(registry, model, text, code, strength=strength, psi=psi, ctx=ctx)
     return line, to_uint8(line[None])[0], new
+
+
+def learned_noise(registry: Registry, model: str, *, ctx: JobContext) -> tuple[float, ...]:
+    """The noise strengths a model learned per layer (loads the model: a background job)."""
+    return tuple(getattr(registry.get(model), "learned_noise", lambda: ())())
 
 
 def read_source(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
@@ -179,7 +184,10 @@ class GlyphPicker(QDialog):
         lay.addWidget(self.list, 1)
         lay.addWidget(buttons)
         self.resize(560, 420)
-        self.search.textChanged.connect(self.fill)
+        # Searching 44,000 labels per key press would stall typing: wait for a pause.
+        self._timer = QTimer(self, singleShot=True, interval=200)
+        self._timer.timeout.connect(lambda: self.fill(self.search.text()))
+        self.search.textChanged.connect(lambda _: self._timer.start())
         self.fill("")
 
     def fill(self, query: str) -> None:
@@ -491,8 +499,6 @@ class StyleMixPanel(Panel):
         if spec is None:
             return
         res = spec.resolutions or (0,) * spec.layers
-        learned_noise = getattr(self.ctx.registry.get(self.doc.model), "learned_noise",
-                                lambda: ())()
         self.layer_grid.addWidget(QLabel("layer"), 0, 0)
         self.layer_grid.addWidget(QLabel("noise ×"), 0, 1)
         for k in range(spec.layers):
@@ -503,20 +509,32 @@ class StyleMixPanel(Panel):
             box.toggled.connect(lambda _on, k=k: self._on_layer_toggled(k))
             spin = QDoubleSpinBox(minimum=0.0, maximum=1000.0, singleStep=25.0, value=1.0,
                                   decimals=1)
-            learned = learned_noise[k] if k < len(learned_noise) else 0.0
-            spin.setToolTip(f"Noise strength of layer {k}, times the one it learned "
-                            f"({learned:.4f}; an autoencoder learns to need little noise, "
-                            "so try ×100 and more to see what the layer does with it)")
+            spin.setToolTip(f"Noise strength of layer {k}, times the one it learned")
             spin.valueChanged.connect(lambda _v: self._on_strength_changed())
             self.layer_grid.addWidget(box, k + 1, 0)
             self.layer_grid.addWidget(spin, k + 1, 1)
             self.layer_checks.append(box)
             self.strength_spins.append(spin)
+        model = self.doc.model
+        self.ctx.jobs.submit(f"{self.name}-noise", learned_noise, self.ctx.registry, model,
+                             lane="io", label=f"Loading {model}",
+                             on_result=lambda v, m=model: self._show_learned_noise(v, m),
+                             on_error=self.error.emit)
         for name, b in self.preset_buttons.items():
             rows = sm.presets(spec).get(name, ())
             b.setEnabled(bool(rows))
             b.setToolTip(f"Take layers {', '.join(map(str, rows))} from B" if rows else
                          "This model has no such layers")
+
+    def _show_learned_noise(self, learned: tuple[float, ...], model: str) -> None:
+        if model != self.doc.model:
+            return
+        for k, spin in enumerate(self.strength_spins):
+            if k < len(learned):
+                spin.setToolTip(f"Noise strength of layer {k}, times the one it learned "
+                                f"({learned[k]:.4f}; an autoencoder learns to need little "
+                                "noise, so try ×100 and more to see what the layer does "
+                                "with it)")
 
     # -- parameters -----------------------------------------------------------------------
 

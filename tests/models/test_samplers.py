@@ -7,7 +7,7 @@ import torch
 from models.protocol import Cancelled, JobContext, NoiseScheduler
 from models.samplers.ddim import DDIMSampler
 from models.samplers.ddpm import DDPMSampler
-from models.samplers.repaint import PRESETS, RepaintPreset, feather, inpaint, jump_schedule
+from models.samplers.repaint import PRESETS, RepaintPreset, feather_mask, inpaint, jump_schedule
 from models.samplers.schedule import NoiseSchedule, ScheduleConfig
 
 
@@ -111,7 +111,7 @@ def test_repaint_schedules_and_their_cost():
 def test_feather_fades_only_outward():
     m = torch.zeros(1, 1, 16, 16)
     m[..., 4:12, 4:12] = 1
-    f = feather(m, 1.5)
+    f = feather_mask(m, 1.5)
     assert torch.all(f[m == 1] == 1) and 0 < float(f[0, 0, 8, 3]) < 1
     assert float(f[0, 0, 8, 0]) < 0.01 and float(f.max()) <= 1
 
@@ -129,7 +129,8 @@ def test_inpainting_with_the_oracle_fills_the_mask_and_keeps_the_rest(sampler_cl
                   generator=torch.Generator().manual_seed(0), ctx=ctx)
     assert torch.allclose(out[mask.bool().expand_as(out)], x0[mask.bool().expand_as(x0)],
                           atol=1e-4)
-    assert torch.allclose(out * (1 - feather(mask, 1.5)), damaged * (1 - feather(mask, 1.5)),
+    keep = 1 - feather_mask(mask, 1.5)
+    assert torch.allclose(out * keep, damaged * keep,
                           atol=1e-6)
     assert len(seen) == preset.network_calls and seen[-1][0] == 1.0
     assert seen[-1][1].shape == x0.shape

@@ -198,15 +198,16 @@ def test_switching_to_a_model_with_fewer_layers_keeps_a_valid_crossover(qtbot, t
 
     from models.checkpoints import save_checkpoint
     from models.image.stylegen import StyleAutoencoder, StyleGenConfig, config_to_card
-    from models.train.stylegen import fit_char_content, fit_sampler
+    from models.train.stylegen import encode_all, fit_char_content, fit_sampler
 
     torch.manual_seed(1)
     cfg = StyleGenConfig(image_size=32, channels=1, w_dim=8, width=4, max_width=8,
                          enc_hidden=16, pca_dim=4, mixture=2, chars="ab")
     net = StyleAutoencoder(cfg).eval()
     pics = (np.random.default_rng(0).random((20, 32, 32, 1)) * 255).astype(np.uint8)
-    fit_sampler(net, pics, "cpu", iters=3)
-    fit_char_content(net, pics[:8].reshape(4, 2, 32, 32, 1), "cpu")
+    codes = encode_all(net, pics, "cpu")
+    fit_sampler(net, codes, iters=3)
+    fit_char_content(net, codes[:8].view(4, 2, *codes.shape[1:]))
     save_checkpoint(folder / "wide.safetensors", net.state_dict(),
                     {"family": "stylegen", "config": config_to_card(cfg)})
     w = MainWindow(registry=Registry(folder))
