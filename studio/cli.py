@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     tdf.add_argument("--batch", type=int, default=64)
     tdf.add_argument("--max-steps", type=int, default=0, help="stop each stage after this")
     tdf.add_argument("--seed", type=int, default=0)
+    tdf.add_argument("--no-measure", action="store_true",
+                     help="skip the test-split measurements (run them later with --measure)")
+    tdf.add_argument("--measure", type=Path, metavar="WEIGHTS",
+                     help="only measure these trained weights (inpainting against OpenCV's, "
+                     "guidance, FID) and write the figures in their card")
+    tdf.add_argument("--cases", type=int, default=1000,
+                     help="test glyphs per mask kind in the measurements")
     tdf.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "diffusion-DATA.safetensors)")
 
@@ -357,13 +364,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.train_command == "diffusion":
         from models.train import diffusion
 
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        if args.measure is not None:
+            card = diffusion.measure(args.measure, cases=args.cases, log=log)
+            print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
+            return 0
         out = args.out or WEIGHTS_DIR / f"diffusion-{args.data}.safetensors"
         card = diffusion.train(diffusion.TrainConfig(
             data=args.data, ae_minutes=args.ae_minutes, minutes=args.minutes,
-            batch=args.batch, max_steps=args.max_steps, seed=args.seed), out,
-            log=lambda line: print(line, flush=True))
+            batch=args.batch, max_steps=args.max_steps, seed=args.seed), out, log=log)
+        if not args.no_measure and args.data == "glyphs":
+            card = diffusion.measure(out, cases=args.cases, log=log)
         print(json.dumps({"weights": str(out), "training": {
-            k: card["training"][k] for k in ("autoencoder_steps", "unet_steps")}}))
+            k: card["training"][k] for k in ("autoencoder_steps", "unet_steps")},
+            "metrics": card["metrics"]}))
         return 0
     if args.train_command == "classifier":
         from models.train import classifier

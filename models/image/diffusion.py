@@ -182,20 +182,28 @@ class DiffusionBackend:
         self.cfg = net.cfg
         self.schedule = NoiseSchedule(net.cfg.schedule())
 
-    def denoiser(self, label: int | None, guidance: float):
+    def denoiser(self, label: int | None | torch.Tensor, guidance: float):
         """``denoise(z_t, t)`` with classifier-free guidance: e_null + g (e_class - e_null);
-        without a class, the "no class" prediction."""
+        without a class, the "no class" prediction. ``label`` is one class for the whole
+        batch, None, or a tensor (B,) of classes where the null class means none."""
         null = self.net.null_label
+
+        def labels(z: torch.Tensor) -> torch.Tensor:
+            if isinstance(label, torch.Tensor):
+                return label.to(z.device)
+            return torch.full((len(z),), null if label is None else label,
+                              device=z.device, dtype=torch.long)
 
         def denoise(z: torch.Tensor, t: int) -> torch.Tensor:
             tt = torch.full((len(z),), t, device=z.device, dtype=torch.long)
-            if label is None or guidance == 0.0:
-                return self.net.unet(z, tt, torch.full_like(tt, null))
+            lab = labels(z)
+            none = torch.full_like(lab, null)
+            if guidance == 0.0 or bool((lab == null).all()):
+                return self.net.unet(z, tt, none)
             if guidance == 1.0:
-                return self.net.unet(z, tt, torch.full_like(tt, label))
+                return self.net.unet(z, tt, lab)
             both = self.net.unet(torch.cat([z, z]), torch.cat([tt, tt]),
-                                 torch.cat([torch.full_like(tt, null),
-                                            torch.full_like(tt, label)]))
+                                 torch.cat([none, lab]))
             e_null, e_cls = both.chunk(2)
             return e_null + guidance * (e_cls - e_null)
         return denoise
@@ -204,7 +212,7 @@ class DiffusionBackend:
     def inpaint(self, request: InpaintRequest, *, ctx: JobContext | None = None,
                 feather: float = FEATHER.default) -> np.ndarray:
         """The image (H, W, C) in [0, 1] with the masked part repainted; previews through
-        ``ctx`` are the decoded predicted clean images, uint8-ready floats (H, W, C)."""
+        ``ctx`` are the decoded predicted clean images, floats (H, W, C) in [0, 1]."""
         cfg = self.cfg
         want = (cfg.image_size, cfg.image_size, cfg.channels)
         if request.image.shape != want:
@@ -213,28 +221,63 @@ class DiffusionBackend:
         if request.label is not None and not 0 <= request.label < len(cfg.classes):
             raise ValueError(f"class {request.label} is not one of this model's "
                              f"{len(cfg.classes)} classes")
-        sampler = make_sampler(request.sampler, self.schedule)
-        x = torch.from_numpy(request.image).permute(2, 0, 1)[None].to(self.device)
-        m = torch.from_numpy(request.mask)[None, None].to(self.device)
+        preset = RepaintPreset(request.steps, request.repaint_jumps, request.repaint_resamples)
+        labels = None if request.label is None else np.array([request.label])
+        return self.inpaint_batch(request.image[None], request.mask[None], labels,
+                                  sampler=request.sampler, preset=preset,
+                                  guidance=request.guidance, seed=request.seed,
+                                  feather=feather, ctx=ctx)[0]
+
+    @torch.inference_mode()
+    def inpaint_batch(self, images: np.ndarray, masks: np.ndarray,
+                      labels: np.ndarray | None = None, *, sampler: str = "ddim",
+                      preset: RepaintPreset = RepaintPreset(50, 0, 1), guidance: float = 1.0,
+                      seed: int = 0, feather: float = FEATHER.default,
+                      ctx: JobContext | None = None) -> np.ndarray:
+        """Repaint a batch: images (B, H, W, C) and masks (B, H, W) in [0, 1]; labels (B,)
+        with -1 for "no class", or None for none at all. Previews (the first picture) go
+        through ``ctx``. Returns (B, H, W, C) float32 in [0, 1]."""
+        x = torch.from_numpy(np.asarray(images, np.float32)).permute(0, 3, 1, 2).to(self.device)
+        m = torch.from_numpy(np.asarray(masks, np.float32))[:, None].to(self.device)
         scale = float(self.net.latent_scale)
         z = self.net.ae.encode(x) / scale
+        # A latent cell is repainted if any of its pixels is.
         mz = F.max_pool2d((m > 0.01).float(), 4)
+        lab = None
+        if labels is not None:
+            lab = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
+            lab = torch.where(lab < 0, torch.full_like(lab, self.net.null_label), lab)
 
         def to_pixels(zz: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(self.net.ae.decode_logits(zz * scale))
 
         def shown(zz: torch.Tensor) -> np.ndarray:
-            return to_pixels(zz)[0].permute(1, 2, 0).float().cpu().numpy()
+            return to_pixels(zz[:1])[0].permute(1, 2, 0).float().cpu().numpy()
 
-        preset = RepaintPreset(request.steps, request.repaint_jumps, request.repaint_resamples)
-        g = torch.Generator().manual_seed(int(request.seed))
-        out = inpaint(self.denoiser(request.label, request.guidance),
-                      sampler, self.schedule, z, mz, preset,
-                      generator=g, feather_px=0.0, ctx=ctx, clip=None, preview=shown)
+        g = torch.Generator().manual_seed(int(seed))
+        out = inpaint(self.denoiser(lab, guidance), make_sampler(sampler, self.schedule),
+                      self.schedule, z, mz, preset, generator=g, feather_px=0.0, ctx=ctx,
+                      clip=None, preview=shown)
         edge = feather_mask(m, feather)
         img = edge * to_pixels(out) + (1 - edge) * x
-        return np.ascontiguousarray(img[0].permute(1, 2, 0).float().cpu().numpy(),
+        return np.ascontiguousarray(img.permute(0, 2, 3, 1).float().cpu().numpy(),
                                     dtype=np.float32)
+
+    def sample(self, n: int, labels: np.ndarray | None = None, *, steps: int = 50,
+               guidance: float = 1.0, seed: int = 0, batch: int = 256,
+               ctx: JobContext | None = None) -> np.ndarray:
+        """``n`` new pictures (N, H, W, C) in [0, 1] (the whole picture repainted)."""
+        c, s = self.cfg.channels, self.cfg.image_size
+        out = []
+        for i in range(0, n, batch):
+            k = min(batch, n - i)
+            out.append(self.inpaint_batch(
+                np.zeros((k, s, s, c), np.float32), np.ones((k, s, s), np.float32),
+                None if labels is None else labels[i:i + k], preset=RepaintPreset(steps, 0, 1),
+                guidance=guidance, seed=seed + i, feather=0.0))
+            if ctx is not None:
+                ctx.report(min(1.0, (i + k) / n))
+        return np.concatenate(out)
 
 
 def config_from_card(card: dict[str, Any]) -> DiffusionConfig:

@@ -8,7 +8,8 @@ latents (so they stay near a fixed scale); ``latent_scale`` is then the latents'
 deviation on the training set, and the U-Net sees latents divided by it. The U-Net learns
 the simple loss ||eps - eps_theta(z_t, t, class)||^2 with the class replaced by "no class"
 in ``drop_class`` of the examples (classifier-free guidance). Weights are an exponential
-moving average of the U-Net's. No measurements are written here yet (see #12).
+moving average of the U-Net's. ``measure`` writes the test-split figures into the card
+(models/eval/inpaint.py).
 """
 
 from __future__ import annotations
@@ -109,10 +110,12 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
     ae_steps, ae_seconds = step, time.time() - t0
     net.ae.eval()
     with torch.no_grad():
+        # The autoencoder is frozen from here: encode the training set once.
         zs = torch.cat([net.ae.encode(batch_images(torch.arange(i, min(i + 512, n),
                                                                 device=device)))
-                        for i in range(0, min(n, 8192), 512)])
+                        for i in range(0, n, 512)])
         net.latent_scale.fill_(float(zs.std()))
+        zs /= net.latent_scale
     # Stage 2: the U-Net on scaled latents.
     schedule = NoiseSchedule(dcfg.schedule())
     abar = schedule.alphas_cumprod.float().to(device)
@@ -130,8 +133,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         for group in opt.param_groups:
             group["lr"] = _cosine(step, frac, cfg.lr)
         idx = torch.randint(n, (cfg.batch,), device=device, generator=g)
-        with torch.no_grad():
-            z0 = net.ae.encode(batch_images(idx)) / net.latent_scale
+        z0 = zs[idx]
         t = torch.randint(dcfg.num_train_timesteps, (len(idx),), device=device, generator=g)
         eps = torch.randn(z0.shape, device=device, generator=g)
         a = abar[t][:, None, None, None]
@@ -178,3 +180,14 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
     }
     save_checkpoint(out, net.state_dict(), card, half=True)
     return card
+
+
+def measure(weights: Path, data_path: Path | None = None, cases: int = 1000,
+            log=print) -> dict[str, Any]:
+    """Measure trained glyph weights on the test split and write the figures in the card."""
+    from models.checkpoints import read_card
+    from models.eval.inpaint import measure_checkpoint
+
+    if not read_card(weights)["config"].get("classes"):
+        raise ValueError(f"{weights}: the measurements need a glyph model (classes)")
+    return measure_checkpoint(weights, data_path=data_path, cases=cases, log=log)
