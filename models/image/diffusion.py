@@ -29,7 +29,7 @@ from models.checkpoints import Checkpoint, load_state
 from models.checkpoints import config_from_card as checkpoint_config
 from models.protocol import Capability, InpaintRequest, JobContext
 from models.samplers import make_sampler
-from models.samplers.repaint import FEATHER, RepaintPreset, feather_mask, inpaint
+from models.samplers.repaint import FEATHER, PRESETS, RepaintPreset, feather_mask, inpaint
 from models.samplers.schedule import NoiseSchedule, ScheduleConfig
 
 
@@ -231,7 +231,7 @@ class DiffusionBackend:
     @torch.inference_mode()
     def inpaint_batch(self, images: np.ndarray, masks: np.ndarray,
                       labels: np.ndarray | None = None, *, sampler: str = "ddim",
-                      preset: RepaintPreset = RepaintPreset(50, 0, 1), guidance: float = 1.0,
+                      preset: RepaintPreset = PRESETS["none"], guidance: float = 1.0,
                       seed: int = 0, feather: float = FEATHER.default,
                       ctx: JobContext | None = None) -> np.ndarray:
         """Repaint a batch: images (B, H, W, C) and masks (B, H, W) in [0, 1]; labels (B,)
