@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
             panel.models_changed.connect(self._on_panel_models_changed)
             panel.send_to_evaluation.connect(self._on_panel_send_to_evaluation)
             panel.send_latent.connect(self._on_panel_send_latent)
+            panel.send_picture.connect(self._on_panel_send_picture)
             panel.undo_stack.cleanChanged.connect(self._update_title)
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self._build_menus()
@@ -396,6 +397,10 @@ class MainWindow(QMainWindow):
     def _on_panel_send_latent(self, model: str, latent: object, label: str) -> None:
         if "latent" in self.panels:
             self.show_panel("latent").receive_latent(model, latent, label)
+
+    def _on_panel_send_picture(self, rgb: object, label: str) -> None:
+        if "inpaint" in self.panels:
+            self.show_panel("inpaint").receive_picture(rgb, label)
 
     def _on_panel_models_changed(self) -> None:
         for panel in self.panels.values():

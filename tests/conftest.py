@@ -81,3 +81,24 @@ def make_tiny_stylegen(folder: Path, name: str = "tiny-stylegen", seed: int = 0)
             "config": config_to_card(cfg), "layers": layer_card(cfg),
             "metrics": {"test_mse_recon": 0.5}}
     return save_checkpoint(folder / f"{name}.safetensors", net.state_dict(), card)
+
+
+def make_tiny_diffusion(folder: Path, name: str = "tiny-diffusion", seed: int = 0,
+                        classes: str = "abc") -> Path:
+    """A small seeded, untrained latent diffusion model (16 px, classes ``classes``) whose
+    U-Net output is not zero, with a card (for plumbing tests only)."""
+    import torch
+
+    from models.checkpoints import save_checkpoint
+    from models.image.diffusion import DiffusionConfig, LatentDiffusion, config_to_card
+
+    torch.manual_seed(seed)
+    cfg = DiffusionConfig(image_size=16, channels=1, latent_channels=4, ae_width=8,
+                          unet_width=8, classes=classes, num_train_timesteps=100)
+    net = LatentDiffusion(cfg)
+    with torch.no_grad():
+        for p in net.unet.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    card = {"family": "diffusion", "description": "tiny test diffusion model",
+            "config": config_to_card(cfg)}
+    return save_checkpoint(folder / f"{name}.safetensors", net.state_dict(), card)

@@ -128,11 +128,14 @@ class DiffusersInpaintBackend:
             tt = torch.full((len(xt),), t, device=self.device, dtype=torch.long)
             return self.net(xt, tt).sample
 
+        def pixels(v: torch.Tensor) -> np.ndarray:
+            img = ((v[0].permute(1, 2, 0).float().cpu() + 1) / 2).clamp(0, 1)
+            return np.ascontiguousarray(img.numpy(), dtype=np.float32)
+
         g = torch.Generator().manual_seed(int(request.seed))
         out = inpaint(denoise, sampler, self.schedule, x, m, preset, generator=g,
-                      feather_px=feather, ctx=ctx)
-        img = ((out[0].permute(1, 2, 0).float().cpu() + 1) / 2).clamp(0, 1)
-        return np.ascontiguousarray(img.numpy(), dtype=np.float32)
+                      feather_px=feather, ctx=ctx, preview=pixels)
+        return pixels(out)
 
 
 def load(ckpt: Checkpoint, device: str) -> DiffusersInpaintBackend:

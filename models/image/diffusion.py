@@ -237,8 +237,8 @@ class DiffusionBackend:
         """Repaint a batch: images (B, H, W, C) and masks (B, H, W) in [0, 1]; labels (B,)
         with -1 for "no class", or None for none at all. Previews (the first picture) go
         through ``ctx``. Returns (B, H, W, C) float32 in [0, 1]."""
-        x = torch.from_numpy(np.asarray(images, np.float32)).permute(0, 3, 1, 2).to(self.device)
-        m = torch.from_numpy(np.asarray(masks, np.float32))[:, None].to(self.device)
+        x = torch.tensor(np.asarray(images, np.float32)).permute(0, 3, 1, 2).to(self.device)
+        m = torch.tensor(np.asarray(masks, np.float32))[:, None].to(self.device)
         scale = float(self.net.latent_scale)
         z = self.net.ae.encode(x) / scale
         # A latent cell is repainted if any of its pixels is.

@@ -10,6 +10,7 @@ from studio.panels.base import Panel
 PANEL_MODULES = (
     "studio.panels.latent",
     "studio.panels.stylemix",
+    "studio.panels.inpaint",
     "studio.panels.spectral",
     "studio.panels.evaluation",
     "studio.panels.models",

@@ -98,6 +98,7 @@ class Panel(QWidget):
     models_changed = Signal()  # the panel registered a checkpoint
     send_to_evaluation = Signal(str, str)  # folder of results, label
     send_latent = Signal(str, object, str)  # model, latent (D,), label: to the Latent Explorer
+    send_picture = Signal(object, str)  # RGB uint8 (H, W, 3), label: to the Inpainting panel
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -158,6 +159,9 @@ class Panel(QWidget):
 
     def receive_latent(self, model: str, latent: Any, label: str) -> None:
         """A latent another panel sent (only the Latent Explorer takes it)."""
+
+    def receive_picture(self, rgb: Any, label: str) -> None:
+        """A picture another panel sent (only the Inpainting panel takes it)."""
 
     def shutdown(self) -> None:
         """Cancel this panel's jobs (every key starting with its name); called before the

@@ -274,6 +274,8 @@ class LatentPanel(Panel):
         self.copy_button = QPushButton("Copy frame")
         self.copy_button.setToolTip("Copy the current frame to the clipboard (Ctrl+Shift+C)")
         self.keep_frame_button = QPushButton("Keep frame latent")
+        self.inpaint_button = QPushButton("Frame to Inpainting")
+        self.inpaint_button.setToolTip("Open the current frame in the Inpainting panel")
         self.send_button = QPushButton("Send samples to evaluation")
         self.send_button.setToolTip("Decode 256 prior samples (from the seed) into a folder "
                                     "and open it in the Evaluation panel's metrics")
@@ -295,7 +297,8 @@ class LatentPanel(Panel):
         sl.addLayout(export_row)
         # Two rows, so the panel fits a 1000-pixel window whatever the fonts.
         frame_row = QHBoxLayout()
-        for b in (self.copy_button, self.keep_frame_button, self.send_button):
+        for b in (self.copy_button, self.keep_frame_button, self.inpaint_button,
+                  self.send_button):
             frame_row.addWidget(b)
         frame_row.addStretch(1)
         sl.addLayout(frame_row)
@@ -398,6 +401,7 @@ class LatentPanel(Panel):
         self.export_strip_button.clicked.connect(lambda: self.export("strip"))
         self.export_gif_button.clicked.connect(lambda: self.export("gif"))
         self.copy_button.clicked.connect(self.copy_frame)
+        self.inpaint_button.clicked.connect(self.frame_to_inpainting)
         self.send_button.clicked.connect(lambda: self.send_samples())
         self.keep_frame_button.clicked.connect(lambda: self._keep(self.scrub_latent(), "frame"))
         self.pad.moved.connect(self._on_pad_moved)
@@ -666,7 +670,7 @@ class LatentPanel(Panel):
         self._submit_pad()
         ready = self.latent_of(0) is not None and self.latent_of(1) is not None
         for b in (self.export_strip_button, self.export_gif_button, self.copy_button,
-                  self.keep_frame_button):
+                  self.keep_frame_button, self.inpaint_button):
             b.setEnabled(ready)
         self.arith_button.setEnabled(all(self.latent_of(i) is not None for i in range(3)))
 
@@ -964,6 +968,13 @@ class LatentPanel(Panel):
             label="Decoding samples for evaluation", on_error=self.error.emit,
             on_result=lambda out: self.send_to_evaluation.emit(
                 out, f"{n} samples of {model} (seed {seed})"))
+
+    def frame_to_inpainting(self) -> None:
+        rgb = self.frame_view.image()
+        if rgb is None:
+            self.error.emit("No frame yet", "")
+            return
+        self.send_picture.emit(rgb.copy(), f"frame of {self.doc.model}")
 
     def copy_frame(self) -> None:
         rgb = self.frame_view.image()

@@ -300,12 +300,13 @@ class StyleMixPanel(Panel):
         cell_row = QHBoxLayout()
         self.keep_button = QPushButton("Keep cell in library")
         self.to_latent_button = QPushButton("Cell to Latent Explorer")
+        self.to_inpaint_button = QPushButton("Cell to Inpainting")
         self.to_eval_button = QPushButton("Grid to Evaluation")
         self.to_eval_button.setToolTip("Write every cell as a PNG and open the folder in the "
                                        "Evaluation panel")
         self.export_button = QPushButton("Export grid…")
-        for b in (self.keep_button, self.to_latent_button, self.to_eval_button,
-                  self.export_button):
+        for b in (self.keep_button, self.to_latent_button, self.to_inpaint_button,
+                  self.to_eval_button, self.export_button):
             cell_row.addWidget(b)
         cell_row.addStretch(1)
 
@@ -436,6 +437,7 @@ class StyleMixPanel(Panel):
         self.remove_button.clicked.connect(lambda: self.remove_last(self.target))
         self.keep_button.clicked.connect(self._on_keep_clicked)
         self.to_latent_button.clicked.connect(self.send_cell_to_latent)
+        self.to_inpaint_button.clicked.connect(self.send_cell_to_inpainting)
         self.to_eval_button.clicked.connect(self.send_grid_to_evaluation)
         self.export_button.clicked.connect(lambda: self.export())
         self.text_edit.textChanged.connect(
@@ -877,6 +879,11 @@ class StyleMixPanel(Panel):
         if codes is not None:
             i, j = self.doc.selected
             self.send_latent.emit(self.doc.model, codes.reshape(-1), f"A{i + 1}×B{j + 1}")
+
+    def send_cell_to_inpainting(self) -> None:
+        if self._need_cell() is not None and self.grid_rgb is not None:
+            i, j = self.doc.selected
+            self.send_picture.emit(self.grid_rgb[i, j].copy(), f"A{i + 1}×B{j + 1}")
 
     def send_grid_to_evaluation(self) -> None:
         if self.grid_rgb is None:

@@ -43,14 +43,16 @@ def test_a_unet_folder_opens_and_inpaints(tmp_path):
     backend = reg.get(info.name)
     req = request(sampler="ddim", seed=3)
     seen = []
-    out = backend.inpaint(req, ctx=JobContext(lambda f, p: seen.append(f)))
+    out = backend.inpaint(req, ctx=JobContext(lambda f, p: seen.append((f, p))))
     assert out.shape == (8, 8, 1) and out.dtype == np.float32
     assert 0 <= out.min() and out.max() <= 1
     far = np.zeros((8, 8), bool)
     far[:1] = far[7:] = True                       # rows the feathered edge does not reach
     assert np.allclose(out[far], req.image[far], atol=1e-6)
     assert not np.allclose(out[3:5], req.image[3:5], atol=1e-3)
-    assert len(seen) == 5 and seen[-1] == 1.0
+    assert len(seen) == 5 and seen[-1][0] == 1.0
+    assert seen[-1][1].shape == out.shape and seen[-1][1].dtype == np.float32
+    assert 0 <= seen[-1][1].min() and seen[-1][1].max() <= 1
     assert np.array_equal(out, backend.inpaint(req))                  # seeded
     assert not np.array_equal(out, backend.inpaint(request(sampler="ddim", seed=4)))
     ddpm = backend.inpaint(request(sampler="ddpm", repaint_jumps=2, repaint_resamples=2))

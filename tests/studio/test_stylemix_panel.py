@@ -8,7 +8,7 @@ from models.registry import Registry
 from models.tasks import stylemix as sm
 from studio.app import MainWindow
 from studio.state.stylemix import MixSource
-from tests.conftest import make_tiny_stylegen, make_tiny_vae
+from tests.conftest import make_tiny_diffusion, make_tiny_stylegen, make_tiny_vae
 
 
 @pytest.fixture
@@ -16,6 +16,7 @@ def style_weights(tmp_path):
     folder = tmp_path / "weights"
     make_tiny_stylegen(folder)
     make_tiny_vae(folder)
+    make_tiny_diffusion(folder)
     return folder
 
 
@@ -155,6 +156,11 @@ def test_export_keep_and_send_a_cell(panel, qtbot, win, tmp_path):
     assert latent.model == "tiny-stylegen"
     np.testing.assert_allclose(latent.slots[latent.active].latent,
                                panel.cell_codes().reshape(-1), atol=1e-6)
+    panel.send_cell_to_inpainting()
+    inpaint = win.panels["inpaint"]
+    inpaint.ctx.jobs.wait_until_idle(10)
+    assert win.tabs.currentWidget() is inpaint and inpaint.doc.label_text == "A2×B3"
+    assert np.array_equal(inpaint.doc.picture, panel.grid_rgb[1, 2])
 
 
 def test_a_library_latent_of_another_model_is_refused(panel, qtbot):

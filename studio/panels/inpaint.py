@@ -1,0 +1,818 @@
+"""Inpainting: paint a mask over a picture and let a diffusion model repaint it.
+
+The picture comes from a file, a drop, the clipboard, the glyph data set or another panel;
+it is framed to the model's size once, then the mask is painted over it (brush, eraser,
+rectangle, fill, invert, grow/shrink, feather; every edit undoable). A run goes to the long
+lane: the predicted clean image is shown after every network call, Cancel stops within one
+and keeps the last preview as a result. Results gather in a history strip with their
+options; the selected one is compared with the picture by a before/after slider, exported
+as PNG with its options in the metadata, sent to Evaluation, or made the new picture.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPixmap, QUndoCommand
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.data.browse import DatasetIndex
+from models.image import masks as mk
+from models.image.io import open_picture, to_uint8
+from models.protocol import Capability, JobContext
+from models.registry import Registry
+from models.samplers.repaint import PRESETS
+from models.tasks import inpaint as ip
+from models.tasks.pictures import picture_for_model
+from studio.panels import register_panel
+from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png, clipboard_picture
+from studio.panels.latent import IMAGE_FILTER, keep_source
+from studio.panels.stylemix import GlyphPicker, open_glyphs
+from studio.state.inpaint import PARAMS, TOOLS, HistoryEntry, InpaintState
+from studio.widgets.image_view import to_qimage
+from studio.widgets.mask_canvas import CompareView, MaskCanvas
+from studio.widgets.model_combo import ModelCombo
+
+EXPORT_SCALE = 4          # a 64-pixel result is too small to use
+
+
+# -- jobs (worker thread; numpy in, numpy out) ----------------------------------------------
+
+def prepare_picture(registry: Registry, model: str, picture: np.ndarray, frame: bool, *,
+                    ctx: JobContext) -> tuple[np.ndarray, bool, str]:
+    """(the picture as ``model`` takes it, shown dark on light?, a note). A new picture is
+    framed as the model's data are (a glyph found and centred); ``frame`` False only
+    resizes, so a mask drawn on it stays in place."""
+    shape = tuple(registry.info(model).image_shape)
+    img = Image.fromarray(picture)
+    prep = ip.picture_and_mask(shape, img)
+    if frame and shape[-1] == 1:
+        image, note = picture_for_model(registry, model, picture)
+        return image, prep.dark_on_light, note
+    return prep.image, prep.dark_on_light, prep.note
+
+
+def run_inpaint(registry: Registry, model: str, image: np.ndarray, mask: np.ndarray,
+                options: ip.InpaintOptions, *, ctx: JobContext) -> np.ndarray:
+    return ip.run(registry, model, image, mask, options, ctx=ctx)
+
+
+def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
+    img, note = open_picture(path)
+    return keep_source(img), note
+
+
+def read_mask(path: str, *, ctx: JobContext) -> np.ndarray:
+    img, _ = open_picture(path)
+    return ip.mask_from_picture(img)
+
+
+# -- undo ----------------------------------------------------------------------------------
+
+class MaskCommand(QUndoCommand):
+    def __init__(self, doc: InpaintState, old: np.ndarray, new: np.ndarray, what: str
+                 ) -> None:
+        super().__init__(what)
+        self.doc, self.old, self.new = doc, old, new
+
+    def redo(self) -> None:
+        self.doc.set_mask(self.new)
+
+    def undo(self) -> None:
+        self.doc.set_mask(self.old)
+
+
+class PictureCommand(QUndoCommand):
+    """A new picture (with its mask) in place of the old."""
+
+    def __init__(self, doc: InpaintState, new: tuple, what: str) -> None:
+        super().__init__(what)
+        self.doc, self.new = doc, new
+        self.old = (doc.picture, doc.label_text, doc.image, doc.dark_on_light, doc.mask)
+
+    def redo(self) -> None:
+        self.doc.set_picture(*self.new)
+
+    def undo(self) -> None:
+        self.doc.set_picture(*self.old)
+
+
+# -- the panel ------------------------------------------------------------------------------
+
+@register_panel
+class InpaintPanel(Panel):
+    name = "inpaint"
+    title = "Inpainting"
+    open_filter = IMAGE_FILTER
+
+    def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.doc = InpaintState()
+        self.doc.events.connect("picture", self._on_doc_picture)
+        self.doc.events.connect("mask", self._on_doc_mask)
+        self.doc.events.connect("param", self._on_doc_param)
+        self.doc.events.connect("history", self._on_doc_history)
+        self.doc.events.connect("selected", self._on_doc_selected)
+        self.glyphs: DatasetIndex | None = None
+        self.preview: np.ndarray | None = None     # the running job's last preview
+        self._running: tuple | None = None          # (source, mask, options) of the run
+        self._applying = False
+        self._build_ui()
+        self._refresh_models()
+        for name in PARAMS:
+            if name != "model":
+                self._on_doc_param(name)
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build_ui(self) -> None:
+        self.model_combo = ModelCombo("Inpainting models: the shipped one and checkpoints "
+                                      "you open (a diffusers UNet or pipeline folder too)")
+        self.note_label = QLabel()
+        self.note_label.setStyleSheet("color: #555;")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model_combo)
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Open a picture (also drop a file on the window)")
+        self.paste_button = QPushButton("Paste")
+        self.paste_button.setToolTip("The clipboard's picture (Ctrl+V)")
+        self.glyph_button = QPushButton("Glyph…")
+        self.glyph_button.setToolTip("A glyph from the data set")
+        self.mask_button = QPushButton("Mask file…")
+        self.mask_button.setToolTip("Load a mask picture (white = repaint, any size)")
+        for w in (self.open_button, self.paste_button, self.glyph_button, self.mask_button):
+            top.addWidget(w)
+        top.addStretch(1)
+
+        # Left: the mask tools over the picture.
+        self.canvas = MaskCanvas()
+        self.canvas.placeholder = ("Open, paste or drop a picture, or pick a glyph; then "
+                                   "paint where the model should repaint")
+        tools = QHBoxLayout()
+        self.tool_group = QButtonGroup(self)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        keys = {"brush": "B", "eraser": "E", "rectangle": "R", "fill": "F"}
+        for i, tool in enumerate(TOOLS):
+            b = QToolButton(text=tool.capitalize(), checkable=True)
+            b.setToolTip(f"{tool.capitalize()} ({keys[tool]})")
+            self.tool_group.addButton(b, i)
+            self.tool_buttons[tool] = b
+            tools.addWidget(b)
+        tools.addStretch(1)
+        self.clear_button = QToolButton(text="Clear")
+        self.invert_button = QToolButton(text="Invert")
+        self.grow_button = QToolButton(text="Grow")
+        self.shrink_button = QToolButton(text="Shrink")
+        self.soften_button = QToolButton(text="Feather")
+        self.soften_button.setToolTip("Soften the mask's edge (2 px)")
+        ops = QHBoxLayout()
+        for b in (self.clear_button, self.invert_button, self.grow_button, self.shrink_button,
+                  self.soften_button):
+            ops.addWidget(b)
+        ops.addStretch(1)
+        brush = QGridLayout()
+        self.size_spin = QDoubleSpinBox(minimum=0.5, maximum=32.0, singleStep=0.5,
+                                        decimals=1, suffix=" px")
+        self.size_spin.setToolTip("Brush radius in the model's pixels ([ and ])")
+        self.hardness_slider = QSlider(Qt.Orientation.Horizontal)
+        self.hardness_slider.setRange(0, 100)
+        self.hardness_slider.setToolTip("Hardness: 100 a sharp edge, 0 a soft one")
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setToolTip("How strongly the mask is shown over the picture")
+        brush.addWidget(QLabel("size"), 0, 0)
+        brush.addWidget(self.size_spin, 0, 1)
+        brush.addWidget(QLabel("hardness"), 0, 2)
+        brush.addWidget(self.hardness_slider, 0, 3)
+        brush.addWidget(QLabel("overlay"), 1, 2)
+        brush.addWidget(self.opacity_slider, 1, 3)
+        self.mask_label = QLabel()
+        self.mask_label.setStyleSheet("color: #555;")
+        brush.addWidget(self.mask_label, 1, 0, 1, 2)
+        left = QVBoxLayout()
+        left.addLayout(tools)
+        left.addWidget(self.canvas, 1)
+        left.addLayout(ops)
+        left.addLayout(brush)
+
+        # Middle: the result, compared with the picture.
+        self.compare = CompareView()
+        self.compare.placeholder = "The result appears here, step by step"
+        self.compare.caption = "before | after"
+        self.split_slider = QSlider(Qt.Orientation.Horizontal)
+        self.split_slider.setRange(0, 100)
+        self.split_slider.setToolTip("Before / after: slide to uncover the picture as it was")
+        self.history_list = QListWidget()
+        self.history_list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.history_list.setFlow(QListWidget.Flow.LeftToRight)
+        self.history_list.setWrapping(False)
+        self.history_list.setIconSize(QSize(48, 48))
+        self.history_list.setFixedHeight(74)
+        self.history_list.setToolTip("Results with their options (hover); click to compare")
+        res_buttons = QHBoxLayout()
+        self.use_button = QPushButton("Use as picture")
+        self.use_button.setToolTip("Continue from this result (the mask is kept)")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("PNG with the options in its metadata")
+        self.to_eval_button = QPushButton("To Evaluation")
+        self.to_eval_button.setToolTip("Write every result of the history as PNG and open "
+                                       "the folder in the Evaluation panel")
+        for b in (self.use_button, self.export_button, self.to_eval_button):
+            res_buttons.addWidget(b)
+        res_buttons.addStretch(1)
+        middle = QVBoxLayout()
+        middle.addWidget(self.compare, 1)
+        middle.addWidget(self.split_slider)
+        middle.addWidget(QLabel("History"))
+        middle.addWidget(self.history_list)
+        middle.addLayout(res_buttons)
+
+        # Right: sampling.
+        box = QGroupBox("Sampling")
+        g = QGridLayout(box)
+        self.sampler_combo = QComboBox()
+        self.sampler_combo.addItems(["ddim", "ddpm"])
+        self.sampler_combo.setToolTip("DDIM: deterministic, good in few steps; DDPM: "
+                                      "stochastic, needs more steps")
+        self.steps_spin = QSpinBox(minimum=1, maximum=1000)
+        self.repaint_combo = QComboBox()
+        for key in PRESETS:
+            self.repaint_combo.addItem(key, key)
+        self.repaint_combo.setToolTip("RePaint resampling: the repainted part agrees better "
+                                      "with the rest, at a cost in network calls")
+        self.cost_label = QLabel()
+        self.cost_label.setWordWrap(True)
+        self.guidance_spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.5,
+                                            decimals=1)
+        self.guidance_spin.setToolTip("Classifier-free guidance with a class: 0 ignores it, "
+                                      "1 is the class model, above 1 pushes toward the class")
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("What to paint; none lets the picture decide")
+        self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1)
+        self.dice_button = QToolButton(text="Roll")
+        self.dice_button.setToolTip("A random seed")
+        self.feather_spin = QDoubleSpinBox(minimum=0.0, maximum=8.0, singleStep=0.5,
+                                           decimals=1, suffix=" px")
+        self.feather_spin.setToolTip("Width of the blend with the real pixels at the mask's "
+                                     "edge (no seams)")
+        rows = [("sampler", self.sampler_combo), ("steps", self.steps_spin),
+                ("RePaint", self.repaint_combo), ("", self.cost_label),
+                ("guidance", self.guidance_spin), ("class", self.class_combo)]
+        for i, (text, w) in enumerate(rows):
+            g.addWidget(QLabel(text), i, 0)
+            g.addWidget(w, i, 1, 1, 2)
+        g.addWidget(QLabel("seed"), len(rows), 0)
+        g.addWidget(self.seed_spin, len(rows), 1)
+        g.addWidget(self.dice_button, len(rows), 2)
+        g.addWidget(QLabel("feather"), len(rows) + 1, 0)
+        g.addWidget(self.feather_spin, len(rows) + 1, 1, 1, 2)
+        self.run_button = QPushButton("Inpaint")
+        self.run_button.setToolTip("Repaint the masked part (Ctrl+Return)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop within one step; the last preview is kept (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        right = QVBoxLayout()
+        right.addWidget(box)
+        rb = QHBoxLayout()
+        rb.addWidget(self.run_button)
+        rb.addWidget(self.cancel_button)
+        right.addLayout(rb)
+        right.addWidget(self.progress)
+        right.addWidget(self.status_label)
+        right.addStretch(1)
+        side = QWidget()
+        side.setLayout(right)
+        side.setMaximumWidth(260)
+
+        body = QHBoxLayout()
+        body.addLayout(left, 5)
+        body.addLayout(middle, 5)
+        body.addWidget(side)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.note_label)
+        lay.addLayout(body, 1)
+
+        self.model_combo.currentIndexChanged.connect(self._on_model_combo_changed)
+        self.open_button.clicked.connect(self._open_dialog)
+        self.paste_button.clicked.connect(self.paste)
+        self.glyph_button.clicked.connect(self.pick_glyph)
+        self.mask_button.clicked.connect(self._mask_dialog)
+        self.tool_group.idClicked.connect(
+            lambda i: self.push_param("tool", self.doc.tool, TOOLS[i]))
+        self.canvas.edited.connect(self._on_canvas_edited)
+        self.canvas.hovered.connect(self.message.emit)
+        self.clear_button.clicked.connect(lambda: self.mask_op("Clear mask", lambda m: 0 * m))
+        self.invert_button.clicked.connect(lambda: self.mask_op("Invert mask", mk.invert))
+        self.grow_button.clicked.connect(
+            lambda: self.mask_op("Grow mask", lambda m: mk.grow(m, 1)))
+        self.shrink_button.clicked.connect(
+            lambda: self.mask_op("Shrink mask", lambda m: mk.grow(m, -1)))
+        self.soften_button.clicked.connect(
+            lambda: self.mask_op("Feather mask", lambda m: mk.feather(m, 2.0)))
+        self.size_spin.valueChanged.connect(lambda v: self.push_param("brush", self.doc.brush, v))
+        self.hardness_slider.valueChanged.connect(
+            lambda v: self.push_param("hardness", self.doc.hardness, v / 100.0))
+        self.opacity_slider.valueChanged.connect(
+            lambda v: self.push_param("opacity", self.doc.opacity, v / 100.0))
+        self.sampler_combo.currentTextChanged.connect(
+            lambda t: self.push_param("sampler", self.doc.sampler, t))
+        self.steps_spin.valueChanged.connect(lambda v: self.push_param("steps", self.doc.steps, v))
+        self.repaint_combo.currentIndexChanged.connect(
+            lambda i: self.set_repaint(self.repaint_combo.itemData(i)))
+        self.guidance_spin.valueChanged.connect(
+            lambda v: self.push_param("guidance", self.doc.guidance, v))
+        self.class_combo.currentIndexChanged.connect(
+            lambda i: self.push_param("label", self.doc.label, self.class_combo.itemData(i)))
+        self.seed_spin.valueChanged.connect(lambda v: self.push_param("seed", self.doc.seed, v))
+        self.dice_button.clicked.connect(self.roll_seed)
+        self.feather_spin.valueChanged.connect(
+            lambda v: self.push_param("feather", self.doc.feather, v))
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.split_slider.valueChanged.connect(lambda v: self.compare.set_split(v / 100.0))
+        self.compare.split_changed.connect(self._on_compare_split)
+        self.history_list.currentRowChanged.connect(
+            lambda r: self.doc.select(r if r >= 0 else None) if not self._applying else None)
+        self.use_button.clicked.connect(self.use_result)
+        self.export_button.clicked.connect(lambda: self.export())
+        self.to_eval_button.clicked.connect(self.send_history_to_evaluation)
+        self.add_shortcut("Ctrl+V", self.paste, "Paste a picture to inpaint")
+        self.add_shortcut("Ctrl+Return", self.run, "Inpaint")
+        self.add_shortcut("Escape", self.cancel, "Cancel the running inpainting")
+        for tool, key in keys.items():
+            self.add_shortcut(key, lambda t=tool: self.push_param("tool", self.doc.tool, t),
+                              f"{tool.capitalize()} tool")
+        self.add_shortcut("[", lambda: self.size_spin.setValue(self.doc.brush - 0.5),
+                          "Smaller brush")
+        self.add_shortcut("]", lambda: self.size_spin.setValue(self.doc.brush + 0.5),
+                          "Larger brush")
+        self.add_shortcut("I", lambda: self.mask_op("Invert mask", mk.invert), "Invert mask")
+        self._update_buttons()
+
+    # -- models ---------------------------------------------------------------------------
+
+    def _refresh_models(self) -> None:
+        infos = self.ctx.registry.infos(Capability.INPAINT)
+        name = self.model_combo.set_models(infos, self.doc.model)
+        if name != self.doc.model:
+            self.doc.set_param("model", name)
+        if not infos:
+            self.note_label.setText("No inpainting model is registered: train one "
+                                    "('latent-studio train diffusion') or open a checkpoint.")
+        self._update_buttons()
+
+    def backend_changed(self) -> None:
+        self._refresh_models()
+
+    def info(self):
+        return self.ctx.registry.info(self.doc.model) if self.doc.model else None
+
+    def _on_model_combo_changed(self, index: int) -> None:
+        name = self.model_combo.itemData(index)
+        if name and name != self.doc.model:
+            self.push_param("model", self.doc.model, name)
+
+    def _fill_classes(self) -> None:
+        info = self.info()
+        classes = tuple(info.classes) if info is not None else ()
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("none", None)
+        for i, c in enumerate(classes):
+            self.class_combo.addItem(c, i)
+        index = self.class_combo.findData(self.doc.label) if self.doc.label is not None else 0
+        self.class_combo.setCurrentIndex(max(index, 0))
+        self.class_combo.setEnabled(bool(classes))
+        self.guidance_spin.setEnabled(bool(classes))
+        self.class_combo.blockSignals(False)
+        if self.doc.label is not None and self.doc.label >= len(classes):
+            self.doc.set_param("label", None)
+        desc = info.description if info is not None else ""
+        shape = "x".join(map(str, info.image_shape)) if info is not None else ""
+        self.note_label.setText(f"{desc} — paints {shape} pictures" if desc else "")
+
+    # -- parameters -----------------------------------------------------------------------
+
+    def push_param(self, name: str, old: Any, new: Any) -> None:
+        if self._applying or old == new:
+            return
+        self.undo_stack.push(ParamCommand(self.doc.set_param, name, old, new))
+
+    def set_repaint(self, key: str) -> None:
+        """A RePaint preset, with its steps (one undo step)."""
+        if self._applying or key == self.doc.repaint:
+            return
+        self.undo_stack.beginMacro(f"RePaint {key}")
+        self.push_param("repaint", self.doc.repaint, key)
+        self.push_param("steps", self.doc.steps, PRESETS[key].steps)
+        self.undo_stack.endMacro()
+
+    def roll_seed(self) -> None:
+        self.push_param("seed", self.doc.seed, int(np.random.default_rng().integers(2**31 - 1)))
+
+    def options(self) -> ip.InpaintOptions:
+        d = self.doc
+        return ip.InpaintOptions(sampler=d.sampler, steps=int(d.steps), repaint=d.repaint,
+                                 guidance=float(d.guidance), label=d.label, seed=int(d.seed),
+                                 feather=float(d.feather))
+
+    def _on_doc_param(self, name: str) -> None:
+        self._applying = True
+        try:
+            d = self.doc
+            if name == "model":
+                if d.model in self.model_combo.names():
+                    self.model_combo.select(d.model, quiet=True)
+                self._fill_classes()
+                info = self.info()
+                if d.picture is not None and info is not None and d.image is not None and \
+                        tuple(d.image.shape) != tuple(info.image_shape):
+                    # Another size: the same picture and mask, resized for this model.
+                    self._prepare(d.picture, d.label_text, keep_mask=True,
+                                  what=f"Picture for {d.model}", undoable=False)
+            elif name == "tool":
+                self.tool_buttons[d.tool].setChecked(True)
+                self.canvas.tool = d.tool
+            elif name == "brush":
+                self.size_spin.setValue(float(d.brush))
+                self.canvas.radius = float(d.brush)
+            elif name == "hardness":
+                self.hardness_slider.setValue(round(d.hardness * 100))
+                self.canvas.hardness = float(d.hardness)
+            elif name == "opacity":
+                self.opacity_slider.setValue(round(d.opacity * 100))
+                self.canvas.set_opacity(float(d.opacity))
+            elif name == "sampler":
+                self.sampler_combo.setCurrentText(d.sampler)
+            elif name == "steps":
+                self.steps_spin.setValue(int(d.steps))
+            elif name == "repaint":
+                self.repaint_combo.setCurrentIndex(self.repaint_combo.findData(d.repaint))
+            elif name == "guidance":
+                self.guidance_spin.setValue(float(d.guidance))
+            elif name == "label":
+                index = self.class_combo.findData(d.label) if d.label is not None else 0
+                self.class_combo.setCurrentIndex(max(index, 0))
+            elif name == "seed":
+                self.seed_spin.setValue(int(d.seed))
+            elif name == "feather":
+                self.feather_spin.setValue(float(d.feather))
+        finally:
+            self._applying = False
+        if name in ("steps", "repaint"):
+            self._show_cost()
+
+    def _show_cost(self) -> None:
+        opts = self.options()
+        p = PRESETS[opts.repaint]
+        how = (f"jump {p.jump}, {p.resamples} resamplings: " if p.jump else "")
+        self.cost_label.setText(f"{how}{opts.calls:,} network calls")
+
+    # -- the picture ----------------------------------------------------------------------
+
+    def set_picture(self, rgb: np.ndarray, label: str, note: str = "") -> None:
+        """A new picture (RGB uint8), framed for the model in the background."""
+        if not self.doc.model:
+            self.error.emit("No inpainting model is registered", "")
+            return
+        self._prepare(rgb, label, keep_mask=False, what=f"Picture {label}", note=note)
+
+    def _prepare(self, rgb: np.ndarray, label: str, keep_mask: bool, what: str,
+                 undoable: bool = True, note: str = "") -> None:
+        model = self.doc.model
+
+        def done(result: tuple[np.ndarray, bool, str]) -> None:
+            if model != self.doc.model:
+                return
+            image, dark, more = result
+            h, w = image.shape[:2]
+            mask = self.doc.mask if keep_mask and self.doc.mask is not None else None
+            mask = mk.empty(h, w) if mask is None else (
+                mask if mask.shape == (h, w) else mk.resize(mask, h, w))
+            new = (rgb, label, image, dark, mask)
+            if undoable:
+                self.undo_stack.push(PictureCommand(self.doc, new, what))
+            else:
+                self.doc.set_picture(*new)
+            said = "; ".join(n for n in (note, more) if n)
+            if said:
+                self.message.emit(f"{label}: {said}")
+
+        self.ctx.jobs.submit(f"{self.name}-prepare", prepare_picture, self.ctx.registry,
+                             model, rgb, not keep_mask, lane="io", label=f"Reading {label}",
+                             on_result=done, on_error=self.error.emit)
+
+    def _open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open picture", "", IMAGE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str) -> None:
+        self.ctx.jobs.submit(f"{self.name}-read", read_picture, path, lane="io",
+                             label=f"Reading {Path(path).name}",
+                             on_result=lambda r: self.set_picture(r[0], Path(path).name, r[1]),
+                             on_error=self.error.emit)
+
+    def paste(self) -> None:
+        arr, path, why = clipboard_picture()
+        if arr is not None:
+            self.set_picture(keep_source(Image.fromarray(arr)), "pasted")
+        elif path:
+            self.open_file(path)
+        else:
+            self.error.emit(why, "")
+
+    def pick_glyph(self) -> None:
+        if self.glyphs is None:
+            self.ctx.jobs.submit(f"{self.name}-glyphs", open_glyphs, lane="io",
+                                 label="Opening the glyph data set",
+                                 on_result=self._glyphs_ready, on_error=self.error.emit)
+            return
+        dialog = GlyphPicker(self.glyphs, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and (got := dialog.chosen()):
+            self.set_picture(got[0], got[1])
+
+    def _glyphs_ready(self, index: DatasetIndex | None) -> None:
+        if index is None:
+            self.error.emit("The glyph data set is not built: build it in the Latent "
+                            "Explorer's Data set tab or with 'latent-studio data build "
+                            "glyphs'", "")
+            return
+        self.glyphs = index
+        self.pick_glyph()
+
+    def receive_picture(self, rgb: Any, label: str) -> None:
+        """A picture another panel sent (a Latent Explorer frame, a Style Mixer cell)."""
+        self.set_picture(np.ascontiguousarray(rgb, np.uint8), label)
+
+    def _mask_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open mask", "", IMAGE_FILTER)
+        if path:
+            self.open_mask(path)
+
+    def open_mask(self, path: str) -> None:
+        if self.doc.image is None:
+            self.error.emit("Open a picture first; the mask goes over it", "")
+            return
+
+        def loaded(m: np.ndarray) -> None:
+            if self.doc.mask is None:
+                return
+            h, w = self.doc.mask.shape
+            self.set_mask(mk.resize(m, h, w) if m.shape != (h, w) else m,
+                          f"Mask {Path(path).name}")
+
+        self.ctx.jobs.submit(f"{self.name}-mask", read_mask, path, lane="io",
+                             label=f"Reading {Path(path).name}", on_result=loaded,
+                             on_error=self.error.emit)
+
+    def _on_doc_picture(self) -> None:
+        d = self.doc
+        shown = None if d.image is None else to_uint8(d.image[None], d.dark_on_light)[0]
+        self.canvas.set_picture(shown)
+        self._show_result()
+        self._update_buttons()
+
+    # -- the mask -------------------------------------------------------------------------
+
+    def set_mask(self, new: np.ndarray, what: str) -> None:
+        if self.doc.mask is None:
+            return
+        self.undo_stack.push(MaskCommand(self.doc, self.doc.mask.copy(),
+                                         np.asarray(new, np.float32), what))
+
+    def mask_op(self, what: str, op) -> None:
+        if self.doc.mask is None:
+            self.error.emit("Open a picture first", "")
+            return
+        new = op(self.doc.mask).astype(np.float32)
+        if not np.array_equal(new, self.doc.mask):
+            self.set_mask(new, what)
+
+    def _on_canvas_edited(self, old: np.ndarray, new: np.ndarray, what: str) -> None:
+        self.undo_stack.push(MaskCommand(self.doc, old, new, what))
+
+    def _on_doc_mask(self) -> None:
+        m = self.doc.mask
+        self.canvas.set_mask(m)
+        share = 0.0 if m is None else float((m > 0.5).mean())
+        self.mask_label.setText("" if m is None else f"mask {share:.0%} of the picture")
+        self._update_buttons()
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        d = self.doc
+        if d.image is None or d.mask is None:
+            self.error.emit("Open a picture and paint a mask first", "")
+            return
+        if float(d.mask.max(initial=0.0)) <= 0.01:
+            self.error.emit("The mask is empty: paint where the model should repaint", "")
+            return
+        try:
+            options = self.options()
+        except ValueError as exc:
+            self.error.emit(str(exc), "")
+            return
+        self._running = (d.image.copy(), d.mask.copy(), options, d.model)
+        self.preview = None
+        self.progress.setValue(0)
+        self.status_label.setText(f"Running: {options.calls:,} network calls")
+        self.ctx.jobs.submit(f"{self.name}-run", run_inpaint, self.ctx.registry, d.model,
+                             d.image, d.mask, options, lane="long",
+                             label=f"Inpainting with {d.model}",
+                             on_progress=lambda f: self.progress.setValue(round(f * 1000)),
+                             on_preview=self._on_preview, on_result=self._on_result,
+                             on_error=self._on_failed)
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        """Stop the run; its last preview becomes a result (marked cancelled)."""
+        if self._running is None:
+            return
+        self.ctx.jobs.cancel(f"{self.name}-run")
+        kept = self.preview
+        run, self._running = self._running, None
+        if kept is not None:
+            self._add_result(kept, run, cancelled=True)
+            self.status_label.setText("Cancelled; the last preview is in the history")
+        else:
+            self.status_label.setText("Cancelled before the first step")
+        self._update_buttons()
+
+    def _on_preview(self, preview: Any) -> None:
+        if self._running is None:
+            return
+        self.preview = np.asarray(preview, np.float32)
+        self._show_result()
+
+    def _on_result(self, result: np.ndarray) -> None:
+        run, self._running = self._running, None
+        if run is None:
+            return
+        self.preview = None
+        self.progress.setValue(1000)
+        self._add_result(result, run)
+        self.status_label.setText("Done")
+        self._update_buttons()
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self._running = None
+        self.preview = None
+        self.status_label.setText("Failed")
+        self.error.emit(message, details)
+        self._update_buttons()
+        self._show_result()
+
+    def _add_result(self, image: np.ndarray, run: tuple, cancelled: bool = False) -> None:
+        source, mask, options, model = run
+        info = self.ctx.registry.info(model)
+        meta = {"model": model, **options.describe(tuple(info.classes))}
+        if cancelled:
+            meta["cancelled"] = "yes: the last preview"
+        self.doc.add_result(HistoryEntry(np.asarray(image, np.float32), source, mask, meta))
+
+    # -- results --------------------------------------------------------------------------
+
+    def _shown(self, image: np.ndarray) -> np.ndarray:
+        return to_uint8(image[None], self.doc.dark_on_light)[0]
+
+    def _show_result(self) -> None:
+        d = self.doc
+        entry = d.current()
+        if self._running is not None:
+            before = self._shown(self._running[0])
+            after = self._shown(self.preview) if self.preview is not None else None
+        elif entry is not None:
+            before, after = self._shown(entry.source), self._shown(entry.result)
+        else:
+            before = None if d.image is None else self._shown(d.image)
+            after = None
+        self.compare.set_pictures(before, after)
+
+    def _on_compare_split(self, split: float) -> None:
+        self.split_slider.blockSignals(True)
+        self.split_slider.setValue(round(split * 100))
+        self.split_slider.blockSignals(False)
+
+    def _on_doc_history(self) -> None:
+        self._applying = True
+        self.history_list.clear()
+        for i, h in enumerate(self.doc.history):
+            icon = QIcon(QPixmap.fromImage(to_qimage(self._shown(h.result))))
+            item = QListWidgetItem(icon, str(i + 1))
+            item.setToolTip("\n".join(f"{k}: {v}" for k, v in h.options.items()))
+            self.history_list.addItem(item)
+        self._applying = False
+        self._update_buttons()
+
+    def _on_doc_selected(self, index: int | None) -> None:
+        self._applying = True
+        self.history_list.setCurrentRow(-1 if index is None else index)
+        self._applying = False
+        self._show_result()
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self._running is not None
+        has = self.doc.current() is not None
+        ready = (self.doc.image is not None and bool(self.doc.model))
+        self.run_button.setEnabled(ready and not running)
+        self.cancel_button.setEnabled(running)
+        for b in (self.use_button, self.export_button):
+            b.setEnabled(has)
+        self.to_eval_button.setEnabled(bool(self.doc.history))
+
+    def use_result(self) -> None:
+        """The selected result becomes the picture to work on (the mask stays)."""
+        entry = self.doc.current()
+        if entry is None:
+            return
+        rgb = self._shown(entry.result)
+        mask = self.doc.mask if self.doc.mask is not None else entry.mask
+        self.undo_stack.push(PictureCommand(
+            self.doc, (rgb, f"result {self.doc.selected + 1}", entry.result.copy(),
+                       self.doc.dark_on_light, mask.copy()), "Use result as picture"))
+
+    def export(self, path: str | None = None) -> None:
+        entry = self.doc.current()
+        if entry is None:
+            self.error.emit("Nothing to export yet: inpaint first", "")
+            return
+        if path is None:
+            path = ask_png(self, "Export result", "inpainted.png")
+            if not path:
+                return
+        meta = {**entry.options, "source": self.doc.label_text}
+        try:
+            ip.save_with_metadata(self._shown(entry.result), path, meta, scale=EXPORT_SCALE)
+        except (OSError, ValueError) as exc:
+            self.error.emit(f"Could not write {path}: {exc}", "")
+            return
+        self.message.emit(f"Exported {path}")
+
+    def send_history_to_evaluation(self) -> None:
+        if not self.doc.history:
+            self.error.emit("Nothing to send yet: inpaint first", "")
+            return
+        folder = Path(tempfile.mkdtemp(prefix="inpaint-"))
+        for i, h in enumerate(self.doc.history):
+            ip.save_with_metadata(self._shown(h.result), folder / f"result-{i + 1:02d}.png",
+                                  h.options)
+        self.send_to_evaluation.emit(str(folder), f"inpainting ({self.doc.model})")
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return self.doc.to_state()
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        model = state.get("model", "")
+        if model and model not in [i.name for i in self.ctx.registry.infos()]:
+            self.error.emit(f"The session's inpainting model '{model}' is not registered; "
+                            "open its checkpoint first", "")
+            state = {k: v for k, v in state.items() if k != "model"}
+        self._applying = True
+        try:
+            self.doc.restore(state)
+        finally:
+            self._applying = False
+        for name in PARAMS:
+            self._on_doc_param(name)
+        self.undo_stack.clear()
+
+    def shutdown(self) -> None:
+        self._running = None
+        super().shutdown()
+
