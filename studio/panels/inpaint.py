@@ -312,7 +312,7 @@ class InpaintPanel(Panel):
         right.addStretch(1)
         side = QWidget()
         side.setLayout(right)
-        side.setMaximumWidth(260)
+        side.setMaximumWidth(240)
 
         body = QHBoxLayout()
         body.addLayout(left, 5)

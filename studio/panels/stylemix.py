@@ -298,9 +298,13 @@ class StyleMixPanel(Panel):
         scroll.setWidget(self.grid_widget)
 
         cell_row = QHBoxLayout()
-        self.keep_button = QPushButton("Keep cell in library")
-        self.to_latent_button = QPushButton("Cell to Latent Explorer")
+        self.keep_button = QPushButton("Keep cell")
+        self.keep_button.setToolTip("Keep the selected cell's W+ in the latent library")
+        self.to_latent_button = QPushButton("Cell to Latent")
+        self.to_latent_button.setToolTip("Open the selected cell's W+ in the Latent Explorer")
         self.to_inpaint_button = QPushButton("Cell to Inpainting")
+        self.to_inpaint_button.setToolTip("Open the selected cell's picture in the Inpainting "
+                                          "panel")
         self.to_eval_button = QPushButton("Grid to Evaluation")
         self.to_eval_button.setToolTip("Write every cell as a PNG and open the folder in the "
                                        "Evaluation panel")

@@ -358,3 +358,63 @@ def test_stylemix_errors_are_one_line(glyph_png, tmp_path):
     missing.write_text(f"content,style,out\n{a},gone.png,o.png\n")
     one_line_error(cli("stylemix", "--pairs", missing, "--out-dir", tmp_path / "o",
                        check=False), "line 2: no such picture")
+
+
+@pytest.fixture(scope="module")
+def tiny_diffusion(tmp_path_factory):
+    from tests.conftest import make_tiny_diffusion
+
+    return make_tiny_diffusion(tmp_path_factory.mktemp("w"), classes="Ag")
+
+
+def _mask(path, size=(120, 100), box=(0, 0, 120, 45)):
+    m = Image.new("L", size, 0)
+    if box is not None:
+        ImageDraw.Draw(m).rectangle(box, fill=255)
+    m.save(path)
+    return path
+
+
+def test_inpaint_one_picture_and_pairs(glyph_png, tiny_diffusion, tmp_path):
+    mask = _mask(tmp_path / "m.png")
+    out = tmp_path / "o.png"
+    res = cli("inpaint", "--model", tiny_diffusion, glyph_png[0], mask, "--out", out,
+              "--steps", "4", "--class", "g", "--guidance", "2", "--seed", "3")
+    img = Image.open(out)
+    assert img.size == (16, 16) and img.text["class"] == "g" and img.text["seed"] == "3"
+    assert img.text["mask"] == "m.png" and "inverted" in res.stderr
+    pic = np.asarray(img.convert("L"), np.float32)
+    assert pic[12:].mean() > 128           # the unmasked bottom is the picture's own
+    csv = tmp_path / "pairs.csv"
+    csv.write_text(f"image,mask,out\n{glyph_png[0]},m.png,one.png\n{glyph_png[1]},m.png,two\n")
+    res = cli("inpaint", "--model", tiny_diffusion, "--pairs", csv, "--out-dir",
+              tmp_path / "pairs", "--repaint", "fast", "--steps", "6")
+    assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == ["one.png", "two.png"]
+    assert Image.open(tmp_path / "pairs" / "one.png").text["repaint"] == "fast"
+
+
+def test_inpaint_errors_are_one_line(glyph_png, tiny_diffusion, tmp_path):
+    a, out = glyph_png[0], tmp_path / "x.png"
+    mask = _mask(tmp_path / "m.png")
+    empty = _mask(tmp_path / "e.png", box=None)
+    model = ("--model", tiny_diffusion)
+    for args, needle in (
+            ((*model, a, "--out", out), "not 1 file(s)"),
+            ((*model, a, mask), "--out OUT.png is needed"),
+            ((*model, a, empty, "--out", out), "the mask is empty"),
+            ((*model, a, mask, "--out", out, "--class", "z"), "not one of this model's: Ag"),
+            ((*model, a, mask, "--out", out, "--steps", "500"), "steps must be 1..100"),
+            ((*model, a, tmp_path / "gone.png", "--out", out), "gone.png: no such file"),
+            ((*model, a, mask, "--out", tmp_path / "no" / "x.png"), "does not exist"),
+            (("--model", "vae-glyphs", a, mask, "--out", out), "does not inpaint (it is a vae)"),
+            (("--model", "nope", a, mask, "--out", out), "no inpainting model named"),
+            ((*model, "--pairs", tmp_path / "p.csv"), "--pairs needs --out-dir")):
+        one_line_error(cli("inpaint", *args, check=False), needle)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    one_line_error(cli("inpaint", *model, "--pairs", bad, "--out-dir", tmp_path / "o",
+                       check=False), "header 'image,mask,out'")
+    missing = tmp_path / "missing.csv"
+    missing.write_text(f"image,mask,out\n{a},gone.png,o.png\n")
+    one_line_error(cli("inpaint", *model, "--pairs", missing, "--out-dir", tmp_path / "o",
+                       check=False), "line 2: no such picture")
