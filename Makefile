@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/record_start.py
 	$(BIN)/python bench/framing.py
 	$(BIN)/python bench/stylemix.py
+	$(BIN)/python -m bench.inpaint
 
 # Build the data sets the shipped models are trained on (installs the font packages, and
 # espeak-ng with MBROLA voices from Debian contrib/non-free for the speech corpus).
@@ -52,6 +53,9 @@ train: data
 	# The style generator: the shipped one trained 2.1 minutes on an H200 (batch 128; see its
 	# card); on these CPUs the same command runs an hour at batch 32 instead.
 	$(BIN)/latent-studio train stylegen --data glyphs --minutes 60 --batch 32
+	# The latent diffusion model (inpainting): its autoencoder, its U-Net, then the
+	# measurements against OpenCV's inpainting (about 15 minutes) into its card.
+	$(BIN)/latent-studio train diffusion --data glyphs --ae-minutes 12 --minutes 40
 	# The vocoder: 50 minutes, then 14 more with the mel loss weighted up (see its card).
 	$(BIN)/latent-studio train vocoder --minutes 50 --out .venv/vocoder-run1.safetensors
 	$(BIN)/latent-studio train vocoder --minutes 14 --mel-weight 6 --lr 2e-4 \
