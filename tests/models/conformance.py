@@ -229,3 +229,84 @@ class VocoderConformance:
         here, there = reload_on(backend, "cpu"), reload_on(backend, other_device_or_skip())
         mel = self.mel(backend)
         assert np.abs(here.vocode(mel) - there.vocode(mel)).max() < self.device_atol
+
+
+class InpaintConformance:
+    """A picture and a mask to the picture repainted: shapes, dtype, range, the outside
+    kept, seeds, progress with previews, cancel, checkpoints, bad input."""
+
+    device_atol = 0.02
+    round_trips = True           # a diffusers folder is tested in test_diffusers_unet
+    steps = 4
+
+    def request(self, backend, seed=0, **kw):
+        from models.protocol import InpaintRequest
+
+        h, w, c = backend.info.image_shape
+        rng = np.random.default_rng(0)
+        image = rng.random((h, w, c), dtype=np.float32)
+        mask = np.zeros((h, w), np.float32)
+        mask[: h // 2] = 1
+        return InpaintRequest(image, mask, steps=self.steps, seed=seed, **kw)
+
+    def test_protocol_shapes_dtype_range_and_the_outside_kept(self, backend):
+        from models.protocol import InpaintBackend
+
+        assert isinstance(backend, InpaintBackend)
+        req = self.request(backend)
+        out = backend.inpaint(req)
+        assert out.shape == req.image.shape and out.dtype == np.float32
+        assert out.flags.c_contiguous and 0.0 <= out.min() and out.max() <= 1.0
+        h = req.image.shape[0]
+        far = slice(h // 2 + h // 4, None)            # well beyond the feathered edge
+        assert np.allclose(out[far], req.image[far], atol=1e-6)
+        assert not np.allclose(out[: h // 4], req.image[: h // 4], atol=1e-3)
+
+    def test_same_seed_same_output(self, backend):
+        a, b = backend.inpaint(self.request(backend, 3)), backend.inpaint(self.request(backend, 3))
+        c = backend.inpaint(self.request(backend, 4))
+        assert np.array_equal(a, b) and not np.allclose(a, c, atol=1e-4)
+
+    def test_progress_and_previews_every_call(self, backend):
+        seen = []
+        req = self.request(backend, repaint_jumps=1, repaint_resamples=2)
+        from models.samplers.repaint import network_calls
+
+        backend.inpaint(req, ctx=JobContext(lambda f, p: seen.append((f, p))))
+        assert len(seen) == network_calls(self.steps, 1, 2)
+        assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+        assert all(p.shape == req.image.shape and p.dtype == np.float32 for _, p in seen)
+
+    def test_cancel_stops_it(self, backend):
+        calls = []
+
+        def report(f, p):
+            calls.append(f)
+            if len(calls) == 2:
+                ctx.cancel()
+
+        ctx = JobContext(report)
+        with pytest.raises(Cancelled):
+            backend.inpaint(self.request(backend), ctx=ctx)
+        assert len(calls) == 2
+
+    def test_checkpoint_round_trip(self, backend, tmp_path):
+        if not self.round_trips:
+            pytest.skip("not our checkpoint format")
+        again = copy_through_a_file(backend, tmp_path)
+        req = self.request(backend)
+        assert np.allclose(backend.inpaint(req), again.inpaint(req), atol=1e-5)
+
+    def test_wrong_shapes_are_clear(self, backend):
+        from models.protocol import InpaintRequest
+
+        with pytest.raises(ValueError, match="paints"):
+            backend.inpaint(InpaintRequest(np.zeros((5, 5, 1), np.float32),
+                                           np.ones((5, 5), np.float32)))
+        with pytest.raises(ValueError, match="does not match"):
+            InpaintRequest(np.zeros((8, 8, 1), np.float32), np.ones((4, 4), np.float32))
+
+    def test_same_outputs_on_the_test_device(self, backend):
+        here, there = reload_on(backend, "cpu"), reload_on(backend, other_device_or_skip())
+        req = self.request(backend)
+        assert np.abs(here.inpaint(req) - there.inpaint(req)).max() < self.device_atol

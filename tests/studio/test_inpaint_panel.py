@@ -254,3 +254,30 @@ def test_other_panels_send_pictures_here(win, qtbot):
     assert win.tabs.currentWidget() is inpaint
     assert inpaint.doc.picture is not None and inpaint.doc.label_text.startswith("frame of")
     assert inpaint.doc.image.shape == (16, 16, 1)
+
+
+def test_a_users_diffusers_unet_opens_and_paints_in_the_panel(win, qtbot, tmp_path):
+    from tests.models.test_diffusers_unet import tiny_unet
+
+    tiny_unet(tmp_path / "my-unet", channels=3)
+    p = win.show_panel("inpaint")
+    settle(p, qtbot)
+    p.register_checkpoint(str(tmp_path / "my-unet" / "config.json"))
+    settle(p, qtbot)
+    name = next(n for n in p.model_combo.names() if n != "tiny-diffusion")
+    p.model_combo.select(name)
+    assert p.doc.model == name and not p.class_combo.isEnabled()
+    photo = np.zeros((40, 60, 3), np.uint8)
+    photo[..., 2] = 200
+    p.set_picture(photo, "blue")
+    settle(p, qtbot)
+    assert p.doc.image.shape == (8, 8, 3) and np.allclose(p.doc.image[..., 2], 200 / 255,
+                                                          atol=0.01)
+    p.set_mask(mk.rectangle(mk.empty(8, 8), 0, 0, 7, 2), "top rows")
+    p.steps_spin.setValue(4)
+    p.run()
+    settle(p, qtbot)
+    entry = p.doc.current()
+    assert entry is not None and entry.result.shape == (8, 8, 3)
+    assert entry.options["model"] == name and entry.options["class"] == "none"
+    assert np.allclose(entry.result[6:], p.doc.image[6:], atol=1e-6)   # beyond the feather
