@@ -816,3 +816,9 @@ class InpaintPanel(Panel):
         self._running = None
         super().shutdown()
 
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(InpaintPanel))
