@@ -817,7 +817,6 @@ class InpaintPanel(Panel):
         super().shutdown()
 
 
-
 if __name__ == "__main__":
     from studio.panels.standalone import run_standalone
 
