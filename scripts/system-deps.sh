@@ -37,9 +37,13 @@ fonts=(
   fonts-manrope fonts-ferrite-core fonts-hermit fonts-monoid
 )
 
-# Speech for `latent-studio data build speech`: espeak-ng (formant voices) and MBROLA diphone
-# voices (cut from real human recordings; Debian contrib/non-free, non-commercial licence).
+# Speech for `latent-studio data build speech`: real recordings (KLettres' letters and
+# syllables, GPL-2+; Asterisk's prompts by three professional speakers, CC-BY-SA-3.0),
+# espeak-ng (formant voices) and MBROLA diphone voices (cut from real human recordings; Debian
+# contrib/non-free, non-commercial licence).
 speech=(
+  klettres-data asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav
+  asterisk-core-sounds-ru-wav
   espeak-ng mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 mbrola-de1 mbrola-de2
   mbrola-de6 mbrola-fr1 mbrola-fr4 mbrola-es1 mbrola-es2 mbrola-it3 mbrola-it4 mbrola-nl2
   mbrola-pl1 mbrola-br1 mbrola-br3 mbrola-cz2 mbrola-ro1 mbrola-sw1 mbrola-gr2 mbrola-hu1
