@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     tvo.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     tvo.add_argument("--init", default="", metavar="FILE",
                      help="continue training from these vocoder weights")
+    tvo.add_argument("--adv-weight", type=float, default=0.0,
+                     help="weight of the adversarial + feature-matching losses (0: none)")
     tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "vocoder-speech.safetensors)")
 
@@ -366,7 +368,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         card = vocoder.train(out, vocoder.TrainConfig(minutes=args.minutes, seed=args.seed,
                                                         mel_weight=args.mel_weight,
                                                         lr=args.lr,
-                                                        init=args.init),
+                                                        init=args.init,
+                                                        adv_weight=args.adv_weight),
                              log=lambda line: print(line, flush=True))
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0

@@ -25,6 +25,12 @@ import torch
 from scipy.signal import fftconvolve
 from torch.nn import functional as F
 
+from models.audio.discriminators import (
+    Discriminators,
+    discriminator_loss,
+    feature_loss,
+    generator_loss,
+)
 from models.audio.features import log_mel, mel_distance, mrstft_distance, mrstft_terms
 from models.audio.griffinlim import GriffinLimBackend
 from models.audio.vocos import Vocos, VocosBackend, VocosConfig, config_to_card
@@ -44,6 +50,10 @@ class TrainConfig:
     mel_weight: float = 3.0
     init: str = ""          # continue from these weights (a .safetensors of this family)
     test_utterances: int = 80
+    # Adversarial training (HiFi-GAN / Vocos): multi-period + multi-resolution
+    # discriminators, least squares; 0 turns it off.
+    adv_weight: float = 0.0
+    fm_weight: float = 2.0  # feature matching, relative to the adversarial term
 
 
 class Segments:
@@ -162,6 +172,11 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     if init is not None:
         net.load_state_dict({k: v.float() for k, v in init.state.items()})
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    disc = opt_d = None
+    if cfg.adv_weight > 0:
+        disc = Discriminators()
+        opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.8, 0.99),
+                                  weight_decay=0.01)
     backend = VocosBackend(net)
     gl = GriffinLimBackend(mel_s, iters=32)
     gl_val = evaluate(gl, val, mel_s)
@@ -176,7 +191,7 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         frac = elapsed / budget
         lr = cfg.lr * min(1.0, (step + 1) / 300) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95
                                                     + 0.05)
-        for g in opt.param_groups:
+        for g in opt.param_groups + (opt_d.param_groups if opt_d is not None else []):
             g["lr"] = lr
         net.train()
         y = batches.get()
@@ -187,6 +202,18 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         sc, lm = mrstft_terms(y_hat[:, :n], y[:, :n])
         mel_l1 = F.l1_loss(log_mel(y_hat[:, :n], mel_s), mel)
         loss = sc + lm + cfg.mel_weight * mel_l1
+        if disc is not None:
+            # The discriminators' step, on the generated audio as it is now.
+            real = y[:, :n]
+            d_loss = discriminator_loss(disc(real), disc(y_hat[:, :n].detach()))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            fake_out = disc(y_hat[:, :n])
+            with torch.no_grad():
+                real_out = disc(real)
+            loss = loss + cfg.adv_weight * (generator_loss(fake_out)
+                                            + cfg.fm_weight * feature_loss(real_out, fake_out))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -239,12 +266,17 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
             "command": f"latent-studio train vocoder --minutes {cfg.minutes:g} --seed {cfg.seed}"
                        + (f" --mel-weight {cfg.mel_weight:g}" if cfg.mel_weight != 3.0 else "")
                        + (f" --lr {cfg.lr:g}" if cfg.lr != 1e-3 else "")
-                       + (f" --init {cfg.init}" if cfg.init else ""),
+                       + (f" --init {cfg.init}" if cfg.init else "")
+                       + (f" --adv-weight {cfg.adv_weight:g}" if cfg.adv_weight else ""),
             "seed": cfg.seed, "steps": step, "batch": cfg.batch, "segment_s": cfg.segment,
             "lr": cfg.lr, "minutes": round(minutes, 1),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",
             "losses": "MR-STFT (SC + log-mag, FFT 512/1024/2048) + "
-                      f"{cfg.mel_weight:g} x ln-mel L1",
+                      f"{cfg.mel_weight:g} x ln-mel L1"
+                      + (f" + {cfg.adv_weight:g} x (least-squares adversarial, multi-period "
+                         f"2/3/5/7/11 + multi-resolution 512/1024/2048 discriminators, + "
+                         f"{cfg.fm_weight:g} x feature matching)" if cfg.adv_weight > 0
+                         else ""),
             "history": history,
         },
         "metrics": {

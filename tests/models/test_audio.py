@@ -219,9 +219,12 @@ def test_vocoder_training_runs_end_to_end_and_writes_a_card(tmp_path):
              lengths=np.array([c.size for c in clips]), manifest=np.array(json.dumps(manifest)),
              rate=np.array(16000))
     out = tmp_path / "voc.safetensors"
-    card = train(out, TrainConfig(minutes=0.05, batch=2, eval_every=2, test_utterances=1),
+    card = train(out, TrainConfig(minutes=0.05, batch=2, eval_every=2, test_utterances=1,
+                                  adv_weight=0.1),
                  data_path=tmp_path / "speech.npz", log=lambda _: None,
                  net_cfg=VocosConfig(dim=16, hidden=32, layers=1))
+    assert "multi-period" in card["training"]["losses"]
+    assert card["training"]["command"].endswith("--adv-weight 0.1")
     assert out.is_file()
     assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]
     m = card["metrics"]
