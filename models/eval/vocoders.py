@@ -1,0 +1,91 @@
+"""Vocoders compared on real voices never heard in training: the round trip audio -> mel ->
+vocoder against the original, per system and per test speaker.
+
+Figures: multi-resolution STFT distance and mel distance (models.audio.features), and DNSMOS
+SIG / BAK / OVRL (models.eval.dnsmos) of the round trips and of the originals. Every clip is
+written as WAV under ``out/<system>/<speaker>-<k>.wav`` (the originals under ``original``),
+so the folders make a listening study (MUSHRA, the original as the reference) as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.audio.features import log_mel, mel_distance, mrstft_distance
+from models.audio.io import write_wav
+from models.protocol import JobContext
+
+REFERENCE = "original"
+
+
+def test_clips(clips: list[np.ndarray], manifest: list[dict], kind: str = "real",
+               per_voice: int = 6, seconds: float = 4.0, seed: int = 0
+               ) -> dict[str, list[np.ndarray]]:
+    """Up to ``per_voice`` test-split clips of each test speaker of ``kind``, at most
+    ``seconds`` long (a seeded choice)."""
+    rng = np.random.default_rng(seed)
+    by_voice: dict[str, list[int]] = {}
+    for i, m in enumerate(manifest):
+        if m["split"] == "test" and m["kind"] == kind and clips[i].size:
+            by_voice.setdefault(m["voice"], []).append(i)
+    out = {}
+    for voice, idx in sorted(by_voice.items()):
+        pick = sorted(rng.choice(idx, size=min(per_voice, len(idx)), replace=False))
+        out[voice] = [clips[i][: int(seconds * 16000)] for i in pick]
+    return out
+
+
+def _dnsmos(audio: np.ndarray, rate: int) -> dict[str, float]:
+    from speechmos import dnsmos as model
+
+    from models.audio.io import resample
+
+    r = model.run(resample(audio, rate, 16000), 16000)
+    return {"sig": float(r["sig_mos"]), "bak": float(r["bak_mos"]),
+            "ovrl": float(r["ovrl_mos"])}
+
+
+def compare(systems: dict[str, Any], voices: dict[str, list[np.ndarray]], mel_settings,
+            out: Path, ctx: JobContext | None = None, dnsmos: bool = True) -> dict[str, Any]:
+    """Round-trip every clip through every system; returns per system (and ``original``)
+    the mean figures over all clips and per voice."""
+    rate = mel_settings.sample_rate
+    for name in (REFERENCE, *systems):
+        (out / name).mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, list[dict[str, float]]]] = {}
+    total = sum(len(c) for c in voices.values()) * (len(systems) + 1)
+    done = 0
+    for voice, clips in voices.items():
+        for k, x in enumerate(clips):
+            name = f"{voice}-{k}.wav"
+            write_wav(out / REFERENCE / name, x, rate)
+            rows.setdefault(REFERENCE, {}).setdefault(voice, []).append(
+                _dnsmos(x, rate) if dnsmos else {})
+            mel = log_mel(x, mel_settings).numpy()
+            for system, backend in systems.items():
+                if ctx is not None:
+                    ctx.check()
+                    ctx.report(done / total)
+                y = backend.vocode(mel)[: x.size]
+                write_wav(out / system / name, y, rate)
+                row = {"mrstft": mrstft_distance(y, x), "mel": mel_distance(y, x, mel_settings)}
+                if dnsmos:
+                    row.update(_dnsmos(y, rate))
+                rows.setdefault(system, {}).setdefault(voice, []).append(row)
+                done += 1
+    result: dict[str, Any] = {}
+    for system, by_voice in rows.items():
+        every = [r for rs in by_voice.values() for r in rs]
+        result[system] = {
+            "mean": _means(every),
+            "per_voice": {v: _means(rs) for v, rs in sorted(by_voice.items())},
+            "clips": len(every)}
+    return result
+
+
+def _means(rows: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for r in rows for k in r})
+    return {k: round(float(np.mean([r[k] for r in rows if k in r])), 4) for k in keys}
