@@ -240,9 +240,12 @@ class DiffusionBackend:
         x = torch.tensor(np.asarray(images, np.float32)).permute(0, 3, 1, 2).to(self.device)
         m = torch.tensor(np.asarray(masks, np.float32))[:, None].to(self.device)
         scale = float(self.net.latent_scale)
-        z = self.net.ae.encode(x) / scale
+        hole = (m > 0.01).float()
+        # What is under the mask is to be replaced: the encoder must not see it (the known
+        # cells near the hole would carry it back in). Empty background instead.
+        z = self.net.ae.encode(x * (1 - hole)) / scale
         # A latent cell is repainted if any of its pixels is.
-        mz = F.max_pool2d((m > 0.01).float(), 4)
+        mz = F.max_pool2d(hole, 4)
         lab = None
         if labels is not None:
             lab = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
