@@ -31,7 +31,7 @@ from models.protocol import Cancelled, JobContext
 # training), so they never hold a scrub frame behind them. Each lane is one thread, so the
 # GPU work of a lane never fights itself for memory.
 LANES = ("interactive", "io", "long")
-_PROGRESS_INTERVAL = 0.03  # seconds between progress signals of one job, previews excepted
+_PROGRESS_INTERVAL = 0.03  # seconds between progress signals (and previews) of one job
 _USER_ERRORS = (CheckpointError, ValueError, OSError, KeyError)
 
 
@@ -233,7 +233,8 @@ class JobRunner(QObject):
 
     def _emit_progress(self, job: _Job, fraction: float, preview: Any) -> None:
         now = time.monotonic()
-        if preview is None and fraction < 1.0 and now - job.last_emit < _PROGRESS_INTERVAL:
+        # Previews too: a sampler that previews every 5 ms would flood the main thread.
+        if fraction < 1.0 and now - job.last_emit < _PROGRESS_INTERVAL:
             return
         job.last_emit = now
         self._w_progress.emit(job.id, fraction, preview)
