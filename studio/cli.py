@@ -740,17 +740,8 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
     else:
         if args.out_dir is None:
             raise CLIError("--pairs needs --out-dir DIR")
-        rows = _read_pairs(args.pairs, ("content", "style", "out"))
-        base = args.pairs.parent
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        for n, row in enumerate(rows, start=2):
-            paths = [base / (row.get(k) or "").strip() for k in ("content", "style")]
-            missing = [str(p) for p in paths if not p.is_file()]
-            out_name = (row.get("out") or "").strip()
-            if missing or not out_name or Path(out_name).name != out_name:
-                why = (f"no such picture {missing[0]}" if missing
-                       else f"'out' must be a file name, not '{out_name}'")
-                raise CLIError(f"{args.pairs}, line {n}: {why}")
+        for paths, out_name, _ in _pair_rows(args.pairs, ("content", "style")):
             content, style_pic = _style_pictures(reg, name, paths)
             style = sm.style_code(reg, name, [style_pic])
             img = sm.in_style(reg, name, content[None], style, strength=args.strength,
@@ -779,6 +770,23 @@ def _read_pairs(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
         raise CLIError(f"{path}: needs a header '{','.join(columns)}' and one row per "
                        "picture")
     return rows
+
+
+def _pair_rows(path: Path, inputs: tuple[str, ...]) -> list[tuple[list[Path], str, str]]:
+    """Every row of a pairs CSV (header ``inputs`` + out) checked before anything runs:
+    (input paths relative to the CSV, out file name, "CSV, line N: " for later errors)."""
+    rows = _read_pairs(path, (*inputs, "out"))
+    out = []
+    for n, row in enumerate(rows, start=2):
+        paths = [path.parent / (row.get(k) or "").strip() for k in inputs]
+        missing = [str(p) for p in paths if not p.is_file()]
+        out_name = (row.get("out") or "").strip()
+        if missing or not out_name or Path(out_name).name != out_name:
+            why = (f"no such picture {missing[0]}" if missing
+                   else f"'out' must be a file name, not '{out_name}'")
+            raise CLIError(f"{path}, line {n}: {why}")
+        out.append((paths, out_name, f"{path}, line {n}: "))
+    return out
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
@@ -833,18 +841,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         return 0
     if args.out_dir is None:
         raise CLIError("--pairs needs --out-dir DIR")
-    rows = _read_pairs(args.pairs, ("image", "mask", "out"))
-    base = args.pairs.parent
-    jobs = []
-    for n, row in enumerate(rows, start=2):
-        paths = [base / (row.get(k) or "").strip() for k in ("image", "mask")]
-        missing = [str(p) for p in paths if not p.is_file()]
-        out_name = (row.get("out") or "").strip()
-        if missing or not out_name or Path(out_name).name != out_name:
-            why = (f"no such picture {missing[0]}" if missing
-                   else f"'out' must be a file name, not '{out_name}'")
-            raise CLIError(f"{args.pairs}, line {n}: {why}")
-        jobs.append((paths[0], paths[1], args.out_dir / out_name, f"{args.pairs}, line {n}: "))
+    jobs = [(paths[0], paths[1], args.out_dir / out_name, where)
+            for paths, out_name, where in _pair_rows(args.pairs, ("image", "mask"))]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for image, mask, out, where in jobs:
         one(image, mask, out, where)
