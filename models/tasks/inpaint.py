@@ -117,7 +117,7 @@ class Prepared:
         return to_uint8(image[None], invert_gray=self.dark_on_light)[0]
 
 
-def _dark_on_light(picture: Image.Image, shape: tuple[int, int, int]) -> bool:
+def dark_on_light(picture: Image.Image, shape: tuple[int, int, int]) -> bool:
     """What :func:`to_model_image` inverts: a gray model's picture with a light border."""
     if shape[-1] != 1:
         return False
@@ -149,7 +149,7 @@ def picture_and_mask(shape: tuple[int, int, int], picture: Image.Image,
         if m.shape != (h, w):
             m = mk.resize(m, h, w)
     return Prepared(image, np.clip(m, 0.0, 1.0).astype(np.float32),
-                    "; ".join(n for n in notes if n), _dark_on_light(picture, shape))
+                    "; ".join(n for n in notes if n), dark_on_light(picture, shape))
 
 
 def read_pair(shape: tuple[int, int, int], image_path: str | Path,

@@ -69,10 +69,10 @@ def prepare_picture(registry: Registry, model: str, picture: np.ndarray, frame: 
     resizes, so a mask drawn on it stays in place."""
     shape = tuple(registry.info(model).image_shape)
     img = Image.fromarray(picture)
-    prep = ip.picture_and_mask(shape, img)
     if frame and shape[-1] == 1:
         image, note = picture_for_model(registry, model, picture)
-        return image, prep.dark_on_light, note
+        return image, ip.dark_on_light(img, shape), note
+    prep = ip.picture_and_mask(shape, img)
     return prep.image, prep.dark_on_light, prep.note
 
 
