@@ -19,6 +19,7 @@ the studio knows a family by name.
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 import time
 from dataclasses import replace
@@ -30,6 +31,8 @@ from models.checkpoints import CheckpointError, first_line, load_checkpoint, rea
 from models.protocol import BackendInfo, Capability, ParamSpec
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
+# capability name (lower case) -> the shipped model to start with, where several can do it
+DEFAULTS_FILE = "defaults.json"
 
 FAMILIES: dict[str, str] = {
     "vae": "models.image.vae",
@@ -103,6 +106,13 @@ class Registry:
         self._loading: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.Lock()
         self.problems: list[str] = []
+        self._defaults: dict[str, str] = {}
+        if weights_dir is not None and (Path(weights_dir) / DEFAULTS_FILE).is_file():
+            try:
+                self._defaults = {str(k): str(v) for k, v in json.loads(
+                    (Path(weights_dir) / DEFAULTS_FILE).read_text()).items()}
+            except (OSError, ValueError, AttributeError) as exc:
+                self.problems.append(f"{DEFAULTS_FILE}: not readable ({exc})")
         if weights_dir is not None and Path(weights_dir).is_dir():
             for path in sorted(Path(weights_dir).glob("*.safetensors")):
                 try:
@@ -137,6 +147,18 @@ class Registry:
         """Backends having every flag in ``capability``, built-ins first."""
         out = [i for i in self._infos.values() if capability in i.capabilities]
         return sorted(out, key=lambda i: (i.source != "builtin", i.name))
+
+    def default(self, capability: Capability) -> str:
+        """The model to start with for ``capability``: the one ``defaults.json`` beside the
+        shipped weights names (set by measurement, see the cards), else the first with
+        weights, else the first; "" when none has it."""
+        infos = self.infos(capability)
+        if not infos:
+            return ""
+        chosen = self._defaults.get(capability.name.lower(), "")
+        if any(i.name == chosen for i in infos):
+            return chosen
+        return next((i.name for i in infos if i.path), infos[0].name)
 
     def info(self, name: str) -> BackendInfo:
         if name not in self._infos:

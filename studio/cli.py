@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue training from these vocoder weights")
     tvo.add_argument("--adv-weight", type=float, default=0.0,
                      help="weight of the adversarial + feature-matching losses (0: none)")
+    tvo.add_argument("--fm-weight", type=float, default=2.0,
+                     help="feature matching, relative to the adversarial loss")
+    tvo.add_argument("--batch", type=int, default=16, help="segments per step")
+    tvo.add_argument("--segment", type=float, default=1.0, help="segment length in seconds")
     tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "vocoder-speech.safetensors)")
 
@@ -173,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("target", type=Path, metavar="FILE_OR_DIR")
     m.add_argument("--json", action="store_true")
     m.add_argument("--study", type=Path)
+
+    m = mesub.add_parser("vocoders", help="round trips of the speech corpus's real test "
+                         "speakers through vocoders: MR-STFT, mel distance, DNSMOS")
+    m.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="where the round trips are written (one folder per system)")
+    m.add_argument("--vocoder", action="append", default=[], metavar="NAME|FILE",
+                   help="a vocoder to compare, by name or weights file (repeat; default: "
+                        "every registered one, Griffin-Lim at 32 iterations)")
+    m.add_argument("--per-voice", type=int, default=6, help="clips per test speaker")
+    m.add_argument("--seconds", type=float, default=4.0, help="longest clip")
+    m.add_argument("--bundle", type=Path, metavar="BUNDLE.zip",
+                   help="also make a blind MUSHRA study of the round trips (original as the "
+                        "hidden reference) and export it as a bundle for raters")
+    m.add_argument("--bundle-per-voice", type=int, default=1,
+                   help="clips per speaker in the study")
+    m.add_argument("--json", action="store_true")
 
     st = sub.add_parser("study", help="blind listening and viewing tests")
     ssub = st.add_subparsers(dest="study_command", required=True, parser_class=_Parser)
@@ -369,7 +389,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                         mel_weight=args.mel_weight,
                                                         lr=args.lr,
                                                         init=args.init,
-                                                        adv_weight=args.adv_weight),
+                                                        adv_weight=args.adv_weight,
+                                                        fm_weight=args.fm_weight,
+                                                        batch=args.batch,
+                                                        segment=args.segment),
                              log=lambda line: print(line, flush=True))
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0
@@ -528,6 +551,8 @@ def _save_to_study(path: Path | None, name: str, value) -> None:
 def cmd_metrics(args: argparse.Namespace) -> int:
     from models.tasks.metrics import compute_metric, metric_value
 
+    if args.metric == "vocoders":
+        return _compare_vocoders(args)
     if args.metric == "dnsmos":
         result = compute_metric(_registry(), "dnsmos", args.target)
         key = f"dnsmos:{args.target.name}"
@@ -546,6 +571,51 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         print(f"latent-studio: warning: {result['warning']}", file=sys.stderr)
     _save_to_study(args.study, key, result)
     print(json.dumps(result, indent=2) if args.json else "\n".join(lines))
+    return 0
+
+
+def _compare_vocoders(args: argparse.Namespace) -> int:
+    from models.data import cache_dir, speech
+    from models.eval.vocoders import compare, listening_study, test_clips
+    from models.protocol import Capability
+
+    if args.per_voice < 1 or args.seconds < 1 or args.bundle_per_voice < 1:
+        raise CLIError("--per-voice and --bundle-per-voice take 1 or more, --seconds 1 or more")
+    path = cache_dir() / "speech.npz"
+    if not path.is_file():
+        raise CLIError(f"{path} not found; run 'latent-studio data build speech'")
+    reg = _registry()
+    names = [_resolve_model(reg, n, "vocoder", Capability.VOCODE) for n in args.vocoder]
+    names = list(dict.fromkeys(names)) or [i.name for i in reg.infos(Capability.VOCODE)]
+    for n in names:
+        if Capability.VOCODE not in reg.info(n).capabilities:
+            raise CLIError(f"'{n}' is not a vocoder")
+    clips, manifest = speech.load(path)
+    voices = test_clips(clips, manifest, kind="real", per_voice=args.per_voice,
+                        seconds=args.seconds)
+    if not voices:
+        raise CLIError(f"{path}: no real test speakers; rebuild it with "
+                       "'latent-studio data build speech'")
+    backends = {n: reg.get(n, "cpu") for n in names}
+    settings = {b.info.mel for b in backends.values()}
+    if len(settings) > 1:
+        raise CLIError("these vocoders use different mel settings; compare them one group "
+                       "at a time")
+    res = compare(backends, voices, settings.pop(), args.out)
+    bundle = None
+    if args.bundle is not None:
+        bundle = listening_study(args.out, list(backends), args.bundle.with_suffix(".db"),
+                                 args.bundle, per_voice=args.bundle_per_voice)
+    if args.json:
+        print(json.dumps({"systems": res, "bundle": str(bundle) if bundle else None},
+                         indent=2))
+        return 0
+    for name, r in res.items():
+        m = r["mean"]
+        print(f"{name:24s} OVRL {m['ovrl']:.2f}  SIG {m['sig']:.2f}  BAK {m['bak']:.2f}"
+              + (f"  MR-STFT {m['mrstft']:.3f}  mel {m['mel']:.3f}" if "mrstft" in m else ""))
+    if bundle:
+        print(bundle)
     return 0
 
 
@@ -609,19 +679,15 @@ def _format_results(res: dict) -> str:
     return "\n".join(lines)
 
 
-DEFAULT_VOCODER = "vocoder-speech"
-
-
 def _vocoder(name: str | None, checkpoints: list[Path] = ()):
     from models.protocol import Capability
 
     reg = _registry()
     added = [reg.add_checkpoint(path) for path in checkpoints]
-    names = [i.name for i in reg.infos(Capability.VOCODE)]
     if name is None and added:
         name = added[-1].name                   # --checkpoint without --vocoder: use it
     if name is None:
-        name = DEFAULT_VOCODER if DEFAULT_VOCODER in names else "griffinlim"
+        name = reg.default(Capability.VOCODE)
     name = _resolve_model(reg, name, "vocoder", Capability.VOCODE)
     names = [i.name for i in reg.infos(Capability.VOCODE)]
     if name not in names:

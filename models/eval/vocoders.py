@@ -38,12 +38,13 @@ def test_clips(clips: list[np.ndarray], manifest: list[dict], kind: str = "real"
     return out
 
 
-def _dnsmos(audio: np.ndarray, rate: int) -> dict[str, float]:
+def dnsmos_scores(audio: np.ndarray, rate: int) -> dict[str, float]:
     from speechmos import dnsmos as model
 
     from models.audio.io import resample
 
-    r = model.run(resample(audio, rate, 16000), 16000)
+    # As a 16-bit WAV of it would hold it: a vocoder's overshoot is clipped.
+    r = model.run(np.clip(resample(audio, rate, 16000), -1.0, 1.0), 16000)
     return {"sig": float(r["sig_mos"]), "bak": float(r["bak_mos"]),
             "ovrl": float(r["ovrl_mos"])}
 
@@ -63,7 +64,7 @@ def compare(systems: dict[str, Any], voices: dict[str, list[np.ndarray]], mel_se
             name = f"{voice}-{k}.wav"
             write_wav(out / REFERENCE / name, x, rate)
             rows.setdefault(REFERENCE, {}).setdefault(voice, []).append(
-                _dnsmos(x, rate) if dnsmos else {})
+                dnsmos_scores(x, rate) if dnsmos else {})
             mel = log_mel(x, mel_settings).numpy()
             for system, backend in systems.items():
                 if ctx is not None:
@@ -73,7 +74,7 @@ def compare(systems: dict[str, Any], voices: dict[str, list[np.ndarray]], mel_se
                 write_wav(out / system / name, y, rate)
                 row = {"mrstft": mrstft_distance(y, x), "mel": mel_distance(y, x, mel_settings)}
                 if dnsmos:
-                    row.update(_dnsmos(y, rate))
+                    row.update(dnsmos_scores(y, rate))
                 rows.setdefault(system, {}).setdefault(voice, []).append(row)
                 done += 1
     result: dict[str, Any] = {}
@@ -89,3 +90,39 @@ def compare(systems: dict[str, Any], voices: dict[str, list[np.ndarray]], mel_se
 def _means(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = sorted({k for r in rows for k in r})
     return {k: round(float(np.mean([r[k] for r in rows if k in r])), 4) for k in keys}
+
+
+def listening_study(folder: Path, systems: list[str], study_path: Path, bundle: Path,
+                    per_voice: int = 1, title: str = "") -> Path:
+    """A blind MUSHRA study (the studio's Evaluation workbench: models.eval.study) of
+    ``per_voice`` clips of every speaker that :func:`compare` wrote under ``folder``, with the
+    originals as the hidden reference (and the workbench's 3.5 kHz anchor), exported as a
+    bundle without ratings. Stimuli are copied as FLAC beside the study."""
+    import soundfile as sf
+
+    from models.eval.study import Study, StudyError
+
+    originals = sorted((folder / REFERENCE).glob("*.wav"))
+    by_voice: dict[str, list[Path]] = {}
+    for p in originals:
+        by_voice.setdefault(p.stem.rsplit("-", 1)[0], []).append(p)
+    items = [p.stem for ps in by_voice.values() for p in ps[:per_voice]]
+    if not items:
+        raise StudyError(f"{folder}: no round trips to make a study of")
+    stimuli = study_path.with_name(study_path.stem + "-stimuli")
+    dirs = {}
+    for system in (REFERENCE, *systems):
+        dirs[system] = stimuli / system
+        dirs[system].mkdir(parents=True, exist_ok=True)
+        for item in items:
+            src = folder / system / f"{item}.wav"
+            if not src.is_file():
+                raise StudyError(f"{src}: missing; run the comparison with this system")
+            audio, rate = sf.read(src, dtype="float32")
+            sf.write(dirs[system] / f"{item}.flac", audio, rate, subtype="PCM_16")
+    study = Study.create(study_path, "mushra", dirs, reference=REFERENCE,
+                         title=title or "Vocoders on real voices never heard in training")
+    try:
+        return study.export_bundle(bundle)
+    finally:
+        study.close()

@@ -1,11 +1,15 @@
 """Train the neural vocoder (``latent-studio train vocoder``).
 
-Data: the espeak-ng / MBROLA corpus of ``latent-studio data build speech``. Random one-second
-segments, each given a random level (-40 to -1 dBFS peak), and some of them room reverberation
-and background noise, so the vocoder meets more than clean studio diphones. Losses:
-multi-resolution STFT (spectral convergence + log magnitude) and the L1 distance of ln-mel
-spectrograms. Baseline: Griffin-Lim (32 iterations) from the same mel, on the test split,
-whose voices are never seen in training.
+Data: the corpus of ``latent-studio data build speech`` (real recordings of human speakers, and
+espeak-ng / MBROLA speech). Random segments, each given a random level (-40 to -1 dBFS peak),
+and some of them room reverberation and background noise, so the vocoder meets more than clean
+studio speech. Losses: multi-resolution STFT (spectral convergence + log magnitude) and the L1
+distance of ln-mel spectrograms; with ``adv_weight`` > 0 also least-squares adversarial and
+feature-matching losses from multi-period and multi-resolution discriminators (HiFi-GAN,
+Vocos). Baseline: Griffin-Lim (32 iterations) from the same mel, on the test split, whose
+speakers are never heard in training; with real speakers in the corpus the card also holds the
+per-speaker comparison of models.eval.vocoders (DNSMOS, MR-STFT, mel) against Griffin-Lim and
+against the weights training started from.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class TrainConfig:
     # discriminators, least squares; 0 turns it off.
     adv_weight: float = 0.0
     fm_weight: float = 2.0  # feature matching, relative to the adversarial term
+    compare: bool = True    # measure on the real test speakers (DNSMOS) at the end
 
 
 class Segments:
@@ -159,7 +164,14 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     train_idx = [i for i, m in enumerate(manifest) if m["split"] == "train"]
     test_idx = [i for i, m in enumerate(manifest) if m["split"] == "test"]
     rng = np.random.default_rng(cfg.seed)
-    val_idx = sorted(rng.choice(train_idx, size=min(24, len(train_idx) // 10), replace=False))
+    # Validation: utterances of training speakers, half of them real recordings where the
+    # corpus has them (the adversarial run is selected by how its real speech sounds).
+    n_val = min(24, len(train_idx) // 10)
+    real_train = [i for i in train_idx if manifest[i].get("kind") == "real"]
+    n_real = min(n_val // 2, len(real_train))
+    val_real = list(rng.choice(real_train, size=n_real, replace=False)) if n_real else []
+    rest = sorted(set(train_idx) - set(val_real))
+    val_idx = sorted(val_real + list(rng.choice(rest, size=n_val - n_real, replace=False)))
     train_idx = sorted(set(train_idx) - set(val_idx))
     test_pick = sorted(rng.choice(test_idx, size=min(cfg.test_utterances, len(test_idx)),
                                   replace=False))
@@ -167,6 +179,8 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     data = Segments([clips[i] for i in train_idx], mel_s.sample_rate, cfg.segment, cfg.seed,
                     mel_s.hop)
     val = [clips[i] for i in val_idx]
+    val_listen = [clips[i][: 4 * mel_s.sample_rate] for i in val_real
+                  if clips[i].size >= 2 * mel_s.sample_rate]
 
     net = Vocos(net_cfg)
     if init is not None:
@@ -182,6 +196,7 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     gl_val = evaluate(gl, val, mel_s)
     log(json.dumps({"griffinlim32_val": gl_val}))
     t0, step, best, best_state, history = time.time(), 0, math.inf, None, []
+    terms: dict[str, list[float]] = {}
     budget = cfg.minutes * 60
     batches, stop = data.prefetch(cfg.batch)
     while True:
@@ -202,6 +217,7 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         sc, lm = mrstft_terms(y_hat[:, :n], y[:, :n])
         mel_l1 = F.l1_loss(log_mel(y_hat[:, :n], mel_s), mel)
         loss = sc + lm + cfg.mel_weight * mel_l1
+        parts = {"mrstft": float((sc + lm).detach()), "mel_l1": float(mel_l1.detach())}
         if disc is not None:
             # The discriminators' step, on the generated audio as it is now.
             real = y[:, :n]
@@ -212,8 +228,12 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
             fake_out = disc(y_hat[:, :n])
             with torch.no_grad():
                 real_out = disc(real)
-            loss = loss + cfg.adv_weight * (generator_loss(fake_out)
-                                            + cfg.fm_weight * feature_loss(real_out, fake_out))
+            g_adv, g_fm = generator_loss(fake_out), feature_loss(real_out, fake_out)
+            loss = loss + cfg.adv_weight * (g_adv + cfg.fm_weight * g_fm)
+            parts.update(disc=float(d_loss.detach()), adv=float(g_adv.detach()),
+                         fm=float(g_fm.detach()))
+        for k, v in parts.items():
+            terms.setdefault(k, []).append(v)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -228,9 +248,17 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
             net.eval()
             v = evaluate(backend, val, mel_s)
             score = v["mrstft"] + v["mel"]
-            history.append({"step": step, "minutes": round(elapsed / 60, 1), **v})
+            if disc is not None and val_listen:
+                # Adversarial training trades a little distance for how it sounds: keep the
+                # weights whose real validation speech DNSMOS rates best.
+                v["dnsmos_ovrl"] = listen(backend, val_listen, mel_s)
+                score = -v["dnsmos_ovrl"]
+            mean_terms = {k: round(float(np.mean(x)), 4) for k, x in terms.items()}
+            terms.clear()
+            history.append({"step": step, "minutes": round(elapsed / 60, 1), **v,
+                            "train_terms": mean_terms})
             log(json.dumps({"step": step, "min": round(elapsed / 60, 1), "lr": round(lr, 6),
-                            "loss": round(float(loss), 4), "val": v}))
+                            "loss": round(float(loss), 4), "val": v, "terms": mean_terms}))
             if score < best:
                 best = score
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -251,23 +279,27 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         "description": "Neural vocoder (Vocos-style ConvNeXt + iSTFT head), 16 kHz speech",
         "config": config_to_card(net_cfg),
         "data": {
-            "source": "latent-studio data build speech (espeak-ng driving 34 MBROLA diphone "
-                      "voices cut from real human recordings in 20 languages, plus 30 espeak-ng "
-                      "formant voices; random pitch 15-90 and speed 110-230)",
+            "source": _corpus_source(path, manifest),
             "train_minutes": round(sum(clips[i].size for i in train_idx) / mel_s.sample_rate
                                    / 60, 1),
             "test_voices_unseen": test_voices,
             "test_utterances": len(test_pick),
             "augmentation": "level -40..-1 dBFS, 30% reverb (T60 0.15-0.7 s), 30% noise "
                             "(SNR 10-45 dB), polarity",
-            "licence": "MBROLA voices: non-commercial use only; so is this model",
+            "licence": "MBROLA voices: non-commercial use only; so is this model"
+                       + ("; real recordings: KLettres GPL-2+, Asterisk prompts CC-BY-SA-3.0"
+                          if any(m.get("kind") == "real" for m in manifest) else ""),
         },
         "training": {
             "command": f"latent-studio train vocoder --minutes {cfg.minutes:g} --seed {cfg.seed}"
                        + (f" --mel-weight {cfg.mel_weight:g}" if cfg.mel_weight != 3.0 else "")
                        + (f" --lr {cfg.lr:g}" if cfg.lr != 1e-3 else "")
                        + (f" --init {cfg.init}" if cfg.init else "")
-                       + (f" --adv-weight {cfg.adv_weight:g}" if cfg.adv_weight else ""),
+                       + (f" --adv-weight {cfg.adv_weight:g}" if cfg.adv_weight else "")
+                       + (f" --fm-weight {cfg.fm_weight:g}"
+                          if cfg.adv_weight and cfg.fm_weight != 2.0 else "")
+                       + (f" --batch {cfg.batch}" if cfg.batch != 16 else "")
+                       + (f" --segment {cfg.segment:g}" if cfg.segment != 1.0 else ""),
             "seed": cfg.seed, "steps": step, "batch": cfg.batch, "segment_s": cfg.segment,
             "lr": cfg.lr, "minutes": round(minutes, 1),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",
@@ -297,9 +329,77 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         card["training"]["total_minutes"] = round(
             minutes + float(init.card.get("training", {}).get("total_minutes")
                             or init.card.get("training", {}).get("minutes") or 0), 1)
+    if cfg.compare:
+        real = compare_real(backend, gl, init, clips, manifest, mel_s, out, ctx)
+        if real:
+            card["measured_real_voices"] = real
+            log(json.dumps({"real_voices": real["summary"]}))
     save_checkpoint(out, net.state_dict(), card, half=True)
     log(json.dumps({"metrics": card["metrics"]}))
     return card
+
+
+def _corpus_source(path: Path, manifest: list[dict]) -> str:
+    kinds = {m.get("kind", "") for m in manifest}
+    parts = []
+    if "real" in kinds:
+        parts.append("real recordings of human speakers (KLettres letters and syllables in "
+                     "about 20 languages, Asterisk telephony prompts by three professional "
+                     "speakers)")
+    if "mbrola" in kinds:
+        parts.append("espeak-ng driving MBROLA diphone voices cut from real human recordings")
+    if "formant" in kinds:
+        parts.append("espeak-ng formant voices")
+    card = path.with_suffix(".json")
+    extra = f"; corpus card {card.name}" if card.is_file() else ""
+    return f"latent-studio data build speech: {', '.join(parts)}{extra}"
+
+
+def compare_real(ours: Any, gl: Any, init: Any, clips: list[np.ndarray], manifest: list[dict],
+                 mel_s, out: Path, ctx: JobContext | None = None) -> dict[str, Any] | None:
+    """The per-speaker comparison on the real test speakers (models.eval.vocoders): these
+    weights, Griffin-Lim 32 and the weights training started from; None without real test
+    speakers. The round trips are written under ``<out stem>-compare/``."""
+    from models.eval.vocoders import compare, test_clips
+
+    voices = test_clips(clips, manifest, kind="real")
+    if not voices:
+        return None
+    systems = {"ours": ours, "griffinlim32": gl}
+    if init is not None:
+        net = Vocos(VocosConfig(**init.config))
+        net.load_state_dict({k: v.float() for k, v in init.state.items()})
+        systems["started_from"] = VocosBackend(net.eval())
+    folder = out.parent / f"{out.stem}-compare"
+    res = compare(systems, voices, mel_s, folder, ctx)
+    per = res["ours"]["per_voice"]
+    base = res["griffinlim32"]["per_voice"]
+    summary = {
+        name: {k: res[name]["mean"].get(k) for k in ("ovrl", "sig", "bak", "mrstft", "mel")}
+        for name in ("original", *systems)}
+    targets = {
+        "ovrl_at_least_griffinlim_plus_0.2_every_voice": all(
+            per[v]["ovrl"] >= base[v]["ovrl"] + 0.2 for v in per),
+        "mrstft_below_griffinlim_every_voice": all(
+            per[v]["mrstft"] < base[v]["mrstft"] for v in per),
+        "ovrl_within_0.3_of_originals": bool(
+            res["original"]["mean"]["ovrl"] - res["ours"]["mean"]["ovrl"] <= 0.3),
+    }
+    return {"what": "round trip audio -> mel -> vocoder on up to 6 clips (<= 4 s) of each real "
+                    "test speaker (never heard in training); DNSMOS P.835 and distances to "
+                    "the original",
+            "summary": summary, "targets": targets,
+            "per_voice": {name: res[name]["per_voice"] for name in res},
+            "clips": res["ours"]["clips"]}
+
+
+def listen(backend: Any, clips: list[np.ndarray], mel_settings) -> float:
+    """Mean DNSMOS OVRL of the round trips of ``clips``."""
+    from models.eval.vocoders import dnsmos_scores
+
+    return float(np.mean([dnsmos_scores(backend.vocode(log_mel(x, mel_settings).numpy())
+                                        [: x.size], mel_settings.sample_rate)["ovrl"]
+                          for x in clips]))
 
 
 def _rtf(ours: VocosBackend, gl: GriffinLimBackend, s) -> dict[str, float]:

@@ -280,9 +280,9 @@ class SpectralPanel(Panel):
 
     def _refresh_vocoders(self) -> None:
         infos = self._vocoder_infos()
-        # A trained vocoder first: one with weights beats the weightless baseline.
-        trained = next((i.name for i in infos if i.path), "")
-        self.vocoder_combo.set_models(infos, self.vocoder_combo.current_name or trained)
+        # The measured default (models/registry.py: default), not the weightless baseline.
+        self.vocoder_combo.set_models(infos, self.vocoder_combo.current_name
+                                      or self.ctx.registry.default(Capability.VOCODE))
         self._vocoder_chosen()
 
     @property

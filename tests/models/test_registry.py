@@ -126,3 +126,23 @@ def test_a_foreign_checkpoint_is_claimed_by_its_familys_hook(tmp_path):
     assert _foreign_family(tmp_path / "g_00100000").__name__ == "models.audio.hifigan"
     path = make_tiny_vae(tmp_path / "ours")
     assert _foreign_family(path) is None
+
+
+def test_default_model_is_the_measured_one_named_in_defaults_json(tmp_path):
+    from tests.models.test_vocoder_conformance import tiny_vocos
+
+    first = tiny_vocos(tmp_path)                                    # tiny-vocos
+    (tmp_path / "b-vocos.safetensors").write_bytes(first.read_bytes())
+    (tmp_path / "b-vocos.json").write_text(first.with_suffix(".json").read_text())
+    # Without defaults.json: the first model with weights, never the weightless baseline.
+    assert Registry(tmp_path).default(Capability.VOCODE) == "b-vocos"
+    (tmp_path / "defaults.json").write_text(json.dumps({"vocode": "tiny-vocos"}))
+    reg = Registry(tmp_path)
+    assert reg.default(Capability.VOCODE) == "tiny-vocos" and reg.problems == []
+    assert reg.default(Capability.INPAINT) == ""
+    (tmp_path / "defaults.json").write_text(json.dumps({"vocode": "gone"}))
+    assert Registry(tmp_path).default(Capability.VOCODE) == "b-vocos"
+    (tmp_path / "defaults.json").write_text("{not json")
+    reg = Registry(tmp_path)
+    assert reg.default(Capability.VOCODE) == "b-vocos"
+    assert any("defaults.json" in p for p in reg.problems)

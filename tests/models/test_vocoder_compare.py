@@ -1,5 +1,7 @@
 """Vocoders compared on held-out voices (models/eval/vocoders.py; groundwork for #13)."""
 
+from pathlib import Path
+
 import numpy as np
 
 from models.audio.griffinlim import GriffinLimBackend
@@ -32,3 +34,26 @@ def test_compare_writes_a_study_ready_folder_and_figures(tmp_path):
     assert set(res["gl8"]["mean"]) == {"mrstft", "mel", "sig", "bak", "ovrl"}
     assert res["original"]["mean"]["ovrl"] > res["gl8"]["mean"]["ovrl"]
     assert res["gl8"]["per_voice"]["us3"] == res["gl8"]["mean"]
+
+
+def test_listening_study_is_a_blind_mushra_bundle_without_ratings(tmp_path):
+    from models.eval.study import Study
+
+    mel = MelSettings()
+    x = read_audio(DATA / "unseen-us3.flac", mel.sample_rate).audio[: 2 * mel.sample_rate]
+    systems = {"gl4": GriffinLimBackend(mel, iters=4), "gl32": GriffinLimBackend(mel, iters=32)}
+    vc.compare(systems, {"us3": [x, x[::-1].copy()], "fr": [x * 0.5]}, mel, tmp_path / "rt",
+               dnsmos=False)
+    bundle = vc.listening_study(tmp_path / "rt", ["gl4", "gl32"], tmp_path / "s.db",
+                                tmp_path / "s.zip", per_voice=1)
+    study = Study.import_bundle(bundle, tmp_path / "rater")
+    try:
+        assert study.kind == "mushra"
+        assert set(study.systems) == {"original", "gl4", "gl32"}
+        assert sorted(study.items) == ["fr-0", "us3-0"]          # one clip per speaker
+        path = Path(study.stimulus("gl32", "us3-0"))
+        assert path.suffix == ".flac" and path.is_file()
+        assert read_audio(path, mel.sample_rate).audio.size == x.size
+        assert study.rating_rows() == [] and study.raters == []
+    finally:
+        study.close()

@@ -255,8 +255,13 @@ def test_vocode_keeps_rate_and_length(stereo_44k, tmp_path, extra):
 def test_vocode_errors_are_one_line(stereo_44k, tmp_path):
     one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "nope",
                        check=False), "no vocoder named 'nope'")
+    from models.protocol import Capability
+    from models.registry import default_registry
+
+    default = default_registry().default(Capability.VOCODE)     # the neural one, no iters
+    assert default != "griffinlim"
     one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--iters", "4", check=False),
-                   "'vocoder-speech' has no setting 'iters' (its settings: none)")
+                   f"'{default}' has no setting 'iters' (its settings: none)")
     one_line_error(cli("vocode", stereo_44k, tmp_path / "o.wav", "--vocoder", "griffinlim",
                        "--param", "iters=many", check=False),
                    "iters takes a number (int), not 'many'")
@@ -267,6 +272,50 @@ def test_vocode_errors_are_one_line(stereo_44k, tmp_path):
                    "not an audio file")
     one_line_error(cli("vocode", stereo_44k, tmp_path / "no" / "o.wav", check=False),
                    "does not exist")
+
+
+def tiny_speech_corpus(folder, voices=("kl-fr", "kl-de")):
+    """A speech.npz in the corpus's format: one real test utterance per speaker (held-out
+    speech from tests/data), and a training one that must never be picked."""
+    from models.audio.io import read_audio
+
+    x = read_audio(DATA / "unseen-fr4.flac", 16000).audio[: 3 * 16000]
+    clips = [x * (0.5 + 0.2 * k) for k in range(len(voices))] + [x]
+    manifest = ([{"voice": v, "kind": "real", "split": "test"} for v in voices]
+                + [{"voice": "train-speaker", "kind": "real", "split": "train"}])
+    pcm = np.concatenate(clips)
+    np.savez(folder / "speech.npz", pcm=(pcm * 32000).astype(np.int16),
+             lengths=np.array([c.size for c in clips]),
+             manifest=np.array(json.dumps(manifest)), rate=np.array(16000))
+    return folder
+
+
+def test_metrics_vocoders_compares_on_real_test_speakers_and_bundles_a_study(tmp_path):
+    data = tiny_speech_corpus(tmp_path)
+    res = cli("metrics", "vocoders", "--out", tmp_path / "rt", "--vocoder", "griffinlim",
+              "--per-voice", "1", "--seconds", "2", "--bundle", tmp_path / "study.zip",
+              "--json", env_extra={"LATENT_STUDIO_DATA": str(data)})
+    out = json.loads(res.stdout)
+    gl = out["systems"]["griffinlim"]
+    assert sorted(gl["per_voice"]) == ["kl-de", "kl-fr"] and gl["clips"] == 2
+    assert 1 <= gl["mean"]["ovrl"] <= 5 and gl["mean"]["mrstft"] > 0
+    assert sorted(p.name for p in (tmp_path / "rt" / "original").iterdir()) == [
+        "kl-de-0.wav", "kl-fr-0.wav"]
+    import zipfile
+
+    names = zipfile.ZipFile(out["bundle"]).namelist()
+    assert "study.db" in names and "stimuli/griffinlim/kl-fr-0.flac" in names
+
+
+def test_metrics_vocoders_errors_are_one_line(tmp_path):
+    env = {"LATENT_STUDIO_DATA": str(tmp_path)}
+    one_line_error(cli("metrics", "vocoders", "--out", tmp_path / "o", check=False,
+                       env_extra=env), "run 'latent-studio data build speech'")
+    tiny_speech_corpus(tmp_path)
+    one_line_error(cli("metrics", "vocoders", "--out", tmp_path / "o", "--vocoder",
+                       "vae-glyphs", check=False, env_extra=env), "'vae-glyphs' is not a vocoder")
+    one_line_error(cli("metrics", "vocoders", "--out", tmp_path / "o", "--per-voice", "0",
+                       check=False, env_extra=env), "--per-voice")
 
 
 def test_spectrogram_picture(stereo_44k, tmp_path):
