@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
             panel.send_to_evaluation.connect(self._on_panel_send_to_evaluation)
             panel.send_latent.connect(self._on_panel_send_latent)
             panel.send_picture.connect(self._on_panel_send_picture)
+            panel.keep_in_library.connect(self._on_panel_keep_in_library)
             panel.undo_stack.cleanChanged.connect(self._update_title)
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self._build_menus()
@@ -397,6 +398,13 @@ class MainWindow(QMainWindow):
     def _on_panel_send_latent(self, model: str, latent: object, label: str) -> None:
         if "latent" in self.panels:
             self.show_panel("latent").receive_latent(model, latent, label)
+
+    def _on_panel_keep_in_library(self, model: str, latent: object, name: str) -> None:
+        # One library object (the Latent Explorer's) writes the file: two would overwrite
+        # each other's entries.
+        if "latent" in self.panels:
+            self.panels["latent"].keep_latent(name, latent,
+                                              "Attributes", model=model)
 
     def _on_panel_send_picture(self, rgb: object, label: str) -> None:
         if "inpaint" in self.panels:

@@ -138,6 +138,33 @@ def build_parser() -> argparse.ArgumentParser:
     tdf.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "diffusion-DATA.safetensors)")
 
+    tdi = tsub.add_parser("directions", help="fit a latent model's named and principal "
+                          "directions (bold, italic, wide, serif, monospace; pc1..pc8)")
+    tdi.add_argument("--model", required=True, metavar="NAME|FILE")
+    tdi.add_argument("--train", type=int, default=12000, help="training glyphs to encode")
+    tdi.add_argument("--test", type=int, default=400, help="test glyphs to measure on")
+    tdi.add_argument("--seed", type=int, default=0)
+    tdi.add_argument("--out", type=Path, help="directions file (default: resources/directions/"
+                     "NAME.safetensors, or beside a checkpoint)")
+
+    dr = sub.add_parser("directions", help="move pictures along a latent model's directions")
+    drsub = dr.add_subparsers(dest="directions_command", required=True, parser_class=_Parser)
+    dl = drsub.add_parser("list", help="the directions of a model, with their measurements")
+    dl.add_argument("--model", required=True, metavar="NAME|FILE")
+    dl.add_argument("--json", action="store_true")
+    da = drsub.add_parser("apply", help="encode a picture, step along a direction, decode")
+    da.add_argument("input", type=Path, metavar="IN.png")
+    da.add_argument("--model", required=True, metavar="NAME|FILE")
+    da.add_argument("--direction", required=True, help="e.g. bold, italic, wide, pc1")
+    da.add_argument("--amount", type=float, required=True,
+                    help="steps (one step: one standard deviation of the data along it)")
+    da.add_argument("--hold", action="append", default=[], metavar="DIRECTION",
+                    help="keep this direction unchanged while editing (repeat)")
+    da.add_argument("--layers", default=None, metavar="A-B",
+                    help="style models: the layer rows to move (default: the direction's own)")
+    da.add_argument("--out", type=Path, required=True, metavar="OUT.png")
+    da.add_argument("--scale", type=int, default=1, help="enlarge the written picture")
+
     vo = sub.add_parser("vocode", help="analyse a recording to a mel and vocode it back")
     vo.add_argument("input", type=Path, metavar="IN.wav")
     vo.add_argument("output", type=Path, metavar="OUT.wav")
@@ -413,6 +440,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         card = stylegen.train(cfg, out, log=lambda line: print(line, flush=True),
                               measure_after=not args.no_measure)
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "directions":
+        from models.train.directions import fit_model
+
+        reg, name, _ = _latent_model(args.model)
+        if args.train < 100 or args.test < 10:
+            raise CLIError("--train takes 100 or more glyphs, --test 10 or more")
+        try:
+            card = fit_model(name, args.out, n_train=args.train, n_test=args.test,
+                             seed=args.seed, registry=reg,
+                             log=lambda line: print(line, flush=True))
+        except (FileNotFoundError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+        print(json.dumps({"metrics": card["metrics"]}))
         return 0
     if args.train_command == "diffusion":
         from models.train import diffusion
@@ -952,7 +993,69 @@ def cmd_spectrogram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _directions(model: str):
+    from models.checkpoints import CheckpointError
+    from models.image.directions import DirectionSet
+    from models.train.directions import directions_path
+
+    reg, name, backend = _latent_model(model)
+    path = directions_path(reg.info(name))
+    if not path.is_file():
+        raise CLIError(f"'{name}' has no directions yet; fit them with 'latent-studio train "
+                       f"directions --model {model}'")
+    try:
+        return reg, name, backend, DirectionSet.load(path)
+    except (CheckpointError, KeyError, ValueError) as exc:
+        raise CLIError(f"{path}: not a readable directions file ({exc})") from None
+
+
+def _layer_range(text: str | None):
+    if text is None:
+        return "default"
+    a, sep, b = text.partition("-")
+    try:
+        return (int(a), int(b) + 1) if sep else (int(a), int(a) + 1)
+    except ValueError:
+        raise CLIError(f"--layers takes A-B (rows, counted from 0), not '{text}'") from None
+
+
+def cmd_directions(args: argparse.Namespace) -> int:
+    from models.image.io import save_image
+
+    reg, name, backend, ds = _directions(args.model)
+    if args.directions_command == "list":
+        rows = [d.to_json() | {"measured": ds.card.get("measured", {}).get("steps", {}).get(
+            d.name)} for d in ds.directions]
+        if args.json:
+            print(json.dumps({"model": name, "directions": rows,
+                              "layer_shape": ds.layer_shape}, indent=2))
+            return 0
+        for d in ds.directions:
+            extra = (f"layers {d.layers[0]}-{d.layers[1] - 1}  " if d.layers else "")
+            extra += (f"{d.explained:.1%} of the variance" if d.kind == "principal"
+                      else f"fitted to {d.label}")
+            print(f"{d.name:12s} {d.kind:9s} {extra}")
+        return 0
+    for n in [args.direction, *args.hold]:
+        if n not in ds.names:
+            raise CLIError(f"no direction named '{n}' (directions: {', '.join(ds.names)})")
+    if not -10 <= args.amount <= 10:
+        raise CLIError(f"--amount must be between -10 and 10 steps, got {args.amount:g}")
+    if not 1 <= args.scale <= 16:
+        raise CLIError(f"--scale must be between 1 and 16, got {args.scale}")
+    images = _load_images(reg, name, [args.input])
+    try:
+        z = ds.apply(backend.encode(images), args.direction, args.amount,
+                     _layer_range(args.layers), tuple(args.hold))
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    save_image(backend.decode(z)[0], args.out, scale=args.scale)
+    print(args.out)
+    return 0
+
+
 _COMMANDS = {
+    "directions": cmd_directions,
     "vocode": cmd_vocode,
     "stylemix": cmd_stylemix,
     "inpaint": cmd_inpaint,

@@ -11,6 +11,7 @@ PANEL_MODULES = (
     "studio.panels.latent",
     "studio.panels.stylemix",
     "studio.panels.inpaint",
+    "studio.panels.attributes",
     "studio.panels.spectral",
     "studio.panels.evaluation",
     "studio.panels.models",

@@ -99,6 +99,7 @@ class Panel(QWidget):
     send_to_evaluation = Signal(str, str)  # folder of results, label
     send_latent = Signal(str, object, str)  # model, latent (D,), label: to the Latent Explorer
     send_picture = Signal(object, str)  # RGB uint8 (H, W, 3), label: to the Inpainting panel
+    keep_in_library = Signal(str, object, str)  # model, latent (D,), name: the latent library
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)

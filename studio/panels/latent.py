@@ -760,8 +760,9 @@ class LatentPanel(Panel):
             return None
         return self.keep_latent(name, z, default)
 
-    def keep_latent(self, name: str, z: np.ndarray, source: str = "") -> str:
-        name = self.library.add(name, self.model, z, source)
+    def keep_latent(self, name: str, z: np.ndarray, source: str = "",
+                    model: str | None = None) -> str:
+        name = self.library.add(name, model or self.model, z, source)
         self._refresh_library()
         self.message.emit(f"Kept '{name}' in the latent library")
         return name
