@@ -267,7 +267,9 @@ class AttributesPanel(Panel):
             return
         self._loaded_model = model
         self.directions = None
-        self.base_latent = None
+        self.base_latent = self.edited_latent = self.edited = self.strip_latents = None
+        for view in (self.before_view, self.after_view, self.strip_view):
+            view.set_image(None)
         self._build_sliders()
         if self.doc.model != model:
             self.doc.model = model
@@ -280,9 +282,7 @@ class AttributesPanel(Panel):
         if model != self.model:
             return
         self.directions = ds
-        if ds is None:
-            self.status_label.setText(f"{model} has no directions yet: Fit directions… finds "
-                                      "them on the glyph data set")
+        self._show_status()
         self._build_sliders()
         self._encode()
 
@@ -497,9 +497,22 @@ class AttributesPanel(Panel):
         z, recon, note = result
         self.base_latent = z
         self.before_view.set_image(recon)
-        self.status_label.setText(f"{self.doc.label}" + (f" ({note})" if note else ""))
+        self._note = note
+        self._show_status()
         self._update_enabled()
         self._schedule_render()
+
+    def _show_status(self) -> None:
+        parts = []
+        if self.doc.has_source:
+            note = getattr(self, "_note", "")
+            parts.append(self.doc.label + (f" ({note})" if note else ""))
+        else:
+            parts.append("Open a picture, paste one or draw a sample")
+        if self.directions is None and self.model:
+            parts.append(f"{self.model} has no directions yet: Fit directions… finds them on "
+                         "the glyph data set")
+        self.status_label.setText(". ".join(parts))
 
     def _slider_moved(self, name: str, value: int) -> None:
         amount = value / TICKS

@@ -74,8 +74,8 @@ def test_screenshot_without_a_display(tmp_path):
     assert Image.open(out).size == (1000, 700)
 
 
-@pytest.mark.parametrize("panel", ["latent", "stylemix", "inpaint", "spectral", "evaluation",
-                                   "models"])
+@pytest.mark.parametrize("panel", ["latent", "stylemix", "inpaint", "attributes", "spectral",
+                                   "evaluation", "models"])
 def test_every_panel_fits_1000_px_with_only_a_fresh_machines_fonts(tmp_path, panel):
     """A fresh machine has only DejaVu (what `make test` installs); wider fallback fonts
     must not push the window past the size asked for."""
@@ -272,6 +272,48 @@ def test_vocode_errors_are_one_line(stereo_44k, tmp_path):
                    "not an audio file")
     one_line_error(cli("vocode", stereo_44k, tmp_path / "no" / "o.wav", check=False),
                    "does not exist")
+
+
+def test_directions_list_and_apply(glyph_png, tmp_path):
+    listed = json.loads(cli("directions", "list", "--model", "vae-glyphs", "--json").stdout)
+    names = [d["name"] for d in listed["directions"]]
+    assert names[:5] == ["bold", "italic", "wide", "serif", "monospace"] and "pc1" in names
+    assert listed["directions"][0]["measured"]["monotone"] is True
+    from models.image.directions import ink_fraction
+
+    ink = {}
+    for amount in ("-2", "0", "2"):
+        out = tmp_path / f"a{amount}.png"
+        cli("directions", "apply", "--model", "vae-glyphs", glyph_png[0], "--direction", "bold",
+            "--amount", amount, "--out", out)
+        pic = 1 - np.asarray(Image.open(out).convert("L"), np.float32) / 255  # dark ink
+        ink[amount] = float(ink_fraction(pic[None])[0])
+    assert ink["-2"] < ink["0"] < ink["2"]
+    out = tmp_path / "held.png"
+    cli("directions", "apply", "--model", "stylegen-glyphs", glyph_png[0], "--direction",
+        "italic", "--amount", "1.5", "--hold", "bold", "--layers", "2-9", "--out", out,
+        "--scale", "2")
+    assert Image.open(out).size == (128, 128)
+
+
+def test_directions_errors_are_one_line(glyph_png, tmp_path, tiny_weights):
+    out = tmp_path / "o.png"
+    one_line_error(cli("directions", "apply", "--model", "vae-glyphs", glyph_png[0],
+                       "--direction", "shiny", "--amount", "1", "--out", out, check=False),
+                   "no direction named 'shiny'")
+    one_line_error(cli("directions", "apply", "--model", "vae-glyphs", glyph_png[0],
+                       "--direction", "bold", "--amount", "40", "--out", out, check=False),
+                   "between -10 and 10")
+    one_line_error(cli("directions", "apply", "--model", "stylegen-glyphs", glyph_png[0],
+                       "--direction", "bold", "--amount", "1", "--layers", "3-40", "--out",
+                       out, check=False), "layer range")
+    one_line_error(cli("directions", "apply", "--model", "stylegen-glyphs", glyph_png[0],
+                       "--direction", "bold", "--amount", "1", "--layers", "x", "--out",
+                       out, check=False), "--layers takes A-B")
+    one_line_error(cli("directions", "list", "--model", "glyph-classifier", check=False),
+                   "has no latent space")
+    one_line_error(cli("directions", "list", "--model", tiny_weights / "tiny-vae.safetensors",
+                       check=False), "has no directions yet")
 
 
 def tiny_speech_corpus(folder, voices=("kl-fr", "kl-de")):
