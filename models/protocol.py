@@ -483,7 +483,7 @@ class InpaintBackend(Protocol):
 
 @runtime_checkable
 class AttributeBackend(Protocol):
-    """Analyses and controls named attributes of speech (Capability.ATTRIBUTES)."""
+    """Analyses named attributes of speech (Capability.ATTRIBUTES)."""
 
     info: BackendInfo
 
@@ -491,6 +491,11 @@ class AttributeBackend(Protocol):
                            ) -> dict[str, np.ndarray]:
         """Per attribute of ``info.attributes``: a curve ``(T,)`` or one value ``(1,)``."""
         ...
+
+
+@runtime_checkable
+class AttributeEditor(AttributeBackend, Protocol):
+    """An attribute model that also controls them (none ships yet)."""
 
     def edit(self, request: AttributeRequest, *, ctx: JobContext | None = None) -> np.ndarray:
         """The mel ``(n_mels, T)`` with the attributes changed."""

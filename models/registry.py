@@ -43,6 +43,7 @@ FAMILIES: dict[str, str] = {
     "vocos": "models.audio.vocos",
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",
+    "ancogen": "models.audio.ancogen",
 }
 
 # Built-ins that need no weights: name -> card (family + config).

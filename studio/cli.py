@@ -147,6 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     tdi.add_argument("--out", type=Path, help="directions file (default: resources/directions/"
                      "NAME.safetensors, or beside a checkpoint)")
 
+    tat = tsub.add_parser("attributes", help="train the speech attribute model (AnCoGen-style: "
+                          "pitch, loudness, SNR, C50)")
+    tat.add_argument("--minutes", type=float, default=40.0, help="training time budget")
+    tat.add_argument("--clips", type=int, default=900, help="training utterances to label")
+    tat.add_argument("--seed", type=int, default=0)
+    tat.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "attributes-speech.safetensors)")
+
+    atp = sub.add_parser("attributes", help="speech attributes: pitch, loudness, SNR, C50")
+    atsub = atp.add_subparsers(dest="attributes_command", required=True, parser_class=_Parser)
+    aa = atsub.add_parser("analyze", help="per-frame pitch and loudness, per-clip SNR and C50")
+    aa.add_argument("input", type=Path, metavar="IN.wav")
+    aa.add_argument("--model", default=None, metavar="NAME|FILE",
+                    help="attribute model (default: the shipped one)")
+    aa.add_argument("--json", action="store_true", help="everything as JSON (curves too)")
+
     dr = sub.add_parser("directions", help="move pictures along a latent model's directions")
     drsub = dr.add_subparsers(dest="directions_command", required=True, parser_class=_Parser)
     dl = drsub.add_parser("list", help="the directions of a model, with their measurements")
@@ -439,6 +455,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    lr=args.lr, init=args.init, seed=args.seed)
         card = stylegen.train(cfg, out, log=lambda line: print(line, flush=True),
                               measure_after=not args.no_measure)
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "attributes":
+        from models.train import ancogen
+
+        out = args.out or WEIGHTS_DIR / "attributes-speech.safetensors"
+        try:
+            card = ancogen.train(out, ancogen.TrainConfig(minutes=args.minutes, seed=args.seed,
+                                                          clips=args.clips),
+                                 log=lambda line: print(line, flush=True))
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc)) from None
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0
     if args.train_command == "directions":
@@ -1054,7 +1082,53 @@ def cmd_directions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attributes(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from models.protocol import Capability
+
+    reg = _registry()
+    if args.model is None:
+        name = reg.default(Capability.ATTRIBUTES)
+        if not name:
+            raise CLIError("no speech attribute model is registered (train one with "
+                           "'latent-studio train attributes')")
+    else:
+        name = _resolve_model(reg, args.model, "attribute model", Capability.ATTRIBUTES)
+        if Capability.ATTRIBUTES not in reg.info(name).capabilities:
+            raise CLIError(f"'{name}' is not a speech attribute model")
+    backend = reg.get(name)
+    rate = backend.mel_settings.sample_rate
+    clip = _read_audio(args.input, rate)
+    if clip.source_channels > 1:
+        print(f"{args.input}: {clip.source_channels} channels mixed to mono", file=sys.stderr)
+    audio = clip.audio
+    if audio.size < rate // 4:
+        raise CLIError(f"{args.input}: shorter than 0.25 s; nothing to analyse")
+    a = backend.analyse(audio)
+    result = {"model": name, "frame_rate": a["frame_rate"],
+              "f0_hz": [round(float(v), 2) for v in a["f0_hz"]],
+              "loudness_db": [round(float(v), 2) for v in a["loudness_db"]],
+              "snr_db": round(a["snr_db"], 2), "c50_db": round(a["c50_db"], 2)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    f0 = np.asarray(a["f0_hz"])
+    voiced = f0[f0 > 0]
+    print(f"{args.input}: {audio.size / rate:.2f} s, {f0.size} frames at "
+          f"{a['frame_rate']:g} /s ({name})")
+    if voiced.size:
+        print(f"pitch: median {np.median(voiced):.1f} Hz, {np.percentile(voiced, 5):.1f}-"
+              f"{np.percentile(voiced, 95):.1f} Hz (5-95 %), voiced {voiced.size / f0.size:.0%}")
+    else:
+        print("pitch: no voiced frames")
+    print(f"loudness: median {np.median(a['loudness_db']):.1f} dBFS per frame")
+    print(f"SNR {a['snr_db']:.1f} dB   C50 {a['c50_db']:.1f} dB")
+    return 0
+
+
 _COMMANDS = {
+    "attributes": cmd_attributes,
     "directions": cmd_directions,
     "vocode": cmd_vocode,
     "stylemix": cmd_stylemix,
