@@ -57,12 +57,18 @@ def fit_model(name: str, out: Path | None = None, data_path: Path | None = None,
     if Capability.LATENT not in info.capabilities:
         raise ValueError(f"'{name}' has no latent space to find directions in")
     backend = reg.get(name, "cpu")
-    images, d = open_data("glyphs", data_path)
+    # Glyph models get named directions (labels from the glyphs and their fonts); colour
+    # models only principal ones, from the emoji set.
+    data = "glyphs" if tuple(info.image_shape)[-1:] == (1,) else "emoji"
+    images, d = open_data(data, data_path)
     if tuple(images.shape[1:]) != tuple(info.image_shape):
-        raise ValueError(f"'{name}' takes {info.image_shape} pictures, the glyphs are "
+        raise ValueError(f"'{name}' takes {info.image_shape} pictures, the {data} are "
                          f"{images.shape[1:]}")
-    fonts = json.loads(str(d["fonts"]))
-    split, chars, font_of = d["split"], d["char"], d["font"]
+    split = d["split"]
+    glyphs = data == "glyphs"
+    chars = d["char"] if glyphs else np.zeros(len(images), int)
+    fonts = json.loads(str(d["fonts"])) if glyphs else []
+    font_of = d["font"] if glyphs else None
     rng = np.random.default_rng(seed)
     tr = np.flatnonzero(split == "train")
     tr = np.sort(rng.choice(tr, size=min(n_train, tr.size), replace=False))
@@ -70,14 +76,16 @@ def fit_model(name: str, out: Path | None = None, data_path: Path | None = None,
     te = np.sort(rng.choice(te, size=min(n_test, te.size), replace=False))
     x = images[tr].astype(np.float32) / 255.0
     z = backend.encode(x, ctx=ctx)
-    labels = dmod.glyph_labels(x, chars[tr], fonts, font_of[tr])
+    labels = dmod.glyph_labels(x, chars[tr], fonts, font_of[tr]) if glyphs else {}
     shape, style_rows = layer_layout(backend)
     ds = dmod.fit(z, labels, layer_shape=shape, named_layers=style_rows)
     log(json.dumps({"fitted": ds.names, "seconds": round(time.time() - t0, 1)}))
-    clf = reg.get("glyph-classifier", "cpu")
     test = images[te].astype(np.float32) / 255.0
-    intact = float((clf.run(test)[1].argmax(1) == chars[te]).mean())
-    measured = dmod.measure(backend, clf, ds, test, chars[te])
+    intact, measured = None, {}
+    if glyphs:
+        clf = reg.get("glyph-classifier", "cpu")
+        intact = round(float((clf.run(test)[1].argmax(1) == chars[te]).mean()), 4)
+        measured = dmod.measure(backend, clf, ds, test, chars[te])
     # Edit while holding: bold with the spread held (and the reverse), on the same glyphs.
     held = {}
     zt = backend.encode(test)
@@ -93,8 +101,8 @@ def fit_model(name: str, out: Path | None = None, data_path: Path | None = None,
         "description": f"Directions in {name}'s latent space: named (InterFaceGAN-style ridge "
                        f"normals) and principal (GANSpace)",
         "model": name,
-        "data": {"source": "latent-studio data build glyphs", "train_glyphs": int(tr.size),
-                 "test_glyphs": int(te.size), "labels": {k: dmod.MEASURED.get(
+        "data": {"source": f"latent-studio data build {data}", "train_pictures": int(tr.size),
+                 "test_pictures": int(te.size), "labels": {k: dmod.MEASURED.get(
                      k, "font table (OS/2 PANOSE serif style, post.isFixedPitch)")
                      for k in labels}},
         "training": {"command": f"latent-studio train directions --model {name} --seed {seed}"
@@ -104,7 +112,9 @@ def fit_model(name: str, out: Path | None = None, data_path: Path | None = None,
                     for k, v in measured.items() if "change_per_step" in v}
         | {f"{k}_read_at_plus2": v["steps"][-1]["read"] for k, v in measured.items()},
         "measured": {"steps": measured, "holding": held,
-                     "classifier_on_intact_test_glyphs": round(intact, 4)},
+                     "classifier_on_intact_test_glyphs": intact,
+                     "principal_explained": {d.name: round(d.explained, 4)
+                                             for d in ds.directions if d.kind == "principal"}},
         "baseline": "step 0 (the model's own reconstruction of the same test glyphs) and the "
                     "glyph classifier on the intact glyphs",
     }

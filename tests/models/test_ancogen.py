@@ -1,0 +1,110 @@
+"""The AnCoGen-style attribute model (models/audio/ancogen.py, models/train/ancogen.py)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from models.audio import ancogen as ag
+from models.audio import attributes as at
+from models.checkpoints import save_checkpoint
+from models.protocol import AttributeBackend, Capability
+from models.registry import Registry
+from models.train import ancogen as tr
+from tests.models.test_audio import DATA
+
+TINY = ag.AnCoGenConfig(dim=32, layers=1, heads=2, max_frames=256)
+
+
+def make_tiny_ancogen(folder, seed=0):
+    torch.manual_seed(seed)
+    card = {"family": "ancogen", "config": ag.config_to_card(TINY), "description": "tiny test"}
+    return save_checkpoint(folder / "tiny-attributes.safetensors", ag.AnCoGen(TINY).state_dict(),
+                           card)
+
+
+def test_scales_round_trip_and_read_expectations():
+    sc = ag.scales(ag.AnCoGenConfig())
+    f0 = torch.tensor([50.0, 110.0, 220.0, 1100.0])
+    back = torch.exp(sc["f0"].centres[sc["f0"].to_bins(f0)])
+    assert torch.allclose(back, f0, rtol=0.03)                       # < half a bin (~23 cents)
+    probs = torch.zeros(2, sc["snr"].bins)
+    probs[0, 3] = probs[1, 10] = 1.0
+    assert sc["snr"].expectation(probs).tolist() == pytest.approx(
+        [float(sc["snr"].centres[3]), float(sc["snr"].centres[10])])
+
+
+def test_registry_loads_it_as_an_attribute_model_and_analysis_has_every_frame(tmp_path):
+    make_tiny_ancogen(tmp_path)
+    reg = Registry(tmp_path)
+    info = reg.info("tiny-attributes")
+    assert Capability.ATTRIBUTES in info.capabilities
+    assert [a.name for a in info.attributes] == ["pitch", "loudness", "snr", "c50"]
+    backend = reg.get("tiny-attributes", "cpu")
+    assert isinstance(backend, AttributeBackend)
+    x = np.random.default_rng(0).normal(0, 0.1, 16000 * 2 + 100).astype(np.float32)
+    a = backend.analyse(x)
+    assert a["frame_rate"] == 62.5
+    assert a["f0_hz"].shape == a["loudness_db"].shape == (at.frames(x.size),)
+    assert -5 <= a["snr_db"] <= 50 and -5 <= a["c50_db"] <= 42
+    # Longer than the model's window: analysed in pieces, every frame still there.
+    long = np.tile(x, 4)
+    assert backend.analyse(long)["f0_hz"].shape == (at.frames(long.size),)
+    curves = backend.analyse_attributes(np.zeros((80, 30), np.float32))
+    assert curves["pitch"].shape == (30,) and curves["snr"].shape == (1,)
+
+
+def test_training_steps_learn_pitch_from_labelled_glides():
+    rate = 16000
+    clips, f0s = [], []
+    for k in range(6):
+        t = np.arange(2 * rate) / rate
+        f = 110 * 2 ** (k / 3 + 0.5 * t)
+        clips.append((0.3 * np.sin(2 * np.pi * np.cumsum(f) / rate)).astype(np.float32))
+        f0s.append(f[np.minimum(at.frame_centres(t.size).astype(int), t.size - 1)])
+    rooms = [at.simulate_room(np.random.default_rng(0))]
+    ex = tr.Examples(clips, f0s, rooms, [], 1.0, seed=0)
+    torch.manual_seed(0)
+    net = ag.AnCoGen(TINY)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    gen = torch.Generator().manual_seed(0)
+    fixed = ex.batch(8)
+    first = tr.step_loss(net, fixed, torch.Generator().manual_seed(1))[1]
+    for _ in range(60):
+        loss, _ = tr.step_loss(net, ex.batch(8), gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = tr.step_loss(net, fixed, torch.Generator().manual_seed(1))[1]
+    assert after["f0"] < first["f0"] and after["snr"] < first["snr"]
+    item = ex.one(snr=10.0, room=None, noise="white", clip=0)
+    assert item["snr"] == 10.0 and item["c50"] == tr.DRY_C50
+    assert item["f0"].shape == item["loud"].shape == (62,)
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "studio", *map(str, args)],
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_attributes_analyze_cli(tmp_path):
+    ckpt = make_tiny_ancogen(tmp_path)
+    res = cli("attributes", "analyze", DATA / "unseen-us3.flac", "--model", ckpt, "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    n = len(out["f0_hz"])
+    assert out["frame_rate"] == 62.5 and n == len(out["loudness_db"]) > 200
+    assert isinstance(out["snr_db"], float) and isinstance(out["c50_db"], float)
+    assert all(v == 0 or 50 <= v <= 1100 for v in out["f0_hz"])
+    short = tmp_path / "short.wav"
+    import soundfile as sf
+
+    sf.write(short, np.zeros(1000, np.float32), 16000)
+    bad = cli("attributes", "analyze", short, "--model", ckpt)
+    assert bad.returncode == 2 and "shorter than 0.25 s" in bad.stderr
+    bad = cli("attributes", "analyze", DATA / "unseen-us3.flac", "--model", "vae-glyphs")
+    assert bad.returncode == 2 and "not a speech attribute model" in bad.stderr
+    assert "Traceback" not in bad.stderr
