@@ -204,8 +204,8 @@ def step_loss(net: AnCoGen, batch: dict[str, torch.Tensor], rng: torch.Generator
     snr_l = masked_mean(_smooth_ce(out["snr"], tok["snr"]), snr_m.float())
     c50_l = masked_mean(_smooth_ce(out["c50"], tok["c50"]), c50_m.float())
     loss = mel_l + f0_l + 0.5 * loud_l + snr_l + c50_l
-    return loss, {"mel": float(mel_l), "f0": float(f0_l), "loud": float(loud_l),
-                  "snr": float(snr_l), "c50": float(c50_l)}
+    parts = {"mel": mel_l, "f0": f0_l, "loud": loud_l, "snr": snr_l, "c50": c50_l}
+    return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
 def evaluate(backend: AnCoGenBackend, items: list[dict[str, Any]],

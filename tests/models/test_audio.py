@@ -224,7 +224,10 @@ def test_vocoder_training_runs_end_to_end_and_writes_a_card(tmp_path):
                  data_path=tmp_path / "speech.npz", log=lambda _: None,
                  net_cfg=VocosConfig(dim=16, hidden=32, layers=1))
     assert "multi-period" in card["training"]["losses"]
-    assert card["training"]["command"].endswith("--adv-weight 0.1")
+    assert card["training"]["command"].endswith("--adv-weight 0.1 --batch 2")
+    terms = card["training"]["history"][0]["train_terms"]
+    assert {"mrstft", "mel_l1", "disc", "adv", "fm"} <= set(terms)     # what each loss did
+    assert "measured_real_voices" not in card                           # no real speakers here
     assert out.is_file()
     assert json.loads(out.with_suffix(".json").read_text())["metrics"] == card["metrics"]
     m = card["metrics"]

@@ -26,6 +26,12 @@ class TestShippedNeuralVocoder(VocoderConformance):
         return default_registry().get("vocoder-speech")
 
 
+class TestShippedRealVoiceVocoder(VocoderConformance):
+    @pytest.fixture
+    def backend(self):
+        return default_registry().get("vocoder-real")
+
+
 class TestGriffinLim(VocoderConformance):
     device_atol = 0.05      # the seeded random phase start is drawn on the CPU either way
     round_trips = False
@@ -58,4 +64,19 @@ class TestTinyHiFiGAN(VocoderConformance):
 
 
 def test_every_shipped_vocoder_has_a_suite():
-    assert set(SHIPPED) <= {"vocoder-speech", "griffinlim"}
+    assert set(SHIPPED) <= {"vocoder-speech", "vocoder-real", "griffinlim"}
+
+
+def test_the_default_vocoder_is_the_one_that_measured_better_on_real_voices():
+    """vocoder-real replaces vocoder-speech as the default only where its card shows it
+    better on the real test speakers: DNSMOS OVRL higher by 0.05 or more, MR-STFT no worse."""
+    import json
+
+    from models.registry import WEIGHTS_DIR
+
+    card = json.loads((WEIGHTS_DIR / "vocoder-real.json").read_text())
+    s = card["measured_real_voices"]["summary"]
+    better = (s["ours"]["ovrl"] - s["started_from"]["ovrl"] >= 0.05
+              and s["ours"]["mrstft"] <= s["started_from"]["mrstft"])
+    want = "vocoder-real" if better else "vocoder-speech"
+    assert default_registry().default(Capability.VOCODE) == want
