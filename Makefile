@@ -60,6 +60,14 @@ train: data
 	$(BIN)/latent-studio train vocoder --minutes 50 --out .venv/vocoder-run1.safetensors
 	$(BIN)/latent-studio train vocoder --minutes 14 --mel-weight 6 --lr 2e-4 \
 	    --init .venv/vocoder-run1.safetensors
+	# vocoder-real: that one fine-tuned with the discriminators (55 minutes).
+	$(BIN)/latent-studio train vocoder --minutes 55 --mel-weight 6 --lr 0.0002 \
+	    --init resources/weights/vocoder-speech.safetensors --adv-weight 1 --fm-weight 10 \
+	    --batch 8 --out resources/weights/vocoder-real.safetensors
+	# Directions of the glyph models (minutes) and the speech attribute model (35 minutes).
+	$(BIN)/latent-studio train directions --model vae-glyphs
+	$(BIN)/latent-studio train directions --model stylegen-glyphs
+	$(BIN)/latent-studio train attributes --minutes 35
 
 clean:
 	rm -rf $(VENV) build *.egg-info

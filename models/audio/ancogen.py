@@ -27,8 +27,8 @@ from models.protocol import AttributeSpec, Capability, JobContext, MelSettings
 @dataclass(frozen=True)
 class AnCoGenConfig:
     n_mels: int = 80
-    dim: int = 192
-    layers: int = 6
+    dim: int = 128
+    layers: int = 4
     heads: int = 4
     max_frames: int = 1024
     f0_bins: int = 120            # log-spaced 50..1100 Hz (~45 cents a bin), + unvoiced

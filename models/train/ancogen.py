@@ -39,13 +39,13 @@ DRY_C50 = 42.0
 class TrainConfig:
     minutes: float = 40.0
     batch: int = 16
-    segment: float = 3.0
+    segment: float = 2.0
     lr: float = 5e-4
     seed: int = 0
     clips: int = 900            # training utterances labelled (2/3 real where there are)
     rooms: int = 160
     eval_every: int = 500
-    test_clips: int = 96
+    test_clips: int = 64
 
 
 def label_pitch(clips: list[np.ndarray], idx: list[int], path: Path, log=print,
@@ -334,8 +334,9 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         "data": {
             "source": "latent-studio data build speech: utterances of the training speakers "
                       f"({n_real} real recordings, {len(pick) - n_real} MBROLA / formant), "
-                      "random 3 s segments; 50 % through a simulated room (pyroomacoustics "
-                      f"image-source shoebox, {cfg.rooms} rooms, RT60 0.15-1.2 s: C50 known), "
+                      f"random {cfg.segment:g} s segments; 50 % through a simulated room "
+                      f"(pyroomacoustics image-source shoebox, {cfg.rooms} rooms, "
+                      "RT60 0.15-1.2 s: C50 known), "
                       "60 % with white, brown or babble noise at SNR -5..45 dB (known), "
                       "level -35..-1 dBFS",
             "labels": "pitch: FCPE (torchfcpe 0.0.4, MIT) on the dry clean utterance; "
