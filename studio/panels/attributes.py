@@ -304,6 +304,8 @@ class AttributesPanel(Panel):
         while self.sliders_grid.count():
             w = self.sliders_grid.takeAt(0).widget()
             if w is not None:
+                w.hide()                # deleted later: never shown under the new rows
+                w.setParent(None)
                 w.deleteLater()
         self._rows.clear()
         self.strip_combo.blockSignals(True)
