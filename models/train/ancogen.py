@@ -30,6 +30,7 @@ from models.audio.features import log_mel
 from models.checkpoints import save_checkpoint
 from models.data import cache_dir, speech
 from models.protocol import JobContext
+from models.train.batches import prefetch
 
 CLEAN_SNR = 50.0
 DRY_C50 = 42.0
@@ -130,21 +131,8 @@ class Examples:
                 for k in items[0]}
 
     def prefetch(self, b: int, depth: int = 4) -> tuple[queue.Queue, threading.Event]:
-        q: queue.Queue = queue.Queue(depth)
-        stop = threading.Event()
-
-        def work() -> None:
-            while not stop.is_set():
-                item = self.batch(b)
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-
-        threading.Thread(target=work, daemon=True, name="attribute-batches").start()
-        return q, stop
+        """Make batches in a daemon thread; set the event to stop it."""
+        return prefetch(lambda: self.batch(b), depth, "attribute-batches")
 
 
 def tokens(cfg: AnCoGenConfig, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

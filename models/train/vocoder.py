@@ -41,6 +41,7 @@ from models.audio.vocos import Vocos, VocosBackend, VocosConfig, config_to_card
 from models.checkpoints import save_checkpoint
 from models.data import cache_dir, speech
 from models.protocol import JobContext
+from models.train.batches import prefetch
 
 
 @dataclass
@@ -115,21 +116,7 @@ class Segments:
 
     def prefetch(self, b: int, depth: int = 4) -> tuple[queue.Queue, threading.Event]:
         """Make batches in a daemon thread; set the event to stop it."""
-        q: queue.Queue = queue.Queue(depth)
-        stop = threading.Event()
-
-        def work() -> None:
-            while not stop.is_set():
-                item = self.batch(b)
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-
-        threading.Thread(target=work, daemon=True, name="vocoder-batches").start()
-        return q, stop
+        return prefetch(lambda: self.batch(b), depth, "vocoder-batches")
 
 
 def evaluate(backend: Any, clips: list[np.ndarray], mel_settings) -> dict[str, float]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
@@ -39,13 +38,13 @@ from PySide6.QtWidgets import (
 )
 
 from models.image.directions import DirectionSet
-from models.image.io import open_picture, save_image, to_uint8
+from models.image.io import save_image, to_uint8
 from models.protocol import Capability, JobContext
 from models.registry import Registry
 from models.tasks.pictures import picture_for_model
 from studio.panels import register_panel
-from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png, clipboard_picture
-from studio.panels.latent import IMAGE_FILTER, keep_source, open_dataset
+from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png
+from studio.panels.latent import IMAGE_FILTER, open_dataset, paste_picture, read_picture
 from studio.panels.stylemix import GlyphPicker
 from studio.state.attributes import AMOUNT_LIMIT, STRIP_STEPS, AttributesDoc
 from studio.widgets.image_view import ImageView
@@ -94,11 +93,6 @@ def render(registry: Registry, model: str, latents: np.ndarray, tag: Any, *,
     """(tag, decoded float pictures, as uint8 RGB) of (N, D) latents."""
     pics = registry.get(model).decode(latents, ctx=ctx)
     return tag, pics, to_uint8(pics)
-
-
-def read_source(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
-    img, note = open_picture(path)
-    return keep_source(img), note
 
 
 class DocCommand(QUndoCommand):
@@ -392,19 +386,13 @@ class AttributesPanel(Panel):
     def open_file(self, path: str) -> None:
         from pathlib import Path
 
-        self.ctx.jobs.submit("attributes-read", read_source, path, lane="io",
+        self.ctx.jobs.submit("attributes-read", read_picture, path, lane="io",
                              label=f"Reading {Path(path).name}",
                              on_result=lambda r, p=path: self.set_picture(r[0], Path(p).name),
                              on_error=self.error.emit)
 
     def paste(self) -> None:
-        rgb, path, why = clipboard_picture()
-        if rgb is not None:
-            self.set_picture(keep_source(Image.fromarray(rgb)), "pasted")
-        elif path:
-            self.open_file(path)
-        else:
-            self.error.emit(why, "")
+        paste_picture(self, self.set_picture)
 
     def _on_glyph_clicked(self) -> None:
         if self._glyphs is None:

@@ -49,8 +49,8 @@ from models.samplers.repaint import PRESETS
 from models.tasks import inpaint as ip
 from models.tasks.pictures import picture_for_model
 from studio.panels import register_panel
-from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png, clipboard_picture
-from studio.panels.latent import IMAGE_FILTER, keep_source
+from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png
+from studio.panels.latent import IMAGE_FILTER, keep_source, paste_picture
 from studio.panels.stylemix import GlyphPicker, open_glyphs
 from studio.state.inpaint import PARAMS, TOOLS, HistoryEntry, InpaintState
 from studio.widgets.image_view import to_qimage
@@ -545,13 +545,7 @@ class InpaintPanel(Panel):
                              on_error=self.error.emit)
 
     def paste(self) -> None:
-        arr, path, why = clipboard_picture()
-        if arr is not None:
-            self.set_picture(keep_source(Image.fromarray(arr)), "pasted")
-        elif path:
-            self.open_file(path)
-        else:
-            self.error.emit(why, "")
+        paste_picture(self, self.set_picture)
 
     def pick_glyph(self) -> None:
         if self.glyphs is None:

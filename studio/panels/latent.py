@@ -125,6 +125,18 @@ def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
     return keep_source(img), note
 
 
+def paste_picture(panel: Panel, take: Any) -> None:
+    """The clipboard's picture to ``take(rgb, "pasted")`` (kept like an opened one), a file
+    it names to ``panel.open_file``, or why there is nothing as the panel's error."""
+    arr, path, why = clipboard_picture()
+    if arr is not None:
+        take(keep_source(Image.fromarray(arr)), "pasted")
+    elif path:
+        panel.open_file(path)
+    else:
+        panel.error.emit(why, "")
+
+
 def keep_source(img: Image.Image) -> np.ndarray:
     """A picture as the RGB uint8 array a slot keeps: transparency over white, no crop,
     at most SOURCE_SIDE a side."""
