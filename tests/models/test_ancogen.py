@@ -108,3 +108,24 @@ def test_attributes_analyze_cli(tmp_path):
     bad = cli("attributes", "analyze", DATA / "unseen-us3.flac", "--model", "vae-glyphs")
     assert bad.returncode == 2 and "not a speech attribute model" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_shipped_attribute_model_on_a_held_out_voice():
+    """attributes-speech on tests/data's French speaker (never heard): pitch close to FCPE's
+    on the clean clip, and its SNR reading falls when white noise is mixed in at 0 dB."""
+    from models.audio.io import read_audio
+    from models.registry import default_registry
+
+    reg = default_registry()
+    name = reg.default(Capability.ATTRIBUTES)
+    assert name == "attributes-speech"
+    backend = reg.get(name, "cpu")
+    x = read_audio(DATA / "unseen-fr4.flac", 16000).audio
+    clean = backend.analyse(x)
+    err = at.pitch_error(clean["f0_hz"], at.pitch_fcpe(x))
+    assert err["cents"] < 100 and err["voicing_agreement"] > 0.8
+    noise = np.random.default_rng(0).normal(0, 1, x.size).astype(np.float32)
+    noisy = backend.analyse(at.mix_at_snr(x, noise, 0.0))
+    assert noisy["snr_db"] < 10 < clean["snr_db"]
+    card = reg.card(name)
+    assert card["metrics"]["snr0_pitch_hz"] < card["metrics"]["snr0_pyin_pitch_hz"]
