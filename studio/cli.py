@@ -1071,12 +1071,13 @@ def cmd_directions(args: argparse.Namespace) -> int:
         raise CLIError(f"--amount must be between -10 and 10 steps, got {args.amount:g}")
     if not 1 <= args.scale <= 16:
         raise CLIError(f"--scale must be between 1 and 16, got {args.scale}")
-    images = _load_images(reg, name, [args.input])
+    layers = _layer_range(args.layers)
     try:
-        z = ds.apply(backend.encode(images), args.direction, args.amount,
-                     _layer_range(args.layers), tuple(args.hold))
+        ds.vector(args.direction, layers, tuple(args.hold))      # checked before any reading
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    images = _load_images(reg, name, [args.input])
+    z = ds.apply(backend.encode(images), args.direction, args.amount, layers, tuple(args.hold))
     save_image(backend.decode(z)[0], args.out, scale=args.scale)
     print(args.out)
     return 0

@@ -141,7 +141,7 @@ class DirectionSet:
         n, w = self.layer_shape
         a, b = int(layers[0]), int(layers[1])
         if not 0 <= a < b <= n:
-            raise ValueError(f"layer range {a}-{b} is not within 0-{n}")
+            raise ValueError(f"layer rows {a}-{b - 1} are not within 0-{n - 1}")
         rows = v.reshape(n, w).copy()
         rows[:a] = 0.0
         rows[b:] = 0.0

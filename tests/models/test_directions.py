@@ -79,7 +79,7 @@ def test_holding_and_layer_ranges(tmp_path):
     assert np.linalg.norm(held) == pytest.approx(bold.unit, rel=1e-5)
     only_row_2 = ds.vector("bold", layers=(2, 3))
     assert np.allclose(only_row_2[:8], 0) and np.linalg.norm(only_row_2[8:]) > 0
-    with pytest.raises(ValueError, match="layer range"):
+    with pytest.raises(ValueError, match="layer rows 0-3 are not within 0-2"):
         ds.vector("bold", layers=(0, 4))
     with pytest.raises(ValueError, match=r"expected latents \(N, 12\)"):
         ds.apply(z[:, :5], "bold", 1.0)

@@ -306,7 +306,7 @@ def test_directions_errors_are_one_line(glyph_png, tmp_path, tiny_weights):
                    "between -10 and 10")
     one_line_error(cli("directions", "apply", "--model", "stylegen-glyphs", glyph_png[0],
                        "--direction", "bold", "--amount", "1", "--layers", "3-40", "--out",
-                       out, check=False), "layer range")
+                       out, check=False), "layer rows 3-40 are not within 0-9")
     one_line_error(cli("directions", "apply", "--model", "stylegen-glyphs", glyph_png[0],
                        "--direction", "bold", "--amount", "1", "--layers", "x", "--out",
                        out, check=False), "--layers takes A-B")
