@@ -298,8 +298,10 @@ class AttributesPanel(Panel):
         while self.sliders_grid.count():
             w = self.sliders_grid.takeAt(0).widget()
             if w is not None:
-                w.hide()                # deleted later: never shown under the new rows
-                w.setParent(None)
+                # Hidden now (never drawn under the new rows) and deleted by Qt on the main
+                # thread: not reparented to None, which would hand it to Python's collector,
+                # and that may free it on a worker thread (a deadlock with Qt's locks).
+                w.hide()
                 w.deleteLater()
         self._rows.clear()
         self.strip_combo.blockSignals(True)
