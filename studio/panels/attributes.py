@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -233,7 +233,8 @@ class AttributesPanel(Panel):
         self.strip_combo.currentIndexChanged.connect(lambda _: self._strip_changed())
         self.strip_steps.currentIndexChanged.connect(lambda _: self._strip_changed())
         self.strip_reach.valueChanged.connect(lambda _: self._strip_changed())
-        self.strip_view.mousePressEvent = self._on_strip_pressed   # type: ignore[method-assign]
+        # An event filter, not a patched handler: no reference cycle through the widget.
+        self.strip_view.installEventFilter(self)
         self.layer_direction.currentIndexChanged.connect(lambda _: self._show_layers())
         self.layer_from.valueChanged.connect(lambda _: self._layers_changed())
         self.layer_to.valueChanged.connect(lambda _: self._layers_changed())
@@ -578,6 +579,12 @@ class AttributesPanel(Panel):
             row = [x for im in rgb[1:] for x in (im, gap)][:-1]
             self.strip_view.set_image(np.concatenate(row, axis=1))
         self._update_enabled()
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 (Qt override)
+        if obj is self.strip_view and event.type() == QEvent.Type.MouseButtonPress:
+            self._on_strip_pressed(event)
+            return True
+        return super().eventFilter(obj, event)
 
     def _on_strip_pressed(self, event: Any) -> None:
         if self.strip_latents is None or not len(self.strip_latents):

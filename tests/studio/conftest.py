@@ -12,6 +12,17 @@ from studio.app import MainWindow  # noqa: E402
 from studio.jobs import JobRunner  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def collect_on_the_main_thread():
+    """Windows closed by a test are freed here, on the main thread: left to Python's cyclic
+    collector they may be freed on a job thread, where destroying Qt objects deadlocks with
+    the main thread (PySide6 takes the GIL inside a Qt lock)."""
+    yield
+    import gc
+
+    gc.collect()
+
+
 @pytest.fixture
 def runner(qapp):
     r = JobRunner()
