@@ -1024,15 +1024,19 @@ def cmd_spectrogram(args: argparse.Namespace) -> int:
 def _directions(model: str):
     from models.checkpoints import CheckpointError
     from models.image.directions import DirectionSet
+    from models.protocol import Capability
     from models.train.directions import directions_path
 
-    reg, name, backend = _latent_model(model)
+    reg = _registry()
+    name = _resolve_model(reg, model)
+    if Capability.LATENT not in reg.info(name).capabilities:
+        raise CLIError(f"model '{name}' has no latent space (it is a {reg.info(name).family})")
     path = directions_path(reg.info(name))
     if not path.is_file():
         raise CLIError(f"'{name}' has no directions yet; fit them with 'latent-studio train "
                        f"directions --model {model}'")
     try:
-        return reg, name, backend, DirectionSet.load(path)
+        return reg, name, DirectionSet.load(path)
     except (CheckpointError, KeyError, ValueError) as exc:
         raise CLIError(f"{path}: not a readable directions file ({exc})") from None
 
@@ -1050,7 +1054,7 @@ def _layer_range(text: str | None):
 def cmd_directions(args: argparse.Namespace) -> int:
     from models.image.io import save_image
 
-    reg, name, backend, ds = _directions(args.model)
+    reg, name, ds = _directions(args.model)
     if args.directions_command == "list":
         rows = [d.to_json() | {"measured": ds.card.get("measured", {}).get("steps", {}).get(
             d.name)} for d in ds.directions]
@@ -1077,6 +1081,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     images = _load_images(reg, name, [args.input])
+    backend = reg.get(name)                  # loaded only to apply, never to list
     z = ds.apply(backend.encode(images), args.direction, args.amount, layers, tuple(args.hold))
     save_image(backend.decode(z)[0], args.out, scale=args.scale)
     print(args.out)

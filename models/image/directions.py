@@ -252,12 +252,13 @@ def fit(latents: np.ndarray, labels: dict[str, np.ndarray], n_principal: int = 8
 
 def measure(backend: Any, classifier: Any, directions: DirectionSet, images: np.ndarray,
             chars: np.ndarray, amounts: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0),
-            names: tuple[str, ...] | None = None) -> dict[str, Any]:
+            names: tuple[str, ...] | None = None, z: np.ndarray | None = None
+            ) -> dict[str, Any]:
     """Per named direction and amount: the mean of its measured label (ink fraction, slant,
     spread) of the decoded pictures and how often the glyph classifier still reads their
-    character; for the measured ones also the label's change per step, holding each other
-    measured direction."""
-    z = backend.encode(images)
+    character; for the measured ones also the label's change per step. ``z``: the pictures'
+    codes where the caller has them already."""
+    z = backend.encode(images) if z is None else z
     out: dict[str, Any] = {}
     chars = np.asarray(chars)
     for name in names or [n for n in directions.names if n in NAMED]:

@@ -82,13 +82,13 @@ def fit_model(name: str, out: Path | None = None, data_path: Path | None = None,
     log(json.dumps({"fitted": ds.names, "seconds": round(time.time() - t0, 1)}))
     test = images[te].astype(np.float32) / 255.0
     intact, measured = None, {}
+    zt = backend.encode(test)
     if glyphs:
         clf = reg.get("glyph-classifier", "cpu")
         intact = round(float((clf.run(test)[1].argmax(1) == chars[te]).mean()), 4)
-        measured = dmod.measure(backend, clf, ds, test, chars[te])
+        measured = dmod.measure(backend, clf, ds, test, chars[te], z=zt)
     # Edit while holding: bold with the spread held (and the reverse), on the same glyphs.
     held = {}
-    zt = backend.encode(test)
     for edit, hold in (("bold", "wide"), ("wide", "bold")):
         if edit in ds.names and hold in ds.names:
             lo = backend.decode(ds.apply(zt, edit, -2.0, hold=(hold,)))
