@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
             panel.send_latent.connect(self._on_panel_send_latent)
             panel.send_picture.connect(self._on_panel_send_picture)
             panel.keep_in_library.connect(self._on_panel_keep_in_library)
+            panel.request_clip.connect(self._on_panel_request_clip)
             panel.undo_stack.cleanChanged.connect(self._update_title)
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self._build_menus()
@@ -405,6 +406,15 @@ class MainWindow(QMainWindow):
         if "latent" in self.panels:
             self.panels["latent"].keep_latent(name, latent,
                                               "Attributes", model=model)
+
+    def _on_panel_request_clip(self, name: str) -> None:
+        spectral = self.panels.get("spectral")
+        if spectral is None or not spectral.original.size:
+            self.status.show_message("The Spectrogram editor has no clip: open or record one "
+                                     "there first")
+            return
+        self.panels[name].receive_audio(spectral.original, spectral.rate,
+                                        "from the Spectrogram editor")
 
     def _on_panel_send_picture(self, rgb: object, label: str) -> None:
         if "inpaint" in self.panels:

@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     tat.add_argument("--minutes", type=float, default=40.0, help="training time budget")
     tat.add_argument("--clips", type=int, default=900, help="training utterances to label")
     tat.add_argument("--seed", type=int, default=0)
+    tat.add_argument("--init", type=Path, default=None, metavar="FILE",
+                     help="start from this attribute model's weights (its shared layers)")
+    tat.add_argument("--content-dims", type=int, default=20,
+                     help="envelope cepstra the model regenerates from (0: analysis only)")
     tat.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
                      "attributes-speech.safetensors)")
 
@@ -162,6 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     aa.add_argument("--model", default=None, metavar="NAME|FILE",
                     help="attribute model (default: the shipped one)")
     aa.add_argument("--json", action="store_true", help="everything as JSON (curves too)")
+    ae = atsub.add_parser("edit", help="regenerate a recording with other pitch, loudness, "
+                          "SNR or C50 (the same words), through the vocoder")
+    ae.add_argument("input", type=Path, metavar="IN.wav")
+    ae.add_argument("output", type=Path, metavar="OUT.wav")
+    ae.add_argument("--pitch-semitones", type=float, default=0.0, metavar="X",
+                    help="pitch change, semitones (relative)")
+    ae.add_argument("--loudness-db", type=float, default=0.0, metavar="X",
+                    help="loudness change, dB (relative)")
+    ae.add_argument("--snr-db", type=float, default=None, metavar="TARGET",
+                    help="speech-to-noise ratio to reach, dB (50: clean)")
+    ae.add_argument("--c50-db", type=float, default=None, metavar="TARGET",
+                    help="clarity to reach, dB (42: dry; lower: more reverberant)")
+    ae.add_argument("--model", default=None, metavar="NAME|FILE",
+                    help="attribute model (default: the shipped one)")
+    ae.add_argument("--vocoder", default=None, metavar="NAME|FILE",
+                    help="vocoder (default: the shipped default)")
 
     dr = sub.add_parser("directions", help="move pictures along a latent model's directions")
     drsub = dr.add_subparsers(dest="directions_command", required=True, parser_class=_Parser)
@@ -220,6 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("target", type=Path, metavar="FILE_OR_DIR")
     m.add_argument("--json", action="store_true")
     m.add_argument("--study", type=Path)
+
+    m = mesub.add_parser("attributes", help="control of speech attributes on the real test "
+                         "speakers: pitch shift (against librosa's phase vocoder and WORLD), "
+                         "SNR target on noisy speech, loudness; measured with pYIN and DNSMOS")
+    m.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="where every edited clip is written (one folder per condition)")
+    m.add_argument("--model", default=None, metavar="NAME|FILE",
+                   help="attribute model (default: the shipped one)")
+    m.add_argument("--vocoder", default=None, metavar="NAME|FILE")
+    m.add_argument("--per-voice", type=int, default=2, help="clips per test speaker")
+    m.add_argument("--seconds", type=float, default=4.0, help="longest clip")
+    m.add_argument("--write-card", action="store_true",
+                   help="also write the figures into the model's card (measured_control)")
+    m.add_argument("--json", action="store_true")
 
     m = mesub.add_parser("vocoders", help="round trips of the speech corpus's real test "
                          "speakers through vocoders: MR-STFT, mel distance, DNSMOS")
@@ -462,8 +496,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         out = args.out or WEIGHTS_DIR / "attributes-speech.safetensors"
         try:
+            if args.init is not None and not args.init.is_file():
+                raise CLIError(f"{args.init}: no such weights file")
             card = ancogen.train(out, ancogen.TrainConfig(minutes=args.minutes, seed=args.seed,
-                                                          clips=args.clips),
+                                                          clips=args.clips,
+                                                          init=str(args.init or ""),
+                                                          content_dims=args.content_dims),
                                  log=lambda line: print(line, flush=True))
         except FileNotFoundError as exc:
             raise CLIError(str(exc)) from None
@@ -622,6 +660,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
     if args.metric == "vocoders":
         return _compare_vocoders(args)
+    if args.metric == "attributes":
+        return _measure_attribute_control(args)
     if args.metric == "dnsmos":
         result = compute_metric(_registry(), "dnsmos", args.target)
         key = f"dnsmos:{args.target.name}"
@@ -640,6 +680,53 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         print(f"latent-studio: warning: {result['warning']}", file=sys.stderr)
     _save_to_study(args.study, key, result)
     print(json.dumps(result, indent=2) if args.json else "\n".join(lines))
+    return 0
+
+
+def _measure_attribute_control(args: argparse.Namespace) -> int:
+    from models.checkpoints import card_path, read_card
+    from models.data import cache_dir, speech
+    from models.eval.attributes import measure_control
+    from models.eval.vocoders import test_clips
+    from models.protocol import Capability
+
+    if args.per_voice < 1 or args.seconds < 1:
+        raise CLIError("--per-voice takes 1 or more, --seconds 1 or more")
+    path = cache_dir() / "speech.npz"
+    if not path.is_file():
+        raise CLIError(f"{path} not found; run 'latent-studio data build speech'")
+    reg = _registry()
+    name = (reg.default(Capability.ATTRIBUTES) if args.model is None else
+            _resolve_model(reg, args.model, "attribute model", Capability.ATTRIBUTES))
+    if not name or Capability.ATTRIBUTES not in reg.info(name).capabilities:
+        raise CLIError(f"'{args.model}' is not a speech attribute model")
+    backend = reg.get(name, "cpu")
+    if not getattr(backend, "can_generate", False):
+        raise CLIError(f"'{name}' analyses only; there is no control to measure")
+    vreg, vname = _vocoder(args.vocoder)
+    clips, manifest = speech.load(path)
+    voices = test_clips(clips, manifest, kind="real", per_voice=args.per_voice,
+                        seconds=args.seconds)
+    if not voices:
+        raise CLIError(f"{path}: no real test speakers; rebuild it with "
+                       "'latent-studio data build speech'")
+    chosen = [x for v in voices.values() for x in v if x.size >= 16000]
+    res = measure_control(backend, vreg.get(vname, "cpu"), chosen, args.out,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
+    res["vocoder"] = vname
+    res["voices"] = sorted(voices)
+    if args.write_card:
+        weights = reg.info(name).path
+        card = read_card(card_path(weights))
+        card["measured_control"] = res
+        card_path(weights).write_text(json.dumps(card, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    for key, v in res["mean"].items():
+        print(f"{key:40s} {v}")
+    for key, ok in res["targets"].items():
+        print(f"{key:40s} {'met' if ok else 'NOT met'}")
     return 0
 
 
@@ -1088,6 +1175,39 @@ def cmd_directions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edit_attributes(args: argparse.Namespace, reg, name: str, backend, audio) -> int:
+    from models.audio.io import write_wav
+    from models.audio.speech_edit import edit_audio
+
+    if not getattr(backend, "can_generate", False):
+        raise CLIError(f"'{name}' analyses only; it cannot regenerate speech (retrain it with "
+                       "'latent-studio train attributes --content-dims 20')")
+    changes = {"pitch": args.pitch_semitones, "loudness": args.loudness_db,
+               "snr": args.snr_db, "c50": args.c50_db}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    vreg, vname = _vocoder(args.vocoder)
+    vocoder = vreg.get(vname)
+    if not args.output.parent.is_dir():
+        raise CLIError(f"{args.output.parent}: no such folder")
+    try:
+        res = edit_audio(backend, vocoder, audio, changes)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    rate = backend.mel_settings.sample_rate
+    try:
+        write_wav(args.output, res.audio, rate)
+    except (OSError, RuntimeError) as exc:
+        raise CLIError(f"{args.output}: cannot write ({exc})") from None
+    if res.limited_db:
+        print(f"latent-studio: warning: lowered by {res.limited_db:.1f} dB to stay below "
+              "full scale", file=sys.stderr)
+    how = {"unchanged": "nothing asked; copied",
+           "gain": "a gain (loudness only)",
+           "regenerated": f"regenerated by {name}, vocoded by {vname}"}[res.method]
+    print(f"{args.output}: {res.audio.size / rate:.2f} s, {how}")
+    return 0
+
+
 def cmd_attributes(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -1111,6 +1231,8 @@ def cmd_attributes(args: argparse.Namespace) -> int:
     audio = clip.audio
     if audio.size < rate // 4:
         raise CLIError(f"{args.input}: shorter than 0.25 s; nothing to analyse")
+    if args.attributes_command == "edit":
+        return _edit_attributes(args, reg, name, backend, audio)
     a = backend.analyse(audio)
     result = {"model": name, "frame_rate": a["frame_rate"],
               "f0_hz": [round(float(v), 2) for v in a["f0_hz"]],

@@ -8,6 +8,12 @@ the attribute tokens, so one model *analyses* (mel given, attributes masked) and
 (attributes given, mel masked). Attribute values are read from the predicted distributions as
 their expectation over the bins (sub-bin precision); pitch is unvoiced where the unvoiced
 token is most likely.
+
+What is said is one more attribute, ``content``: per frame, the spectral envelope of the *dry,
+clean* speech (cepstral coefficients 1..``content_dims`` of its log-mel: no level, no
+harmonics, no noise, no room). Analysis predicts it from whatever audio it hears; generation
+reads it, so a sentence can be regenerated with other pitch, loudness, SNR or C50 and keep its
+words (:meth:`AnCoGenBackend.edit`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 from torch import nn
 
 from models.checkpoints import Checkpoint, load_state
-from models.protocol import AttributeSpec, Capability, JobContext, MelSettings
+from models.protocol import AttributeRequest, AttributeSpec, Capability, JobContext, MelSettings
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class AnCoGenConfig:
     c50_bins: int = 24            # -5..42 dB (42: dry)
     c50_min: float = -5.0
     c50_max: float = 42.0
+    content_dims: int = 0         # envelope cepstra of the clean speech (0: analysis only)
 
     @property
     def mel(self) -> MelSettings:
@@ -65,6 +72,23 @@ class Scale:
     def expectation(self, probs: torch.Tensor) -> torch.Tensor:
         x = probs @ self.centres.to(probs)
         return torch.exp(x) if self.log else x
+
+
+def dct_basis(n_mels: int, k: int) -> torch.Tensor:
+    """Orthonormal DCT-II rows 1..k over the mel bands, (k, n_mels): row 0 (the level) left
+    out."""
+    n = torch.arange(n_mels, dtype=torch.float32)
+    rows = torch.arange(1, k + 1, dtype=torch.float32)[:, None]
+    return torch.cos(math.pi / n_mels * (n + 0.5) * rows) * math.sqrt(2.0 / n_mels)
+
+
+CONTENT_SCALE = 4.0
+
+
+def content_of(mel: torch.Tensor, k: int) -> torch.Tensor:
+    """The content stream of log-mel frames (..., T, n_mels): envelope cepstra (..., T, k),
+    scaled to about unit size."""
+    return mel @ dct_basis(mel.shape[-1], k).to(mel).T / CONTENT_SCALE
 
 
 def scales(cfg: AnCoGenConfig) -> dict[str, Scale]:
@@ -91,6 +115,10 @@ class AnCoGen(nn.Module):
         self.snr_emb = nn.Embedding(cfg.snr_bins + 1, d)
         self.c50_emb = nn.Embedding(cfg.c50_bins + 1, d)
         self.kind = nn.Embedding(3, d)                          # frame, snr, c50
+        if cfg.content_dims:
+            self.content_in = nn.Linear(cfg.content_dims, d)
+            self.content_mask = nn.Parameter(torch.zeros(d))
+            self.content_out = nn.Linear(d, cfg.content_dims)
         self.pos = nn.Parameter(torch.randn(cfg.max_frames, d) * 0.02)
         layer = nn.TransformerEncoderLayer(d, cfg.heads, 4 * d, dropout=0.0,
                                            batch_first=True, norm_first=True,
@@ -104,8 +132,11 @@ class AnCoGen(nn.Module):
         self.c50_out = nn.Linear(d, cfg.c50_bins)
 
     def forward(self, mel: torch.Tensor, f0: torch.Tensor, loud: torch.Tensor,
-                snr: torch.Tensor, c50: torch.Tensor, mel_masked: torch.Tensor
-                ) -> dict[str, torch.Tensor]:
+                snr: torch.Tensor, c50: torch.Tensor, mel_masked: torch.Tensor,
+                content: torch.Tensor | None = None,
+                content_masked: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``content`` (B, T, content_dims) with ``content_masked`` (B, T); without them the
+        content is masked everywhere."""
         b, t, _ = mel.shape
         if t > self.cfg.max_frames:
             raise ValueError(f"at most {self.cfg.max_frames} frames at once, got {t}")
@@ -113,13 +144,23 @@ class AnCoGen(nn.Module):
         # The mel is standardised roughly (ln-mel of speech lies within about -11..2).
         x = self.mel_in((mel + 5.0) / 3.0) * (1 - m) + self.mel_mask * m
         x = x + self.f0_emb(f0) + self.loud_emb(loud) + self.kind.weight[0] + self.pos[:t]
+        if self.cfg.content_dims:
+            if content is None:
+                x = x + self.content_mask
+            else:
+                cm = (torch.ones(b, t, dtype=torch.bool, device=mel.device)
+                      if content_masked is None else content_masked)[..., None].to(mel.dtype)
+                x = x + self.content_in(content) * (1 - cm) + self.content_mask * cm
         g = torch.stack([self.snr_emb(snr) + self.kind.weight[1],
                          self.c50_emb(c50) + self.kind.weight[2]], 1)
         h = self.norm(self.encoder(torch.cat([g, x], 1)))
         hg, hx = h[:, :2], h[:, 2:]
-        return {"mel": self.mel_out(hx) * 3.0 - 5.0, "f0": self.f0_out(hx),
-                "loud": self.loud_out(hx), "snr": self.snr_out(hg[:, 0]),
-                "c50": self.c50_out(hg[:, 1])}
+        out = {"mel": self.mel_out(hx) * 3.0 - 5.0, "f0": self.f0_out(hx),
+               "loud": self.loud_out(hx), "snr": self.snr_out(hg[:, 0]),
+               "c50": self.c50_out(hg[:, 1])}
+        if self.cfg.content_dims:
+            out["content"] = self.content_out(hx)
+        return out
 
 
 def config_to_card(cfg: AnCoGenConfig) -> dict[str, Any]:
@@ -128,6 +169,16 @@ def config_to_card(cfg: AnCoGenConfig) -> dict[str, Any]:
 
 def config_from_card(card: dict[str, Any]) -> AnCoGenConfig:
     return AnCoGenConfig(**card["config"])
+
+
+def init_from(net: AnCoGen, state: dict[str, torch.Tensor]) -> list[str]:
+    """Start ``net`` from an earlier model's weights (the shared layers); the names of the
+    layers that stay new."""
+    want = net.state_dict()
+    take = {k: v.float() for k, v in state.items()
+            if k in want and tuple(v.shape) == tuple(want[k].shape)}
+    net.load_state_dict(take, strict=False)
+    return sorted(k for k in want if k not in take)
 
 
 class AnCoGenBackend:
@@ -156,10 +207,11 @@ class AnCoGenBackend:
     @torch.inference_mode()
     def analyse_mel(self, mel: np.ndarray) -> dict[str, Any]:
         """Attributes of a log-mel (n_mels, T): ``f0_hz`` (T,), ``loudness_db`` (T,),
-        ``snr_db``, ``c50_db``, ``voiced_prob`` (T,)."""
+        ``snr_db``, ``c50_db``, ``voiced_prob`` (T,), and where the model has it ``content``
+        (T, content_dims)."""
         m = torch.as_tensor(np.asarray(mel, np.float32)).T[None].to(self.device)
         t = m.shape[1]
-        f0s, louds, snr, c50, voiced = [], [], [], [], []
+        f0s, louds, snr, c50, voiced, content = [], [], [], [], [], []
         step = self.cfg.max_frames
         for a in range(0, t, step):
             chunk = m[:, a:a + step]
@@ -176,10 +228,95 @@ class AnCoGenBackend:
             w = n / max(t, 1)
             snr.append(w * self.scales["snr"].expectation(torch.softmax(out["snr"][0], -1)))
             c50.append(w * self.scales["c50"].expectation(torch.softmax(out["c50"][0], -1)))
-        return {"f0_hz": torch.cat(f0s).cpu().numpy(),
-                "loudness_db": torch.cat(louds).cpu().numpy(),
-                "voiced_prob": torch.cat(voiced).cpu().numpy(),
-                "snr_db": float(sum(snr)), "c50_db": float(sum(c50))}
+            if "content" in out:
+                content.append(out["content"][0])
+        res = {"f0_hz": torch.cat(f0s).cpu().numpy(),
+               "loudness_db": torch.cat(louds).cpu().numpy(),
+               "voiced_prob": torch.cat(voiced).cpu().numpy(),
+               "snr_db": float(sum(snr)), "c50_db": float(sum(c50))}
+        if content:
+            res["content"] = torch.cat(content).cpu().numpy()
+        return res
+
+    @property
+    def can_generate(self) -> bool:
+        return self.cfg.content_dims > 0
+
+    @torch.inference_mode()
+    def generate_mel(self, content: np.ndarray, f0_hz: np.ndarray,
+                     loudness_db: np.ndarray | None, snr_db: float, c50_db: float,
+                     ctx: JobContext | None = None) -> np.ndarray:
+        """A log-mel (n_mels, T) that says ``content`` (T, content_dims) with these
+        attributes: pitch per frame (0: unvoiced), loudness per frame (None: the model's
+        choice), SNR and C50 of the clip."""
+        if not self.can_generate:
+            raise ValueError("this attribute model analyses only (it has no content stream)")
+        c = self.cfg
+        sc = self.scales
+        dev = self.device
+        content_t = torch.as_tensor(np.asarray(content, np.float32), device=dev)[None]
+        f0 = torch.as_tensor(np.asarray(f0_hz, np.float32), device=dev)[None]
+        t = content_t.shape[1]
+        if f0.shape[1] != t or (loudness_db is not None and len(loudness_db) != t):
+            raise ValueError("content, pitch and loudness must have one value per frame")
+        f0_tok = torch.where(f0 > 0, 1 + sc["f0"].to_bins(f0.clamp_min(c.f0_min)),
+                             torch.zeros_like(f0, dtype=torch.long))
+        if loudness_db is None:
+            loud_tok = torch.full((1, t), c.loud_bins, dtype=torch.long, device=dev)
+        else:
+            loud_tok = sc["loud"].to_bins(torch.as_tensor(
+                np.asarray(loudness_db, np.float32), device=dev)[None])
+        snr_tok = sc["snr"].to_bins(torch.tensor([float(snr_db)], device=dev))
+        c50_tok = sc["c50"].to_bins(torch.tensor([float(c50_db)], device=dev))
+        outs = []
+        step = c.max_frames
+        for a in range(0, t, step):
+            if ctx is not None:
+                ctx.check()
+                ctx.report(a / max(t, 1))
+            n = min(step, t - a)
+            out = self.net(torch.zeros(1, n, c.n_mels, device=dev), f0_tok[:, a:a + n],
+                           loud_tok[:, a:a + n], snr_tok, c50_tok,
+                           torch.ones(1, n, dtype=torch.bool, device=dev),
+                           content_t[:, a:a + n], torch.zeros(1, n, dtype=torch.bool,
+                                                               device=dev))
+            outs.append(out["mel"][0])
+        return torch.cat(outs).T.float().cpu().numpy()
+
+    def edit(self, request: AttributeRequest, *, ctx: JobContext | None = None
+             ) -> np.ndarray:
+        """The mel of ``request`` regenerated with its attributes changed: ``pitch``
+        (semitones, relative), ``loudness`` (dB, relative), ``snr`` and ``c50`` (dB
+        targets); a drawn ``pitch`` curve (Hz per frame, 0 unvoiced) replaces the analysed
+        one before the shift. What is said comes from the analysed content."""
+        plan = self.plan(request)
+        return self.generate_mel(plan["content"], plan["f0_hz"], plan["loudness_db"],
+                                 plan["snr_db"], plan["c50_db"], ctx)
+
+    def plan(self, request: AttributeRequest) -> dict[str, Any]:
+        """The analysis of ``request.mel`` and the attribute values it asks for."""
+        known = {"pitch", "loudness", "snr", "c50"}
+        bad = sorted(set(request.changes) - known) + sorted(set(request.curves) - {"pitch"})
+        if bad:
+            raise ValueError(f"unknown attribute change: {', '.join(bad)}")
+        a = self.analyse_mel(request.mel)
+        t = a["f0_hz"].size
+        f0 = a["f0_hz"]
+        if "pitch" in request.curves:
+            f0 = np.asarray(request.curves["pitch"], np.float32)
+            if f0.shape != (t,):
+                raise ValueError(f"the pitch curve needs {t} values, one per frame")
+        f0 = np.where(f0 > 0, f0 * 2.0 ** (request.changes.get("pitch", 0.0) / 12.0), 0.0)
+        f0 = np.where(f0 > 0, np.clip(f0, self.cfg.f0_min, self.cfg.f0_max), 0.0)
+        cleanup = "snr" in request.changes or "c50" in request.changes
+        loud = None if cleanup else a["loudness_db"] + request.changes.get("loudness", 0.0)
+        clamp = {"snr": (self.cfg.snr_min, self.cfg.snr_max),
+                 "c50": (self.cfg.c50_min, self.cfg.c50_max)}
+        target = {k: float(np.clip(request.changes.get(k, a[f"{k}_db"]), *clamp[k]))
+                  for k in ("snr", "c50")}
+        return {"analysis": a, "content": a["content"] if self.can_generate else None,
+                "f0_hz": f0.astype(np.float32), "loudness_db": loud,
+                "snr_db": target["snr"], "c50_db": target["c50"]}
 
     def analyse_attributes(self, mel: np.ndarray, *, ctx: JobContext | None = None
                            ) -> dict[str, np.ndarray]:

@@ -25,9 +25,17 @@ import torch
 from torch.nn import functional as F
 
 from models.audio import attributes as at
-from models.audio.ancogen import AnCoGen, AnCoGenBackend, AnCoGenConfig, config_to_card, scales
+from models.audio.ancogen import (
+    AnCoGen,
+    AnCoGenBackend,
+    AnCoGenConfig,
+    config_to_card,
+    content_of,
+    init_from,
+    scales,
+)
 from models.audio.features import log_mel
-from models.checkpoints import save_checkpoint
+from models.checkpoints import load_checkpoint, save_checkpoint
 from models.data import cache_dir, speech
 from models.protocol import JobContext
 from models.train.batches import prefetch
@@ -47,6 +55,8 @@ class TrainConfig:
     rooms: int = 160
     eval_every: int = 500
     test_clips: int = 64
+    init: str = ""              # start from this attribute model's weights (shared layers)
+    content_dims: int = 20      # envelope cepstra for generation (0: analysis only)
 
 
 def label_pitch(clips: list[np.ndarray], idx: list[int], path: Path, log=print,
@@ -107,6 +117,7 @@ class Examples:
             f0 = np.pad(f0, (0, self.frames - f0.size))
         start = int(rng.integers(0, (x.size - self.n) // at.HOP + 1)) * at.HOP
         x = x[start:start + self.n].astype(np.float32)
+        clean = x / (np.abs(x).max() + 1e-6) * 0.5
         f0 = f0[start // at.HOP:start // at.HOP + self.frames]
         c50 = DRY_C50
         if room == "random":
@@ -123,7 +134,7 @@ class Examples:
         x = x / (np.abs(x).max() + 1e-6) * 10 ** (rng.uniform(-35.0, -1.0) / 20)
         return {"audio": x.astype(np.float32), "f0": f0.astype(np.float32),
                 "loud": at.loudness_db(x), "snr": CLEAN_SNR if snr is None else snr,
-                "c50": c50}
+                "c50": c50, "clean": clean.astype(np.float32)}
 
     def batch(self, b: int) -> dict[str, torch.Tensor]:
         items = [self.one() for _ in range(b)]
@@ -167,21 +178,31 @@ def step_loss(net: AnCoGen, batch: dict[str, torch.Tensor], rng: torch.Generator
     b, t, _ = mel.shape
     tok = tokens(cfg, batch)
     tok["f0"], tok["loud"] = tok["f0"][:, :t], tok["loud"][:, :t]
+    k = cfg.content_dims
+    gen_p = 0.4 if k else 0.2
     mode = torch.rand(b, generator=rng)
     r = torch.rand(b, 1, generator=rng)
     r = torch.where(mode[:, None] < 0.3, torch.zeros_like(r), r)       # analyse
-    r = torch.where(mode[:, None] > 0.8, torch.ones_like(r), r)        # generate
+    generate = mode > 1 - gen_p
+    r = torch.where(generate[:, None], torch.ones_like(r), r)          # generate
     mel_m = torch.rand(b, t, generator=rng) < r
     attr_p = 1 - r
     f0_m = torch.rand(b, t, generator=rng) < attr_p
     loud_m = torch.rand(b, t, generator=rng) < attr_p
+    if k:       # generation without loudness (what a clean-up asks): 30 % of generation
+        no_loud = generate & (torch.rand(b, generator=rng) < 0.3)
+        loud_m = loud_m | no_loud[:, None]
     snr_m = torch.rand(b, generator=rng) < attr_p[:, 0]
     c50_m = torch.rand(b, generator=rng) < attr_p[:, 0]
     inp = {"f0": torch.where(f0_m, cfg.f0_bins + 1, tok["f0"]),
            "loud": torch.where(loud_m, cfg.loud_bins, tok["loud"]),
            "snr": torch.where(snr_m, cfg.snr_bins, tok["snr"]),
            "c50": torch.where(c50_m, cfg.c50_bins, tok["c50"])}
-    out = net(mel, inp["f0"], inp["loud"], inp["snr"], inp["c50"], mel_m)
+    content = content_m = None
+    if k:
+        content = content_of(log_mel(batch["clean"], cfg.mel).transpose(1, 2)[:, :t], k)
+        content_m = torch.rand(b, t, generator=rng) < attr_p
+    out = net(mel, inp["f0"], inp["loud"], inp["snr"], inp["c50"], mel_m, content, content_m)
 
     def masked_mean(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return (v * m).sum() / m.sum().clamp_min(1)
@@ -193,6 +214,10 @@ def step_loss(net: AnCoGen, batch: dict[str, torch.Tensor], rng: torch.Generator
     c50_l = masked_mean(_smooth_ce(out["c50"], tok["c50"]), c50_m.float())
     loss = mel_l + f0_l + 0.5 * loud_l + snr_l + c50_l
     parts = {"mel": mel_l, "f0": f0_l, "loud": loud_l, "snr": snr_l, "c50": c50_l}
+    if k:
+        content_l = masked_mean((out["content"] - content).abs().mean(-1), content_m.float())
+        loss = loss + content_l
+        parts["content"] = content_l
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
@@ -217,6 +242,15 @@ def evaluate(backend: AnCoGenBackend, items: list[dict[str, Any]],
         add("loudness_db", float(np.mean(np.abs(a["loudness_db"][:n] - it["loud"][:n]))))
         add("snr_db", abs(a["snr_db"] - it["snr"]))
         add("c50_db", abs(a["c50_db"] - it["c50"]))
+        if "content" in a:
+            k = backend.cfg.content_dims
+            truth = content_of(log_mel(it["clean"], backend.cfg.mel).T, k).numpy()
+            add("content_l1", float(np.mean(np.abs(a["content"] - truth[:len(a["content"])]))))
+            mel = log_mel(it["audio"], backend.cfg.mel).numpy()
+            t = mel.shape[1]
+            gen = backend.generate_mel(truth[:t], it["f0"][:t], it["loud"][:t], it["snr"],
+                                       it["c50"])
+            add("gen_mel_l1", float(np.mean(np.abs(gen - mel))))
         if baselines:
             for name, fn in (("fcpe", at.pitch_fcpe), ("pyin", at.pitch_pyin)):
                 e = at.pitch_error(fn(it["audio"]), it["f0"])
@@ -267,7 +301,17 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     val_data = Examples([clips[i] for i in val_pick], [labels[i] for i in val_pick], rooms,
                         babble, cfg.segment, cfg.seed + 1)
     val = [val_data.one() for _ in range(48)]
-    net = AnCoGen(net_cfg)
+    fresh: list[str] = []
+    if cfg.init:
+        init = load_checkpoint(Path(cfg.init))
+        net_cfg = AnCoGenConfig(**{**init.card["config"], "content_dims": cfg.content_dims})
+        net = AnCoGen(net_cfg)
+        fresh = init_from(net, init.state)
+        log(json.dumps({"init": str(cfg.init), "new_layers": fresh}))
+    else:
+        net_cfg = AnCoGenConfig(**{**config_to_card(net_cfg),
+                                   "content_dims": cfg.content_dims})
+        net = AnCoGen(net_cfg)
     backend = AnCoGenBackend(net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -303,7 +347,7 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
                             "train_terms": mean_terms})
             log(json.dumps(history[-1]))
             score = v.get("pitch_cents", 1e3) / 100 + v.get("snr_db", 1e3) / 5 + v.get(
-                "c50_db", 1e3) / 5
+                "c50_db", 1e3) / 5 + 2 * v.get("gen_mel_l1", 0.0) + v.get("content_l1", 0.0)
             if score < best:
                 best = score
                 best_state = {k: x.detach().clone() for k, x in net.state_dict().items()}
@@ -317,6 +361,10 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     card = {
         "family": "ancogen",
         "description": "AnCoGen-style masked transformer over mel frames and attribute tokens "
+                       "(pitch, loudness, content per frame; SNR, C50 per clip), 16 kHz "
+                       "speech: analyses, and regenerates a sentence with other attributes"
+                       if net_cfg.content_dims else
+                       "AnCoGen-style masked transformer over mel frames and attribute tokens "
                        "(pitch, loudness per frame; SNR, C50 per clip), 16 kHz speech",
         "config": config_to_card(net_cfg),
         "data": {
@@ -337,14 +385,17 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
         },
         "training": {
             "command": f"latent-studio train attributes --minutes {cfg.minutes:g} "
-                       f"--seed {cfg.seed}",
+                       f"--seed {cfg.seed}" + (f" --init {cfg.init}" if cfg.init else ""),
+            "init": cfg.init or None, "new_layers": fresh,
             "seed": cfg.seed, "steps": step, "batch": cfg.batch, "segment_s": cfg.segment,
             "lr": cfg.lr, "minutes": round(minutes, 1),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, CPU",
             "losses": "L1 of the masked mel frames + cross-entropy of the masked attribute "
-                      "tokens (Gaussian-smoothed over neighbouring bins; loudness x 0.5); "
-                      "masking: 30 % analysis (no mel masked), 20 % generation (all mel "
-                      "masked), else a fraction r of the mel and 1-r of the attributes",
+                      "tokens (Gaussian-smoothed over neighbouring bins; loudness x 0.5) + "
+                      "L1 of the masked content cepstra; masking: 30 % analysis (no mel "
+                      f"masked), {40 if net_cfg.content_dims else 20} % generation (all mel "
+                      "masked; 30 % of them without loudness), else a fraction r of the mel "
+                      "and 1-r of the attributes",
             "history": history,
         },
         "metrics": {f"{cond}_{k}": v for cond, row in measured.items()

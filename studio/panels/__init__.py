@@ -12,6 +12,7 @@ PANEL_MODULES = (
     "studio.panels.stylemix",
     "studio.panels.inpaint",
     "studio.panels.attributes",
+    "studio.panels.speech_attributes",
     "studio.panels.spectral",
     "studio.panels.evaluation",
     "studio.panels.models",

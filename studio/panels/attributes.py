@@ -113,7 +113,7 @@ class DocCommand(QUndoCommand):
 @register_panel
 class AttributesPanel(Panel):
     name = "attributes"
-    title = "Attributes"
+    title = "Picture attributes"
     open_filter = IMAGE_FILTER
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:

@@ -100,6 +100,7 @@ class Panel(QWidget):
     send_latent = Signal(str, object, str)  # model, latent (D,), label: to the Latent Explorer
     send_picture = Signal(object, str)  # RGB uint8 (H, W, 3), label: to the Inpainting panel
     keep_in_library = Signal(str, object, str)  # model, latent (D,), name: the latent library
+    request_clip = Signal(str)  # this panel's name: it asks for the Spectrogram editor's clip
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -163,6 +164,9 @@ class Panel(QWidget):
 
     def receive_picture(self, rgb: Any, label: str) -> None:
         """A picture another panel sent (only the Inpainting panel takes it)."""
+
+    def receive_audio(self, samples: Any, rate: int, label: str) -> None:
+        """A clip (mono float32 at ``rate``) it asked for with ``request_clip``."""
 
     def shutdown(self) -> None:
         """Cancel this panel's jobs (every key starting with its name); called before the

@@ -129,3 +129,134 @@ def test_shipped_attribute_model_on_a_held_out_voice():
     assert noisy["snr_db"] < 10 < clean["snr_db"]
     card = reg.card(name)
     assert card["metrics"]["snr0_pitch_hz"] < card["metrics"]["snr0_pyin_pitch_hz"]
+
+
+# -- regeneration: the content stream and attribute edits --------------------------------
+
+TINY_GEN = ag.AnCoGenConfig(dim=32, layers=1, heads=2, max_frames=256, content_dims=8)
+
+
+def make_tiny_generator(folder, seed=0):
+    torch.manual_seed(seed)
+    card = {"family": "ancogen", "config": ag.config_to_card(TINY_GEN),
+            "description": "tiny test generator"}
+    return save_checkpoint(folder / "tiny-gen.safetensors", ag.AnCoGen(TINY_GEN).state_dict(),
+                           card)
+
+
+def test_content_ignores_level_and_keeps_the_envelope():
+    mel = torch.randn(5, 80)
+    c = ag.content_of(mel, 20)
+    assert c.shape == (5, 20)
+    assert torch.allclose(ag.content_of(mel + 3.0, 20), c, atol=1e-5)       # level: no
+    assert not torch.allclose(ag.content_of(mel * 1.5, 20), c, atol=1e-2)   # shape: yes
+    basis = ag.dct_basis(80, 20)
+    assert torch.allclose(basis @ basis.T, torch.eye(20), atol=1e-5)        # orthonormal
+
+
+def test_init_from_keeps_shared_layers_and_names_new_ones():
+    old = ag.AnCoGen(TINY)
+    new = ag.AnCoGen(TINY_GEN)
+    fresh = ag.init_from(new, old.state_dict())
+    assert sorted(fresh) == ["content_in.bias", "content_in.weight", "content_mask",
+                             "content_out.bias", "content_out.weight"]
+    assert torch.equal(new.mel_in.weight, old.mel_in.weight)
+
+
+def test_plan_and_generation_follow_the_request():
+    from models.protocol import AttributeRequest
+
+    net = ag.AnCoGen(TINY_GEN)
+    backend = ag.AnCoGenBackend(net)
+    assert backend.can_generate and not ag.AnCoGenBackend(ag.AnCoGen(TINY)).can_generate
+    mel = np.random.default_rng(0).normal(-5, 2, (80, 300)).astype(np.float32)
+    a = backend.analyse_mel(mel)
+    assert a["content"].shape == (300, 8)                 # beyond max_frames: in pieces
+    plan = backend.plan(AttributeRequest(mel, {"pitch": 12.0, "snr": 60.0}))
+    voiced = a["f0_hz"] > 0
+    assert np.allclose(plan["f0_hz"][voiced], np.clip(2 * a["f0_hz"][voiced], 50, 1100),
+                       rtol=1e-5)
+    assert np.all(plan["f0_hz"][~voiced] == 0)
+    assert plan["snr_db"] == 50.0 and plan["loudness_db"] is None   # clamped; clean-up
+    kept = backend.plan(AttributeRequest(mel, {"loudness": 6.0}))
+    assert np.allclose(kept["loudness_db"], a["loudness_db"] + 6.0)
+    assert kept["c50_db"] == pytest.approx(a["c50_db"])
+    drawn = np.full(300, 220.0, np.float32)
+    assert np.allclose(backend.plan(AttributeRequest(mel, {}, {"pitch": drawn}))["f0_hz"], 220)
+    with pytest.raises(ValueError, match="needs 300 values"):
+        backend.plan(AttributeRequest(mel, {}, {"pitch": drawn[:10]}))
+    with pytest.raises(ValueError, match="unknown attribute change: tempo"):
+        backend.plan(AttributeRequest(mel, {"tempo": 1.0}))
+    out = backend.generate_mel(plan["content"], plan["f0_hz"], None, 30.0, 42.0)
+    assert out.shape == mel.shape and np.isfinite(out).all()
+    with pytest.raises(ValueError, match="analyses only"):
+        ag.AnCoGenBackend(ag.AnCoGen(TINY)).generate_mel(plan["content"], plan["f0_hz"],
+                                                          None, 30.0, 42.0)
+
+
+def test_edit_audio_gain_regeneration_and_level():
+    from models.audio.griffinlim import GriffinLimBackend
+    from models.audio.io import read_audio
+    from models.audio.speech_edit import active_level_db, edit_audio
+
+    torch.manual_seed(0)
+    backend = ag.AnCoGenBackend(ag.AnCoGen(TINY_GEN))
+    voc = GriffinLimBackend()
+    x = read_audio(DATA / "unseen-fr4.flac", 16000).audio * np.float32(0.25)
+    same = edit_audio(backend, voc, x, {})
+    assert same.method == "unchanged" and np.array_equal(same.audio, x)
+    g = edit_audio(backend, voc, x, {"loudness": 6.0})
+    assert g.method == "gain"
+    assert active_level_db(g.audio) - active_level_db(x) == pytest.approx(6.0, abs=0.01)
+    r = edit_audio(backend, voc, x, {"pitch": 2.0, "loudness": -3.0})
+    assert r.method == "regenerated" and r.audio.size == x.size
+    assert r.mel.shape == (80, at.frames(x.size))
+    # The level is set from the original's speech level (its SNR reading taken out).
+    snr = r.plan["analysis"]["snr_db"]
+    speech = active_level_db(x) - 10 * np.log10(1 + 10 ** (-snr / 10))
+    assert active_level_db(r.audio) == pytest.approx(speech - 3.0, abs=0.1)
+    loud = edit_audio(backend, voc, x * np.float32(3.5), {"loudness": 12.0})
+    assert loud.limited_db > 0 and np.abs(loud.audio).max() <= 0.999
+    for bad, msg in (({"pitch": 40.0}, "limited to"), ({"speed": 1.0}, "unknown"),
+                     ({"loudness": float("nan")}, "finite")):
+        with pytest.raises(ValueError, match=msg):
+            edit_audio(backend, voc, x, bad)
+
+
+def test_attributes_edit_cli(tmp_path):
+    import soundfile as sf
+
+    ckpt = make_tiny_generator(tmp_path)
+    out = tmp_path / "higher.wav"
+    res = cli("attributes", "edit", DATA / "unseen-fr4.flac", out, "--model", ckpt,
+              "--vocoder", "griffinlim", "--pitch-semitones", "3", "--snr-db", "40")
+    assert res.returncode == 0, res.stderr
+    y, rate = sf.read(out)
+    x, _ = sf.read(DATA / "unseen-fr4.flac")
+    assert rate == 16000 and abs(len(y) - len(x)) <= 1 and "regenerated by" in res.stdout
+    only = make_tiny_ancogen(tmp_path)
+    bad = cli("attributes", "edit", DATA / "unseen-fr4.flac", out, "--model", only,
+              "--pitch-semitones", "3")
+    assert bad.returncode == 2 and "analyses only" in bad.stderr
+    bad = cli("attributes", "edit", DATA / "unseen-fr4.flac", tmp_path / "no" / "x.wav",
+              "--model", ckpt, "--pitch-semitones", "3")
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
+    bad = cli("attributes", "edit", DATA / "unseen-fr4.flac", out, "--model", ckpt,
+              "--pitch-semitones", "30")
+    assert bad.returncode == 2 and "limited to" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_control_measurement_runs_on_a_clip(tmp_path):
+    from models.audio.griffinlim import GriffinLimBackend
+    from models.audio.io import read_audio
+    from models.eval.attributes import measure_control
+
+    backend = ag.AnCoGenBackend(ag.AnCoGen(TINY_GEN))
+    x = read_audio(DATA / "unseen-fr4.flac", 16000).audio
+    res = measure_control(backend, GriffinLimBackend(), [x], tmp_path, log=lambda _l: None)
+    m = res["mean"]
+    # A phase vocoder shifts by what it is asked; the gain path is exact.
+    assert m["pitch_phase_vocoder_shift"] == pytest.approx(3.0, abs=0.5)
+    assert m["loudness_gain_measured_db"] == pytest.approx(6.0, abs=0.05)
+    assert res["targets"]["length_within_2_percent"]
+    assert (tmp_path / "denoised" / "00.wav").is_file()

@@ -1,0 +1,121 @@
+"""The Speech attributes panel over a tiny seeded generator and Griffin-Lim."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from models.audio.io import read_audio
+from models.registry import Registry
+from studio.app import MainWindow
+from studio.session import load_session, save_session
+from studio.state.speech_attributes import SpeechAttributesDoc
+from tests.models.test_ancogen import make_tiny_ancogen, make_tiny_generator
+from tests.models.test_audio import DATA
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    folder = tmp_path / "weights"
+    make_tiny_generator(folder)
+    make_tiny_ancogen(folder)
+    w = MainWindow(registry=Registry(folder))
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    yield w
+    w.close()
+
+
+def settle(panel, qtbot):
+    for _ in range(3):
+        panel.ctx.jobs.wait_until_idle(30)
+        qtbot.wait(20)
+
+
+@pytest.fixture
+def panel(win, qtbot):
+    p = win.show_panel("speech_attributes")
+    p.model_combo.select("tiny-gen")
+    p.vocoder_combo.select("griffinlim")
+    p.load_audio(read_audio(DATA / "unseen-fr4.flac", 16000).audio, 16000, "fr4")
+    settle(p, qtbot)
+    return p
+
+
+def test_doc_changes_curves_and_state():
+    d = SpeechAttributesDoc(pitch=2.0, snr=30.0)
+    assert d.changes() == {"pitch": 2.0, "snr": 30.0} and d.edited
+    f0 = np.array([0, 100, 110, 120, 0], np.float32)
+    assert d.curves(f0) == {}
+    d.draw(5, [(1.0, 200.0), (3.0, 240.0)])
+    assert np.allclose(d.curves(f0)["pitch"], [0, 200, 220, 240, 0])
+    back = SpeechAttributesDoc.from_state({**d.state(), "pitch": 99.0, "c50": -50})
+    assert back.pitch == 12.0 and back.c50 == -5.0 and np.allclose(
+        back.drawn, d.drawn, equal_nan=True)
+    assert not SpeechAttributesDoc().edited
+
+
+def test_analysis_is_drawn_and_sliders_undo(panel, qtbot):
+    assert panel.analysis is not None and panel.mel.shape[0] == 80
+    assert panel.regen_button.isEnabled()
+    x, y = panel.pitch_item.getData()
+    assert x.size == panel.mel.shape[1]
+    panel.pitch_slider.setValue(35)
+    panel.pitch_slider.setValue(40)                     # one drag: one undo step
+    assert panel.doc.pitch == 4.0
+    target = panel.target_f0()
+    voiced = panel.analysis["f0_hz"] > 0
+    assert np.allclose(target[voiced], panel.analysis["f0_hz"][voiced] * 2 ** (4 / 12),
+                       rtol=1e-4)
+    panel.snr_check.setChecked(True)
+    assert panel.doc.snr == 50.0
+    panel.undo_stack.undo()
+    assert panel.doc.snr is None and panel.doc.pitch == 4.0
+    panel.undo_stack.undo()
+    assert panel.doc.pitch == 0.0 and panel.pitch_slider.value() == 0
+
+
+def test_drawn_pitch_regenerate_ab_and_export(panel, qtbot, tmp_path):
+    panel.draw_button.setChecked(True)
+    hop = 256 / 16000
+    band = float(panel._hz_to_band(np.array([300.0]))[0])
+    panel.plot.image.stroke.emit([[10 * hop, band], [40 * hop, band]], True)
+    assert np.allclose(panel.doc.drawn[10:41], 300.0, rtol=0.02)
+    assert np.isnan(panel.doc.drawn[0])
+    panel.pitch_slider.setValue(20)
+    panel.regenerate()
+    settle(panel, qtbot)
+    assert panel.result is not None and panel.result.size == panel.doc.audio.size
+    assert panel.listening == "B" and panel.current and panel.export_button.isEnabled()
+    panel.switch_ab()
+    assert panel.listening == "A"
+    out = panel.export_to(str(tmp_path / "edited.wav"))
+    y, rate = sf.read(out)
+    assert rate == 16000 and len(y) == panel.result.size
+    panel.pitch_slider.setValue(30)                     # the result is of older settings
+    assert not panel.current
+
+
+def test_analysis_only_model_cannot_regenerate(panel, qtbot):
+    panel.model_combo.select("tiny-attributes")
+    settle(panel, qtbot)
+    assert panel.analysis is not None and not panel.regen_button.isEnabled()
+
+
+def test_clip_from_the_spectrogram_editor_and_sessions(win, panel, qtbot, tmp_path):
+    spectral = win.panels["spectral"]
+    tone = (0.3 * np.sin(2 * np.pi * 200 * np.arange(16000) / 16000)).astype(np.float32)
+    spectral.load_audio(tone, 16000)
+    settle(spectral, qtbot)
+    panel.take_button.click()
+    settle(panel, qtbot)
+    assert panel.doc.audio.size == spectral.original.size and panel.analysis is not None
+    panel.undo_stack.undo()                              # back to the French clip
+    assert panel.doc.label == "fr4"
+    panel.pitch_slider.setValue(-25)
+    path = save_session(tmp_path / "s.lsession", {"speech_attributes": panel.state()})
+    panel.reset()
+    assert panel.doc.pitch == 0.0
+    panel.restore_state(load_session(path)["speech_attributes"])
+    settle(panel, qtbot)
+    assert panel.doc.pitch == -2.5 and panel.doc.label == "fr4" and panel.analysis is not None
