@@ -67,7 +67,12 @@ train: data
 	# Directions of the glyph models (minutes) and the speech attribute model (35 minutes).
 	$(BIN)/latent-studio train directions --model vae-glyphs
 	$(BIN)/latent-studio train directions --model stylegen-glyphs
-	$(BIN)/latent-studio train attributes --minutes 35
+	# The attribute model: 35 minutes of analysis, then 45 with the content stream that
+	# lets it regenerate speech (started from the first).
+	$(BIN)/latent-studio train attributes --minutes 35 --content-dims 0 \
+	    --out .venv/attributes-analysis.safetensors
+	$(BIN)/latent-studio train attributes --minutes 45 --init .venv/attributes-analysis.safetensors
+	$(BIN)/latent-studio metrics attributes --out .venv/attributes-control --write-card
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -495,7 +495,8 @@ class AttributeBackend(Protocol):
 
 @runtime_checkable
 class AttributeEditor(AttributeBackend, Protocol):
-    """An attribute model that also controls them (none ships yet)."""
+    """An attribute model that also controls them: regenerates the mel with the attributes
+    changed (attributes-speech; models/audio/speech_edit.py makes audio of it)."""
 
     def edit(self, request: AttributeRequest, *, ctx: JobContext | None = None) -> np.ndarray:
         """The mel ``(n_mels, T)`` with the attributes changed."""

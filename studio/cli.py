@@ -683,33 +683,51 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure_attribute_control(args: argparse.Namespace) -> int:
-    from models.checkpoints import card_path, read_card
+def _real_test_voices(per_voice: int, seconds: float) -> dict:
+    """Clips of the speech corpus's real test speakers (never heard in training)."""
     from models.data import cache_dir, speech
-    from models.eval.attributes import measure_control
     from models.eval.vocoders import test_clips
-    from models.protocol import Capability
 
-    if args.per_voice < 1 or args.seconds < 1:
-        raise CLIError("--per-voice takes 1 or more, --seconds 1 or more")
     path = cache_dir() / "speech.npz"
     if not path.is_file():
         raise CLIError(f"{path} not found; run 'latent-studio data build speech'")
+    clips, manifest = speech.load(path)
+    voices = test_clips(clips, manifest, kind="real", per_voice=per_voice, seconds=seconds)
+    if not voices:
+        raise CLIError(f"{path}: no real test speakers; rebuild it with "
+                       "'latent-studio data build speech'")
+    return voices
+
+
+def _attribute_model(reg, model: str | None) -> str:
+    """The attribute model named (or given as a file), or the shipped default."""
+    from models.protocol import Capability
+
+    if model is None:
+        name = reg.default(Capability.ATTRIBUTES)
+        if not name:
+            raise CLIError("no speech attribute model is registered (train one with "
+                           "'latent-studio train attributes')")
+        return name
+    name = _resolve_model(reg, model, "attribute model", Capability.ATTRIBUTES)
+    if Capability.ATTRIBUTES not in reg.info(name).capabilities:
+        raise CLIError(f"'{name}' is not a speech attribute model")
+    return name
+
+
+def _measure_attribute_control(args: argparse.Namespace) -> int:
+    from models.checkpoints import card_path, read_card
+    from models.eval.attributes import measure_control
+
+    if args.per_voice < 1 or args.seconds < 1:
+        raise CLIError("--per-voice takes 1 or more, --seconds 1 or more")
     reg = _registry()
-    name = (reg.default(Capability.ATTRIBUTES) if args.model is None else
-            _resolve_model(reg, args.model, "attribute model", Capability.ATTRIBUTES))
-    if not name or Capability.ATTRIBUTES not in reg.info(name).capabilities:
-        raise CLIError(f"'{args.model}' is not a speech attribute model")
+    name = _attribute_model(reg, args.model)
     backend = reg.get(name, "cpu")
     if not getattr(backend, "can_generate", False):
         raise CLIError(f"'{name}' analyses only; there is no control to measure")
     vreg, vname = _vocoder(args.vocoder)
-    clips, manifest = speech.load(path)
-    voices = test_clips(clips, manifest, kind="real", per_voice=args.per_voice,
-                        seconds=args.seconds)
-    if not voices:
-        raise CLIError(f"{path}: no real test speakers; rebuild it with "
-                       "'latent-studio data build speech'")
+    voices = _real_test_voices(args.per_voice, args.seconds)
     chosen = [x for v in voices.values() for x in v if x.size >= 16000]
     res = measure_control(backend, vreg.get(vname, "cpu"), chosen, args.out,
                           log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -731,27 +749,18 @@ def _measure_attribute_control(args: argparse.Namespace) -> int:
 
 
 def _compare_vocoders(args: argparse.Namespace) -> int:
-    from models.data import cache_dir, speech
-    from models.eval.vocoders import compare, listening_study, test_clips
+    from models.eval.vocoders import compare, listening_study
     from models.protocol import Capability
 
     if args.per_voice < 1 or args.seconds < 1 or args.bundle_per_voice < 1:
         raise CLIError("--per-voice and --bundle-per-voice take 1 or more, --seconds 1 or more")
-    path = cache_dir() / "speech.npz"
-    if not path.is_file():
-        raise CLIError(f"{path} not found; run 'latent-studio data build speech'")
+    voices = _real_test_voices(args.per_voice, args.seconds)
     reg = _registry()
     names = [_resolve_model(reg, n, "vocoder", Capability.VOCODE) for n in args.vocoder]
     names = list(dict.fromkeys(names)) or [i.name for i in reg.infos(Capability.VOCODE)]
     for n in names:
         if Capability.VOCODE not in reg.info(n).capabilities:
             raise CLIError(f"'{n}' is not a vocoder")
-    clips, manifest = speech.load(path)
-    voices = test_clips(clips, manifest, kind="real", per_voice=args.per_voice,
-                        seconds=args.seconds)
-    if not voices:
-        raise CLIError(f"{path}: no real test speakers; rebuild it with "
-                       "'latent-studio data build speech'")
     backends = {n: reg.get(n, "cpu") for n in names}
     settings = {b.info.mel for b in backends.values()}
     if len(settings) > 1:
@@ -1211,18 +1220,8 @@ def _edit_attributes(args: argparse.Namespace, reg, name: str, backend, audio) -
 def cmd_attributes(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from models.protocol import Capability
-
     reg = _registry()
-    if args.model is None:
-        name = reg.default(Capability.ATTRIBUTES)
-        if not name:
-            raise CLIError("no speech attribute model is registered (train one with "
-                           "'latent-studio train attributes')")
-    else:
-        name = _resolve_model(reg, args.model, "attribute model", Capability.ATTRIBUTES)
-        if Capability.ATTRIBUTES not in reg.info(name).capabilities:
-            raise CLIError(f"'{name}' is not a speech attribute model")
+    name = _attribute_model(reg, args.model)
     backend = reg.get(name)
     rate = backend.mel_settings.sample_rate
     clip = _read_audio(args.input, rate)

@@ -293,8 +293,10 @@ class AnCoGenBackend:
         return self.generate_mel(plan["content"], plan["f0_hz"], plan["loudness_db"],
                                  plan["snr_db"], plan["c50_db"], ctx)
 
-    def plan(self, request: AttributeRequest) -> dict[str, Any]:
-        """The analysis of ``request.mel`` and the attribute values it asks for."""
+    def plan(self, request: AttributeRequest, content: str = "analysed") -> dict[str, Any]:
+        """The analysis of ``request.mel`` and the attribute values it asks for. ``content``:
+        "analysed" (what the model reads as the clean speech's envelope) or "signal" (the
+        clip's own envelope cepstra: exact for clean, dry speech, noisy otherwise)."""
         known = {"pitch", "loudness", "snr", "c50"}
         bad = sorted(set(request.changes) - known) + sorted(set(request.curves) - {"pitch"})
         if bad:
@@ -314,7 +316,13 @@ class AnCoGenBackend:
                  "c50": (self.cfg.c50_min, self.cfg.c50_max)}
         target = {k: float(np.clip(request.changes.get(k, a[f"{k}_db"]), *clamp[k]))
                   for k in ("snr", "c50")}
-        return {"analysis": a, "content": a["content"] if self.can_generate else None,
+        if content not in ("analysed", "signal"):
+            raise ValueError(f"content is 'analysed' or 'signal', not '{content}'")
+        stream = a.get("content")
+        if content == "signal" and stream is not None:
+            stream = content_of(torch.as_tensor(np.asarray(request.mel, np.float32)).T,
+                                self.cfg.content_dims).numpy()
+        return {"analysis": a, "content": stream,
                 "f0_hz": f0.astype(np.float32), "loudness_db": loud,
                 "snr_db": target["snr"], "c50_db": target["c50"]}
 

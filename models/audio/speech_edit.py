@@ -58,7 +58,8 @@ def check_changes(changes: dict[str, float]) -> None:
 
 def edit_audio(attributes: Any, vocoder: Any, audio: np.ndarray,
                changes: dict[str, float], curves: dict[str, np.ndarray] | None = None, *,
-               regenerate: bool = False, ctx: JobContext | None = None) -> EditResult:
+               regenerate: bool = False, content: str = "analysed",
+               ctx: JobContext | None = None) -> EditResult:
     """``audio`` (mono, at the models' rate) with ``changes`` (pitch semitones and loudness
     dB relative; snr and c50 dB targets) and drawn ``curves`` (pitch Hz per frame);
     ``regenerate`` sends a loudness-only change through the model too."""
@@ -79,7 +80,7 @@ def edit_audio(attributes: Any, vocoder: Any, audio: np.ndarray,
         raise ValueError("the attribute model and the vocoder use different mel settings")
     mel = log_mel(audio, mel_s).numpy()
     request = AttributeRequest(mel, changes, curves)
-    plan = attributes.plan(request)
+    plan = attributes.plan(request, content)
     new_mel = attributes.generate_mel(plan["content"], plan["f0_hz"], plan["loudness_db"],
                                       plan["snr_db"], plan["c50_db"], ctx)
     if ctx is not None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,7 +42,7 @@ from models.protocol import Capability, JobContext
 from models.registry import Registry
 from models.tasks.pictures import picture_for_model
 from studio.panels import register_panel
-from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png
+from studio.panels.base import DocCommand, Panel, ParamCommand, StudioContext, ask_png
 from studio.panels.latent import IMAGE_FILTER, open_dataset, paste_picture, read_picture
 from studio.panels.stylemix import GlyphPicker
 from studio.state.attributes import AMOUNT_LIMIT, STRIP_STEPS, AttributesDoc
@@ -93,21 +92,6 @@ def render(registry: Registry, model: str, latents: np.ndarray, tag: Any, *,
     """(tag, decoded float pictures, as uint8 RGB) of (N, D) latents."""
     pics = registry.get(model).decode(latents, ctx=ctx)
     return tag, pics, to_uint8(pics)
-
-
-class DocCommand(QUndoCommand):
-    """Any change of the document, as the state before and after."""
-
-    def __init__(self, panel: AttributesPanel, what: str, new: dict[str, Any]) -> None:
-        super().__init__(what)
-        self.panel, self.new = panel, new
-        self.old = panel.doc.state()
-
-    def redo(self) -> None:
-        self.panel.set_doc(AttributesDoc.from_state(self.new))
-
-    def undo(self) -> None:
-        self.panel.set_doc(AttributesDoc.from_state(self.old))
 
 
 @register_panel

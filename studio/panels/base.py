@@ -51,6 +51,32 @@ class ParamCommand(QUndoCommand):
         self.apply(self.name, self.old)
 
 
+class DocCommand(QUndoCommand):
+    """A change of a panel's document (``panel.doc``, with ``state()`` / ``from_state`` and
+    the panel's ``set_doc``), kept as the state before and after. Consecutive changes with
+    the same non-empty ``merge`` name (one slider drag) merge into one undo step."""
+
+    def __init__(self, panel: Any, what: str, new: dict[str, Any], merge: str = "") -> None:
+        super().__init__(what)
+        self.panel, self.new, self.merge = panel, new, merge
+        self.old = panel.doc.state()
+
+    def id(self) -> int:
+        return 5151 if self.merge else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
+        if not isinstance(other, DocCommand) or not self.merge or other.merge != self.merge:
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.panel.set_doc(type(self.panel.doc).from_state(self.new))
+
+    def undo(self) -> None:
+        self.panel.set_doc(type(self.panel.doc).from_state(self.old))
+
+
 def clipboard_picture() -> tuple[np.ndarray | None, str, str]:
     """What the clipboard holds: (an RGB uint8 picture, "", "") or (None, a local file it
     names, "") or (None, "", why there is nothing)."""

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -38,7 +37,7 @@ from models.protocol import Capability, JobContext, MelSettings
 from models.registry import Registry
 from studio import audio
 from studio.panels import register_panel
-from studio.panels.base import Panel, StudioContext
+from studio.panels.base import DocCommand, Panel, StudioContext
 from studio.panels.spectral import AUDIO_FILTER, TOP_DB
 from studio.state.speech_attributes import (
     C50_RANGE,
@@ -71,29 +70,6 @@ def regenerate(registry: Registry, model: str, vocoder: str, clip: np.ndarray,
     res = edit_audio(registry.get(model), registry.get(vocoder), clip, changes, curves,
                      ctx=ctx)
     return clip, res
-
-
-class DocCommand(QUndoCommand):
-    def __init__(self, panel: SpeechAttributesPanel, what: str, new: dict[str, Any],
-                 merge: str = "") -> None:
-        super().__init__(what)
-        self.panel, self.new, self.merge = panel, new, merge
-        self.old = panel.doc.state()
-
-    def id(self) -> int:
-        return 5151 if self.merge else -1
-
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt override)
-        if not isinstance(other, DocCommand) or not self.merge or other.merge != self.merge:
-            return False
-        self.new = other.new
-        return True
-
-    def redo(self) -> None:
-        self.panel.set_doc(SpeechAttributesDoc.from_state(self.new))
-
-    def undo(self) -> None:
-        self.panel.set_doc(SpeechAttributesDoc.from_state(self.old))
 
 
 @register_panel
@@ -601,6 +577,7 @@ class SpeechAttributesPanel(Panel):
                 s[k] = None
         self.undo_stack.clear()
         self.set_doc(SpeechAttributesDoc.from_state(s))
+        self.undo_stack.setClean()
 
     def shutdown(self) -> None:
         self._poll.stop()
@@ -629,3 +606,9 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
         elif x != y:
             return False
     return True
+
+
+if __name__ == "__main__":
+    from studio.panels.standalone import run_standalone
+
+    raise SystemExit(run_standalone(SpeechAttributesPanel))

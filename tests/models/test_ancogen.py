@@ -187,6 +187,10 @@ def test_plan_and_generation_follow_the_request():
         backend.plan(AttributeRequest(mel, {}, {"pitch": drawn[:10]}))
     with pytest.raises(ValueError, match="unknown attribute change: tempo"):
         backend.plan(AttributeRequest(mel, {"tempo": 1.0}))
+    own = backend.plan(AttributeRequest(mel, {"pitch": 1.0}), content="signal")["content"]
+    assert np.allclose(own, ag.content_of(torch.from_numpy(mel).T, 8).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="'analysed' or 'signal'"):
+        backend.plan(AttributeRequest(mel, {}), content="both")
     out = backend.generate_mel(plan["content"], plan["f0_hz"], None, 30.0, 42.0)
     assert out.shape == mel.shape and np.isfinite(out).all()
     with pytest.raises(ValueError, match="analyses only"):

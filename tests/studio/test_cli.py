@@ -74,7 +74,8 @@ def test_screenshot_without_a_display(tmp_path):
     assert Image.open(out).size == (1000, 700)
 
 
-@pytest.mark.parametrize("panel", ["latent", "stylemix", "inpaint", "attributes", "spectral",
+@pytest.mark.parametrize("panel", ["latent", "stylemix", "inpaint", "attributes",
+                                   "speech_attributes", "spectral",
                                    "evaluation", "models"])
 def test_every_panel_fits_1000_px_with_only_a_fresh_machines_fonts(tmp_path, panel):
     """A fresh machine has only DejaVu (what `make test` installs); wider fallback fonts
