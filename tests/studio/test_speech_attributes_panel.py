@@ -119,3 +119,32 @@ def test_clip_from_the_spectrogram_editor_and_sessions(win, panel, qtbot, tmp_pa
     panel.restore_state(load_session(path)["speech_attributes"])
     settle(panel, qtbot)
     assert panel.doc.pitch == -2.5 and panel.doc.label == "fr4" and panel.analysis is not None
+
+
+def test_record_here_then_play_and_switch_a_b_at_the_same_moment(panel, qtbot, virtual_audio):
+    from studio import audio
+    from tests.studio.test_spectral_panel import tone, wait_for
+
+    voice = audio.Player()                      # "the speaker" in the room
+    panel.record_button.click()
+    assert panel.recorder.recording
+    voice.play(tone(1.2, 220.0), 16000)
+    wait_for(qtbot, lambda: not voice.playing)
+    qtbot.wait(200)
+    panel.record_button.click()
+    assert not panel.recorder.recording and panel.doc.label == "recording"
+    settle(panel, qtbot)
+    take = panel.doc.audio
+    assert take.size > 16000 and np.abs(take).max() > 0.1
+    f0 = panel.analysis["f0_hz"]
+    assert panel.analysis is not None and f0.size == panel.mel.shape[1]
+    panel.pitch_slider.setValue(30)
+    panel.regenerate()
+    settle(panel, qtbot)
+    assert panel.listening == "B"
+    wait_for(qtbot, lambda: panel.player.playing and panel.player.position > 4000)
+    panel.switch_ab()                                   # to A, from where B was
+    assert panel.listening == "A" and panel.player.playing
+    assert panel.player.position > 3000
+    panel.toggle_play()
+    assert not panel.player.playing
