@@ -47,6 +47,7 @@ data: $(STAMP)
 
 # Retrain the shipped models (about 3 hours on 2 CPU cores); see README.
 train: data
+	$(BIN)/pip install -q -e '.[measure]'
 	$(BIN)/latent-studio train vae --data emoji --epochs 60 --anneal-epochs 5
 	$(BIN)/latent-studio train vae --data glyphs --epochs 8 --anneal-epochs 1
 	$(BIN)/latent-studio train classifier --epochs 3

@@ -733,9 +733,10 @@ def _measure_attribute_control(args: argparse.Namespace) -> int:
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     res["vocoder"] = vname
     res["voices"] = sorted(voices)
+    (args.out / "control.json").write_text(json.dumps(res, indent=2) + "\n")
     if args.write_card:
-        weights = reg.info(name).path
-        card = read_card(card_path(weights))
+        weights = Path(reg.info(name).path)
+        card = read_card(weights)
         card["measured_control"] = res
         card_path(weights).write_text(json.dumps(card, indent=2) + "\n")
     if args.json:

@@ -510,3 +510,27 @@ def test_inpaint_errors_are_one_line(glyph_png, tiny_diffusion, tmp_path):
     missing.write_text(f"image,mask,out\n{a},gone.png,o.png\n")
     one_line_error(cli("inpaint", *model, "--pairs", missing, "--out-dir", tmp_path / "o",
                        check=False), "line 2: no such picture")
+
+
+def test_metrics_attributes_measures_control_and_writes_the_card(tmp_path):
+    from models.checkpoints import read_card
+    from tests.models.test_ancogen import make_tiny_ancogen, make_tiny_generator
+
+    data = tiny_speech_corpus(tmp_path, voices=("kl-fr",))
+    ckpt = make_tiny_generator(tmp_path)
+    env = {"LATENT_STUDIO_DATA": str(data)}
+    res = cli("metrics", "attributes", "--out", tmp_path / "ctl", "--model", ckpt,
+              "--vocoder", "griffinlim", "--per-voice", "1", "--seconds", "2",
+              "--write-card", "--json", env_extra=env)
+    out = json.loads(res.stdout)
+    assert out["voices"] == ["kl-fr"] and out["mean"]["clips"] == 1
+    assert out["mean"]["pitch_phase_vocoder_shift"] == pytest.approx(3.0, abs=0.5)
+    card = read_card(ckpt)
+    assert card["measured_control"]["targets"] == out["targets"]
+    assert json.loads((tmp_path / "ctl" / "control.json").read_text()) == out
+    assert (tmp_path / "ctl" / "pitch_ours" / "00.wav").is_file()
+    one_line_error(cli("metrics", "attributes", "--out", tmp_path / "o", "--model",
+                       make_tiny_ancogen(tmp_path), check=False, env_extra=env),
+                   "analyses only")
+    one_line_error(cli("metrics", "attributes", "--out", tmp_path / "o", "--per-voice", "0",
+                       check=False, env_extra=env), "--per-voice")
