@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/latent_scrub.py
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/vocoder.py
+	$(BIN)/python bench/attributes.py
 	$(BIN)/python bench/record_start.py
 	$(BIN)/python bench/framing.py
 	$(BIN)/python bench/stylemix.py
