@@ -6,7 +6,7 @@ never heard in training, measured with a tracker the model never learned from (p
   clip) and DNSMOS, against librosa's phase-vocoder shift and WORLD (pyworld, where it is
   installed), and against the clip through the same chain with nothing changed;
 * SNR target on the clip with white noise mixed in: DNSMOS BAK (and OVRL) gain, and the same
-  with the target at the top of the scale (50 dB: clean);
+  through full regeneration, and with the target at the top of the scale (50 dB: clean);
 * loudness +N dB: the level change measured on the loudest half of the frames, as a plain
   gain and through the model (and what the model did before the level is set);
 * length: output samples over input samples.
@@ -123,6 +123,13 @@ def measure_control(attributes: Any, vocoder: Any, clips: list[np.ndarray], out:
         add("noise_bak_gain", d_out["bak"] - d_in["bak"])
         add("noise_ovrl_gain", d_out["ovrl"] - d_in["ovrl"])
         add("noise_length_ratio", clean.size / noisy.size)
+        # The same through full regeneration and vocoding (what a pitch change gets).
+        regen = edit_audio(attributes, vocoder, noisy, {"snr": target_snr},
+                           regenerate=True).audio
+        d_r = dnsmos_scores(regen, rate)
+        add("noise_regenerated_bak_gain", d_r["bak"] - d_in["bak"])
+        add("noise_regenerated_ovrl_gain", d_r["ovrl"] - d_in["ovrl"])
+        save("denoised_regenerated", k, regen)
         # The same asked for clean speech (the top of the SNR scale).
         cleanest = edit_audio(attributes, vocoder, noisy, {"snr": 50.0}).audio
         d_50 = dnsmos_scores(cleanest, rate)

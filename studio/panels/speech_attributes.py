@@ -67,8 +67,10 @@ def analyse_speech(registry: Registry, model: str, clip: np.ndarray, *, ctx: Job
 def regenerate(registry: Registry, model: str, vocoder: str, clip: np.ndarray,
                changes: dict[str, float], curves: dict[str, np.ndarray], *,
                ctx: JobContext) -> tuple[np.ndarray, EditResult]:
-    res = edit_audio(registry.get(model), registry.get(vocoder), clip, changes, curves,
-                     ctx=ctx)
+    attr = registry.get(model)
+    res = edit_audio(attr, registry.get(vocoder), clip, changes, curves, ctx=ctx)
+    # What is shown for B is the mel of what is heard.
+    res.mel = log_mel(res.audio, attr.mel_settings).numpy()
     return clip, res
 
 
@@ -419,7 +421,7 @@ class SpeechAttributesPanel(Panel):
         hi = float(mel_to_db(self.mel).max())
         self.legend.setText("Pitch over the mel spectrogram (white: analysed; blue: what "
                             "regeneration asks for); loudness per frame below. Shown: "
-                            + ("B, the regenerated mel" if shown is not self.mel else
+                            + ("B, the edit" if shown is not self.mel else
                                "A, the original"))
         hop = 256 / RATE
         self.plot.show_db(db, hop, self._freqs(), (hi - TOP_DB, hi))
@@ -491,6 +493,8 @@ class SpeechAttributesPanel(Panel):
         self.result, self.result_key = res.audio, key
         self.result_mel = res.mel
         note = {"unchanged": "nothing changed", "gain": "a gain (loudness only)",
+                "cleaned": "cleaned (the recording filtered toward the model's clean, dry "
+                           "regeneration)",
                 "regenerated": "regenerated"}[res.method]
         if res.limited_db:
             note += f"; lowered {res.limited_db:.1f} dB to stay below full scale"

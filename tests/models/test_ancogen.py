@@ -219,6 +219,10 @@ def test_edit_audio_gain_regeneration_and_level():
     snr = r.plan["analysis"]["snr_db"]
     speech = active_level_db(x) - 10 * np.log10(1 + 10 ** (-snr / 10))
     assert active_level_db(r.audio) == pytest.approx(speech - 3.0, abs=0.1)
+    cleaned = edit_audio(backend, voc, x, {"snr": 50.0})      # 50: the top, never below
+    assert cleaned.method == "cleaned" and cleaned.audio.size == x.size
+    forced = edit_audio(backend, voc, x, {"snr": 50.0}, regenerate=True)
+    assert forced.method == "regenerated"
     loud = edit_audio(backend, voc, x * np.float32(3.5), {"loudness": 12.0})
     assert loud.limited_db > 0 and np.abs(loud.audio).max() <= 0.999
     for bad, msg in (({"pitch": 40.0}, "limited to"), ({"speed": 1.0}, "unknown"),
@@ -296,3 +300,30 @@ def test_shipped_model_regenerates_a_held_out_voice_higher_and_cleaner():
     assert card["config"]["content_dims"] > 0
     assert set(card["measured_control"]["targets"]) >= {
         "pitch_shift_within_0.5_of_asked", "denoise_bak_gain_at_least_0.8"}
+
+
+def test_clean_up_filters_the_clip_itself_never_deeper_than_asked():
+    from models.audio.io import read_audio
+    from models.audio.speech_edit import apply_mel_gain, cleanup_floor_db, wiener_gain
+    from models.protocol import MelSettings
+
+    s = MelSettings()
+    x = read_audio(DATA / "unseen-fr4.flac", 16000).audio
+    frames = at.frames(x.size)
+    same = apply_mel_gain(x, np.zeros((80, frames), np.float32), s)
+    assert np.max(np.abs(same - x)) < 1e-4                 # the clip itself, phase and all
+    quieter = apply_mel_gain(x, np.full((80, frames), np.log(0.1), np.float32), s)
+    assert np.allclose(quieter, 0.1 * x, atol=1e-4)
+    mel = np.random.default_rng(0).normal(-4, 2, (80, frames)).astype(np.float32)
+    g = wiener_gain(mel - 5.0, mel, floor_db=-25.0)      # same shape, other level: no cut
+    assert np.allclose(g, 0.0, atol=1e-6)
+    g = wiener_gain(np.full_like(mel, -20.0), mel, floor_db=-25.0)
+    assert g.min() >= -25.0 / (20 / np.log(10)) - 1e-6 and g.max() <= 0.0
+    a = {"snr_db": 5.0, "c50_db": 20.0}
+    assert cleanup_floor_db({"snr": 30.0}, {}, a) == -25.0
+    assert cleanup_floor_db({"snr": 30.0, "c50": 30.0}, {}, a) == -25.0
+    assert cleanup_floor_db({"c50": 35.0}, {}, a) == -15.0
+    assert cleanup_floor_db({"snr": 2.0}, {}, a) is None             # noisier: regenerate
+    assert cleanup_floor_db({"snr": 30.0, "pitch": 1.0}, {}, a) is None
+    assert cleanup_floor_db({"snr": 30.0}, {"pitch": np.ones(3)}, a) is None
+    assert cleanup_floor_db({"loudness": 3.0}, {}, a) is None

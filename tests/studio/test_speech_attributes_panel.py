@@ -148,3 +148,14 @@ def test_record_here_then_play_and_switch_a_b_at_the_same_moment(panel, qtbot, v
     assert panel.player.position > 3000
     panel.toggle_play()
     assert not panel.player.playing
+
+
+def test_a_clean_up_filters_the_recording_and_shows_what_is_heard(panel, qtbot):
+    messages = []
+    panel.message.connect(messages.append)
+    panel.snr_check.setChecked(True)                    # 50 dB: the top of the scale
+    panel.regenerate()
+    settle(panel, qtbot)
+    assert any("cleaned" in m for m in messages)
+    assert panel.result.size == panel.doc.audio.size
+    assert panel.result_mel.shape == panel.mel.shape and panel.listening == "B"
