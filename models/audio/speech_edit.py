@@ -66,7 +66,8 @@ def edit_audio(attributes: Any, vocoder: Any, audio: np.ndarray,
                ctx: JobContext | None = None) -> EditResult:
     """``audio`` (mono, at the models' rate) with ``changes`` (pitch semitones and loudness
     dB relative; snr and c50 dB targets) and drawn ``curves`` (pitch Hz per frame);
-    ``regenerate`` sends a loudness-only change through the model too."""
+    ``regenerate`` sends any change through full regeneration (a loudness change, a
+    clean-up)."""
     changes = {k: float(v) for k, v in changes.items() if v is not None}
     curves = dict(curves or {})
     check_changes(changes)
