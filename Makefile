@@ -46,7 +46,7 @@ data: $(STAMP)
 	$(BIN)/latent-studio data build emoji
 	$(BIN)/latent-studio data build speech
 
-# Retrain the shipped models (about 3 hours on 2 CPU cores); see README.
+# Retrain the shipped models (about 6 hours on 2 CPU cores); see README.
 train: data
 	$(BIN)/pip install -q -e '.[measure]'
 	$(BIN)/latent-studio train vae --data emoji --epochs 60 --anneal-epochs 5
@@ -66,7 +66,7 @@ train: data
 	$(BIN)/latent-studio train vocoder --minutes 55 --mel-weight 6 --lr 0.0002 \
 	    --init resources/weights/vocoder-speech.safetensors --adv-weight 1 --fm-weight 10 \
 	    --batch 8 --out resources/weights/vocoder-real.safetensors
-	# Directions of the glyph models (minutes) and the speech attribute model (35 minutes).
+	# Directions of the glyph models (minutes each).
 	$(BIN)/latent-studio train directions --model vae-glyphs
 	$(BIN)/latent-studio train directions --model stylegen-glyphs
 	# The attribute model: 35 minutes of analysis, then 45 with the content stream that
