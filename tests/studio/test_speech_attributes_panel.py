@@ -159,3 +159,15 @@ def test_a_clean_up_filters_the_recording_and_shows_what_is_heard(panel, qtbot):
     assert any("cleaned" in m for m in messages)
     assert panel.result.size == panel.doc.audio.size
     assert panel.result_mel.shape == panel.mel.shape and panel.listening == "B"
+
+
+def test_bad_files_and_short_clips_are_messages(panel, qtbot, tmp_path):
+    errors = []
+    panel.error.connect(lambda m, d: errors.append(m))
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    panel.open_file(str(bad))
+    settle(panel, qtbot)
+    assert errors and "notes.wav" in errors[-1] and panel.doc.label == "fr4"
+    panel.load_audio(np.zeros(1000, np.float32), 16000, "click")
+    assert "shorter than 0.25 s" in errors[-1] and panel.doc.label == "fr4"
