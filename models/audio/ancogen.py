@@ -98,6 +98,13 @@ def scales(cfg: AnCoGenConfig) -> dict[str, Scale]:
             "c50": Scale(cfg.c50_min, cfg.c50_max, cfg.c50_bins)}
 
 
+def f0_tokens(cfg: AnCoGenConfig, f0_hz: torch.Tensor) -> torch.Tensor:
+    """Pitch tokens of f0 values (Hz): 0 where unvoiced (f0 <= 0), else 1 + its bin."""
+    scale = Scale(cfg.f0_min, cfg.f0_max, cfg.f0_bins, log=True)
+    return torch.where(f0_hz > 0, 1 + scale.to_bins(f0_hz.clamp_min(cfg.f0_min)),
+                       torch.zeros_like(f0_hz, dtype=torch.long))
+
+
 class AnCoGen(nn.Module):
     """(mel (B, T, n_mels), tokens, masks) -> predicted mel and attribute logits.
 
@@ -259,8 +266,7 @@ class AnCoGenBackend:
         t = content_t.shape[1]
         if f0.shape[1] != t or (loudness_db is not None and len(loudness_db) != t):
             raise ValueError("content, pitch and loudness must have one value per frame")
-        f0_tok = torch.where(f0 > 0, 1 + sc["f0"].to_bins(f0.clamp_min(c.f0_min)),
-                             torch.zeros_like(f0, dtype=torch.long))
+        f0_tok = f0_tokens(c, f0)
         if loudness_db is None:
             loud_tok = torch.full((1, t), c.loud_bins, dtype=torch.long, device=dev)
         else:

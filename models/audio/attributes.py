@@ -44,14 +44,26 @@ def loudness_db(x: np.ndarray, hop: int = HOP, win: int = 1024) -> np.ndarray:
     return np.maximum(20 * np.log10(rms + 1e-12), FLOOR_DB).astype(np.float32)
 
 
+def active_power(x: np.ndarray) -> float:
+    """Mean power over the loudest half of the mel frames (the speech's active frames); the
+    clip's mean power where it has no whole frame."""
+    lev = loudness_db(x)
+    if lev.size == 0:
+        return float(np.mean(np.asarray(x, np.float64) ** 2)) if np.size(x) else 0.0
+    return float(np.mean(10 ** (lev[lev >= np.median(lev)] / 10)))
+
+
+def active_level_db(x: np.ndarray) -> float:
+    """:func:`active_power` in dB: the level of the speech."""
+    return float(10 * np.log10(active_power(x) + 1e-20))
+
+
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """``speech`` plus ``noise`` scaled so the power ratio over the speech's active frames (the
     loudest 50 %) is ``snr_db``."""
     s = np.asarray(speech, np.float64)
     n = np.resize(np.asarray(noise, np.float64), s.size)
-    lev = loudness_db(s)
-    active = 10 ** (lev[lev >= np.median(lev)] / 10)
-    p_s = float(np.mean(active)) if active.size else float(np.mean(s ** 2))
+    p_s = active_power(s)
     p_n = float(np.mean(n ** 2)) + 1e-20
     return (s + n * np.sqrt(p_s / p_n * 10 ** (-snr_db / 10))).astype(np.float32)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from models.audio.attributes import loudness_db
+from models.audio.attributes import active_level_db
 from models.audio.features import log_mel
 from models.audio.io import fit_length
 from models.protocol import AttributeRequest, JobContext
@@ -35,15 +35,6 @@ class EditResult:
     plan: dict[str, Any] = field(default_factory=dict)
     limited_db: float = 0.0            # how far the level was lowered to stay below full scale
     model_level_db: float | None = None    # the level change the model made by itself
-
-
-def active_level_db(x: np.ndarray) -> float:
-    """Mean power (dB) over the loudest half of the mel frames: the level of the speech."""
-    lev = loudness_db(x)
-    if lev.size == 0:
-        return -100.0
-    act = lev[lev >= np.median(lev)]
-    return float(10 * np.log10(np.mean(10 ** (act / 10)) + 1e-20))
 
 
 def check_changes(changes: dict[str, float]) -> None:
@@ -149,15 +140,19 @@ def apply_mel_gain(audio: np.ndarray, gain: np.ndarray, s: Any) -> np.ndarray:
     window = torch.hann_window(s.win)
     spec = torch.stft(x, s.n_fft, s.hop, s.win, window, center=True, return_complex=True)
     bins, frames = spec.shape
-    # Mel frame k is centred on sample (k + 0.5) * hop; STFT frame j (centred) on j * hop.
-    g_t = np.stack([np.interp(np.arange(frames), np.arange(gain.shape[1]) + 0.5, row)
-                    for row in gain])
-    freqs = np.arange(bins) * s.sample_rate / s.n_fft
-    centres = mel_frequencies(s)
-    g = np.stack([np.interp(freqs, centres, g_t[:, j]) for j in range(frames)], axis=1)
+    # Linear interpolation as matrices: over frequency by the bands' centre frequencies, over
+    # time from mel frame k (centred on sample (k + 0.5) * hop) to STFT frame j (on j * hop).
+    freq = _interp_matrix(np.arange(bins) * s.sample_rate / s.n_fft, mel_frequencies(s))
+    time = _interp_matrix(np.arange(frames), np.arange(gain.shape[1]) + 0.5)
+    g = freq @ np.asarray(gain, np.float64) @ time.T
     out = torch.istft(spec * torch.from_numpy(np.exp(g).astype(np.float32)), s.n_fft, s.hop,
                       s.win, window, center=True, length=x.numel())
     return out.numpy().astype(np.float32)
+
+
+def _interp_matrix(at: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(len(at), len(points)): values at ``points`` to values at ``at``, as np.interp does."""
+    return np.stack([np.interp(at, points, e) for e in np.eye(len(points))], axis=1)
 
 
 def _limit(res: EditResult) -> EditResult:

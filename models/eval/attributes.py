@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from models.audio import attributes as at
+from models.audio.attributes import active_level_db
 from models.audio.io import write_wav
-from models.audio.speech_edit import active_level_db, edit_audio
+from models.audio.speech_edit import edit_audio
 from models.protocol import JobContext
 
 

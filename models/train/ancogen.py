@@ -31,6 +31,7 @@ from models.audio.ancogen import (
     AnCoGenConfig,
     config_to_card,
     content_of,
+    f0_tokens,
     init_from,
     scales,
 )
@@ -148,10 +149,7 @@ class Examples:
 
 def tokens(cfg: AnCoGenConfig, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     sc = scales(cfg)
-    f0 = batch["f0"]
-    f0_tok = torch.where(f0 > 0, 1 + sc["f0"].to_bins(f0.clamp_min(cfg.f0_min)),
-                         torch.zeros_like(f0, dtype=torch.long))
-    return {"f0": f0_tok, "loud": sc["loud"].to_bins(batch["loud"]),
+    return {"f0": f0_tokens(cfg, batch["f0"]), "loud": sc["loud"].to_bins(batch["loud"]),
             "snr": sc["snr"].to_bins(batch["snr"]), "c50": sc["c50"].to_bins(batch["c50"])}
 
 

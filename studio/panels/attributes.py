@@ -194,15 +194,7 @@ class AttributesPanel(Panel):
         right.addWidget(scroll, 1)
         right.addWidget(layer_box)
 
-        body = QHBoxLayout()
-        lw, rw = QWidget(), QWidget()
-        lw.setLayout(left)
-        rw.setLayout(right)
-        body.addWidget(lw, 3)
-        body.addWidget(rw, 2)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addLayout(body, 1)
+        self.set_columns(top, left, right)
 
         self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
         self.open_button.clicked.connect(self._on_open_clicked)

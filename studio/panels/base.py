@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLayout, QVBoxLayout, QWidget
 
 from models.protocol import BackendInfo
 from models.registry import Registry
@@ -142,6 +142,18 @@ class Panel(QWidget):
         sc.setWhatsThis(what)
         self.shortcuts.append((QKeySequence(keys).toString(), what))
         return sc
+
+    def set_columns(self, top: QLayout, left: QLayout, right: QLayout,
+                    stretch: tuple[int, int] = (3, 2)) -> None:
+        """This panel's layout: a row of controls over two columns (``stretch`` shares)."""
+        body = QHBoxLayout()
+        for column, share in ((left, stretch[0]), (right, stretch[1])):
+            holder = QWidget()
+            holder.setLayout(column)
+            body.addWidget(holder, share)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(body, 1)
 
     def state(self) -> dict[str, Any]:
         """Everything needed to restore this panel exactly (JSON values and numpy arrays)."""

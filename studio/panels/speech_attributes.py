@@ -60,8 +60,8 @@ def analyse_speech(registry: Registry, model: str, clip: np.ndarray, *, ctx: Job
     """(the clip, its analysis, its log-mel)."""
     backend = registry.get(model)
     ctx.check()
-    a = backend.analyse(clip)
-    return clip, a, log_mel(clip, backend.mel_settings).numpy()
+    mel = log_mel(clip, backend.mel_settings).numpy()
+    return clip, backend.analyse_mel(mel), mel
 
 
 def regenerate(registry: Registry, model: str, vocoder: str, clip: np.ndarray,
@@ -183,15 +183,7 @@ class SpeechAttributesPanel(Panel):
         left.addWidget(self.plot, 1)
         left.addWidget(self.loud_plot)
         left.addWidget(self.legend)
-        body = QHBoxLayout()
-        lw, rw = QWidget(), QWidget()
-        lw.setLayout(left)
-        rw.setLayout(right)
-        body.addWidget(lw, 3)
-        body.addWidget(rw, 2)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addLayout(body, 1)
+        self.set_columns(top, left, right)
 
         self.model_combo.currentIndexChanged.connect(lambda _: self._models_chosen())
         self.vocoder_combo.currentIndexChanged.connect(lambda _: self._models_chosen())
