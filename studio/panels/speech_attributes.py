@@ -94,6 +94,7 @@ class SpeechAttributesPanel(Panel):
         self._generates: dict[str, bool] = {}
         self._build()
         self.backend_changed()
+        self._redraw()                  # no clip yet: the empty view says what to do
 
     # -- layout ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -122,6 +123,7 @@ class SpeechAttributesPanel(Panel):
         self.loud_plot.setBackground("#111")
         self.loud_plot.setFixedHeight(90)
         self.loud_plot.setLabel("left", "dB")
+        self.loud_plot.setYRange(-90, 0, padding=0)     # dBFS, the loudness tokens' range
         self.loud_plot.setXLink(self.plot)
         self.loud_item = self.loud_plot.plot(pen=pg.mkPen("#fc6", width=1.5))
         self.legend = QLabel("Pitch over the mel spectrogram (white: analysed; blue: what "

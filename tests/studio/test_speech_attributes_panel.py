@@ -171,3 +171,12 @@ def test_bad_files_and_short_clips_are_messages(panel, qtbot, tmp_path):
     assert errors and "notes.wav" in errors[-1] and panel.doc.label == "fr4"
     panel.load_audio(np.zeros(1000, np.float32), 16000, "click")
     assert "shorter than 0.25 s" in errors[-1] and panel.doc.label == "fr4"
+
+
+def test_without_a_clip_the_view_says_what_to_do(win):
+    p = win.show_panel("speech_attributes")
+    assert p.plot.empty_text.isVisible()
+    assert "Open, record" in p.plot.empty_text.toPlainText()
+    x0, x1 = p.plot.getViewBox().viewRange()[0]
+    assert x0 == pytest.approx(0.0, abs=0.01) and x1 == pytest.approx(4.0, abs=0.01)
+    assert not p.regen_button.isEnabled() and not p.play_button.isEnabled()
