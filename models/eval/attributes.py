@@ -3,10 +3,13 @@ never heard in training, measured with a tracker the model never learned from (p
 70 Hz high-pass; the model's pitch labels came from FCPE) and with DNSMOS.
 
 * pitch +N semitones: the shift pYIN measures (median over the frames voiced in both, per
-  clip) and DNSMOS, against librosa's phase-vocoder shift and WORLD (pyworld, where it is
-  installed), and against the clip through the same chain with nothing changed;
-* SNR target on the clip with white noise mixed in: DNSMOS BAK (and OVRL) gain, and the same
-  through full regeneration, and with the target at the top of the scale (50 dB: clean);
+  clip) and DNSMOS, for the default edit (the recording's peaks moved, formants kept), the
+  same with the formants moved too, and the model's full regeneration through the vocoder,
+  against librosa's phase-vocoder shift and WORLD (pyworld, where it is installed), and the
+  clip regenerated with nothing changed;
+* SNR target on the clip with white noise mixed in: DNSMOS BAK (and OVRL) gain and the SNR
+  the model reads in the result, the same through full regeneration, and with the target at
+  the top of the scale (50 dB: clean);
 * loudness +N dB: the level change measured on the loudest half of the frames, as a plain
   gain and through the model (and what the model did before the level is set);
 * length: output samples over input samples.
@@ -98,6 +101,10 @@ def measure_control(attributes: Any, vocoder: Any, clips: list[np.ndarray], out:
         # Pitch.
         systems = {
             "ours": edit_audio(attributes, vocoder, x, {"pitch": semitones}).audio,
+            "ours_formants_moved": edit_audio(attributes, vocoder, x, {"pitch": semitones},
+                                              keep_formants=False).audio,
+            "ours_regenerated": edit_audio(attributes, vocoder, x, {"pitch": semitones},
+                                           regenerate=True).audio,
             "ours_unchanged": edit_audio(attributes, vocoder, x, {}, regenerate=True).audio,
             "phase_vocoder": phase_vocoder_shift(x, semitones),
         }
@@ -124,6 +131,7 @@ def measure_control(attributes: Any, vocoder: Any, clips: list[np.ndarray], out:
         add("noise_bak_gain", d_out["bak"] - d_in["bak"])
         add("noise_ovrl_gain", d_out["ovrl"] - d_in["ovrl"])
         add("noise_length_ratio", clean.size / noisy.size)
+        add("noise_model_reads_snr_db", attributes.analyse(clean)["snr_db"])
         # The same through full regeneration and vocoding (what a pitch change gets).
         regen = edit_audio(attributes, vocoder, noisy, {"snr": target_snr},
                            regenerate=True).audio

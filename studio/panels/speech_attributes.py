@@ -4,9 +4,12 @@ A clip (opened, recorded here, or taken from the Spectrogram editor) is analysed
 attribute model (AnCoGen-style, models/audio/ancogen.py): its pitch curve is drawn over the
 mel spectrogram, its loudness below, SNR and C50 as numbers. Sliders set a pitch shift
 (semitones) and a loudness change (dB), and targets for SNR and C50; the pitch curve can be
-drawn with the mouse. Regenerate (the long lane: progress, cancel) has the model regenerate
-the mel from the clip's analysed content with those attributes and the vocoder make audio of
-it (models/audio/speech_edit.py). Play, A/B with the original at the same moment, export.
+drawn with the mouse. Apply (the long lane: progress, cancel) makes the edit
+(models/audio/speech_edit.py): by default the recording is kept (a pitch change moves its own
+spectral peaks by the model's plan, formants kept; a clean-up filters it toward the model's
+clean, dry regeneration); "Regenerate whole clip" (and any added noise or room) has the model
+regenerate the mel from the clip's analysed content and the vocoder make audio of it. Play,
+A/B with the original at the same moment, export.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from models.audio.features import log_mel, mel_frequencies, mel_to_db
 from models.audio.io import read_audio, resample, write_wav
-from models.audio.speech_edit import EditResult, edit_audio
+from models.audio.speech_edit import METHODS, EditResult, edit_audio
 from models.protocol import Capability, JobContext, MelSettings
 from models.registry import Registry
 from studio import audio
@@ -66,9 +69,11 @@ def analyse_speech(registry: Registry, model: str, clip: np.ndarray, *, ctx: Job
 
 def regenerate(registry: Registry, model: str, vocoder: str, clip: np.ndarray,
                changes: dict[str, float], curves: dict[str, np.ndarray], *,
+               whole: bool = False, keep_formants: bool = True,
                ctx: JobContext) -> tuple[np.ndarray, EditResult]:
     attr = registry.get(model)
-    res = edit_audio(attr, registry.get(vocoder), clip, changes, curves, ctx=ctx)
+    res = edit_audio(attr, registry.get(vocoder), clip, changes, curves, regenerate=whole,
+                     keep_formants=keep_formants, ctx=ctx)
     # What is shown for B is the mel of what is heard.
     res.mel = log_mel(res.audio, attr.mel_settings).numpy()
     return clip, res
@@ -127,7 +132,7 @@ class SpeechAttributesPanel(Panel):
         self.loud_plot.setXLink(self.plot)
         self.loud_item = self.loud_plot.plot(pen=pg.mkPen("#fc6", width=1.5))
         self.legend = QLabel("Pitch over the mel spectrogram (white: analysed; blue: what "
-                             "regeneration asks for); loudness per frame below. Shown: A.")
+                             "the edit asks for); loudness per frame below. Shown: A.")
         self.legend.setWordWrap(True)
         self.readout = QLabel("")
         self.readout.setWordWrap(True)
@@ -163,9 +168,22 @@ class SpeechAttributesPanel(Panel):
         for b in (self.draw_button, self.clear_drawing, self.reset_button):
             tools.addWidget(b)
         grid.addLayout(tools, len(rows), 0, 1, 3)
+        self.formants_check = QCheckBox("Keep formants")
+        self.formants_check.setToolTip("Move the pitch only; the vowels' envelope stays where "
+                                       "it was (off: it moves with the pitch)")
+        self.whole_check = QCheckBox("Regenerate whole clip")
+        self.whole_check.setToolTip(
+            "Send the whole clip through the model and the vocoder. Off: the recording is "
+            "kept (pitch moves its own peaks, a clean-up filters it); adding noise or room "
+            "always regenerates")
+        how = QHBoxLayout()
+        for b in (self.formants_check, self.whole_check):
+            how.addWidget(b)
+        how.addStretch(1)
+        grid.addLayout(how, len(rows) + 1, 0, 1, 3)
 
-        self.regen_button = QPushButton("Regenerate")
-        self.regen_button.setToolTip("Regenerate the sentence with these attributes "
+        self.regen_button = QPushButton("Apply")
+        self.regen_button.setToolTip("Make the edit with these attributes "
                                      "(Ctrl+Return; cancel in the status bar)")
         self.play_button = QPushButton("▶ Play")
         self.ab_button = QPushButton("A: original")
@@ -194,6 +212,12 @@ class SpeechAttributesPanel(Panel):
         self.take_button.clicked.connect(lambda: self.request_clip.emit(self.name))
         self.snr_check.toggled.connect(lambda on: self._target_toggled("snr", on))
         self.c50_check.toggled.connect(lambda on: self._target_toggled("c50", on))
+        self.formants_check.toggled.connect(
+            lambda on: self._push("Keep formants" if on else "Move formants",
+                                  keep_formants=bool(on)))
+        self.whole_check.toggled.connect(
+            lambda on: self._push("Regenerate whole clip" if on else "Keep the recording",
+                                  regenerate=bool(on)))
         self.draw_button.toggled.connect(self._draw_toggled)
         self.clear_drawing.clicked.connect(self._clear_drawing)
         self.reset_button.clicked.connect(self.reset)
@@ -202,7 +226,7 @@ class SpeechAttributesPanel(Panel):
         self.ab_button.clicked.connect(self.switch_ab)
         self.export_button.clicked.connect(self.export)
         self.plot.image.stroke.connect(self._on_stroke)
-        self.add_shortcut("Ctrl+Return", self.regenerate, "Speech attributes: regenerate")
+        self.add_shortcut("Ctrl+Return", self.regenerate, "Speech attributes: apply")
         self.add_shortcut("Space", self.toggle_play, "Speech attributes: play or stop")
         self._poll = QTimer(self, interval=50)
         self._poll.timeout.connect(self._on_poll)
@@ -317,6 +341,11 @@ class SpeechAttributesPanel(Panel):
             slider.setValue(int(round((default if v is None else v) * TICKS)))
             for w in (slider, check):
                 w.blockSignals(False)
+        for check, on in ((self.formants_check, doc.keep_formants),
+                          (self.whole_check, doc.regenerate)):
+            check.blockSignals(True)
+            check.setChecked(on)
+            check.blockSignals(False)
         for name, combo in ((doc.model, self.model_combo), (doc.vocoder, self.vocoder_combo)):
             if name and name in combo.names() and combo.current_name != name:
                 combo.select(name, quiet=True)
@@ -379,7 +408,7 @@ class SpeechAttributesPanel(Panel):
         return float(np.interp(band - 0.5, np.arange(f.size), f))
 
     def target_f0(self) -> np.ndarray | None:
-        """The pitch curve regeneration asks for (Hz per frame, 0 unvoiced)."""
+        """The pitch curve the edit asks for (Hz per frame, 0 unvoiced)."""
         if self.analysis is None:
             return None
         curves = self.doc.curves(self.analysis["f0_hz"])
@@ -414,7 +443,7 @@ class SpeechAttributesPanel(Panel):
         db = mel_to_db(shown)
         hi = float(mel_to_db(self.mel).max())
         self.legend.setText("Pitch over the mel spectrogram (white: analysed; blue: what "
-                            "regeneration asks for); loudness per frame below. Shown: "
+                            "the edit asks for); loudness per frame below. Shown: "
                             + ("B, the edit" if shown is not self.mel else
                                "A, the original"))
         hop = 256 / RATE
@@ -440,7 +469,7 @@ class SpeechAttributesPanel(Panel):
             f"{self.doc.label}: {self.doc.audio.size / RATE:.2f} s · pitch median "
             + (f"{np.median(voiced):.0f} Hz" if voiced.size else "none (unvoiced)")
             + f" · SNR {a['snr_db']:.1f} dB · C50 {a['c50_db']:.1f} dB"
-            + (" · edited: Regenerate to hear it" if self.doc.edited and not self.current
+            + (" · edited: Apply to hear it" if self.doc.edited and not self.current
                else ""))
 
     @property
@@ -457,11 +486,11 @@ class SpeechAttributesPanel(Panel):
         gen = ready and self._generates[self.doc.model]
         for w in (self.pitch_slider, self.loud_slider, self.snr_slider, self.c50_slider,
                   self.snr_check, self.c50_check, self.draw_button, self.clear_drawing,
-                  self.reset_button):
+                  self.reset_button, self.formants_check, self.whole_check):
             w.setEnabled(ready)
         self.regen_button.setEnabled(gen)
-        self.regen_button.setToolTip("Regenerate the sentence with these attributes "
-                                     "(Ctrl+Return)" if gen or not ready else
+        self.regen_button.setToolTip("Make the edit with these attributes (Ctrl+Return)"
+                                     if gen or not ready else
                                      "This model analyses only; it cannot regenerate")
         self.play_button.setEnabled(has)
         self.ab_button.setEnabled(self.result is not None)
@@ -476,8 +505,9 @@ class SpeechAttributesPanel(Panel):
         self.ctx.jobs.submit(
             f"{self.name}-regenerate", regenerate, self.ctx.registry, self.doc.model,
             self.doc.vocoder, self.doc.audio, self.doc.changes(),
-            self.doc.curves(self.analysis["f0_hz"]), lane="long",
-            label="Regenerating speech", on_result=lambda out, k=key: self._regenerated(out, k),
+            self.doc.curves(self.analysis["f0_hz"]), whole=self.doc.regenerate,
+            keep_formants=self.doc.keep_formants, lane="long", label="Editing speech",
+            on_result=lambda out, k=key: self._regenerated(out, k),
             on_error=self.error.emit)
 
     def _regenerated(self, out: tuple[np.ndarray, EditResult], key: dict[str, Any]) -> None:
@@ -486,10 +516,7 @@ class SpeechAttributesPanel(Panel):
             return
         self.result, self.result_key = res.audio, key
         self.result_mel = res.mel
-        note = {"unchanged": "nothing changed", "gain": "a gain (loudness only)",
-                "cleaned": "cleaned (the recording filtered toward the model's clean, dry "
-                           "regeneration)",
-                "regenerated": "regenerated"}[res.method]
+        note = f"{res.method} ({METHODS[res.method]})"
         if res.limited_db:
             note += f"; lowered {res.limited_db:.1f} dB to stay below full scale"
         self.message.emit(f"Speech attributes: {note}")
@@ -546,7 +573,7 @@ class SpeechAttributesPanel(Panel):
 
     def export(self) -> None:
         if self.result is None:
-            self.message.emit("Regenerate first; there is nothing edited to export")
+            self.message.emit("Apply first; there is nothing edited to export")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export edited speech", "edited.wav",
                                               "WAV (*.wav)")

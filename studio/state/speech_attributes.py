@@ -1,5 +1,6 @@
 """What the Speech attributes panel edits (Qt-free): a clip, the relative changes (pitch
-semitones, loudness dB), the targets (SNR, C50; None: as analysed) and a drawn pitch curve."""
+semitones, loudness dB), the targets (SNR, C50; None: as analysed), a drawn pitch curve, and
+how the edit is made (formants kept; the recording kept or the whole clip regenerated)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class SpeechAttributesDoc:
     snr: float | None = None                 # target dB; None: keep
     c50: float | None = None                 # target dB; None: keep
     drawn: np.ndarray | None = None          # Hz per frame; NaN where not drawn, 0 unvoiced
+    keep_formants: bool = True               # pitch moves, the vowels' envelope stays
+    regenerate: bool = False                 # the whole clip through the model and vocoder
 
     def changes(self) -> dict[str, float]:
         out = {"pitch": self.pitch, "loudness": self.loudness, "snr": self.snr,
@@ -67,7 +70,8 @@ class SpeechAttributesDoc:
     def state(self) -> dict[str, Any]:
         return {"model": self.model, "vocoder": self.vocoder, "audio": self.audio,
                 "label": self.label, "pitch": self.pitch, "loudness": self.loudness,
-                "snr": self.snr, "c50": self.c50, "drawn": self.drawn}
+                "snr": self.snr, "c50": self.c50, "drawn": self.drawn,
+                "keep_formants": self.keep_formants, "regenerate": self.regenerate}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SpeechAttributesDoc:
@@ -84,4 +88,6 @@ class SpeechAttributesDoc:
                    loudness=float(np.clip(float(state.get("loudness", 0.0)),
                                           -LOUDNESS_LIMIT, LOUDNESS_LIMIT)),
                    snr=opt(state.get("snr"), *SNR_RANGE), c50=opt(state.get("c50"), *C50_RANGE),
-                   drawn=arr(state.get("drawn")))
+                   drawn=arr(state.get("drawn")),
+                   keep_formants=bool(state.get("keep_formants", True)),
+                   regenerate=bool(state.get("regenerate", False)))

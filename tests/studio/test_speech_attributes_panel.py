@@ -150,6 +150,29 @@ def test_record_here_then_play_and_switch_a_b_at_the_same_moment(panel, qtbot, v
     assert not panel.player.playing
 
 
+def test_the_recording_is_kept_unless_the_whole_clip_is_regenerated(panel, qtbot):
+    messages = []
+    panel.message.connect(messages.append)
+    assert panel.formants_check.isChecked() and not panel.whole_check.isChecked()
+    panel.pitch_slider.setValue(30)
+    panel.regenerate()
+    settle(panel, qtbot)
+    assert any(m.startswith("Speech attributes: shifted") for m in messages)
+    assert panel.current
+    panel.whole_check.setChecked(True)                  # one undo step; the result is stale
+    assert panel.doc.regenerate and not panel.current
+    panel.regenerate()
+    settle(panel, qtbot)
+    assert any(m.startswith("Speech attributes: regenerated") for m in messages)
+    panel.undo_stack.undo()
+    assert not panel.doc.regenerate and not panel.whole_check.isChecked()
+    panel.formants_check.setChecked(False)
+    state = panel.doc.state()
+    assert state["keep_formants"] is False
+    assert SpeechAttributesDoc.from_state(state).keep_formants is False
+    assert SpeechAttributesDoc.from_state({}).keep_formants is True     # older sessions
+
+
 def test_a_clean_up_filters_the_recording_and_shows_what_is_heard(panel, qtbot):
     messages = []
     panel.message.connect(messages.append)
