@@ -188,7 +188,7 @@ def train(out: Path, cfg: TrainConfig | None = None, data_path: Path | None = No
     batches, stop = data.prefetch(cfg.batch)
     while True:
         elapsed = time.time() - t0
-        if elapsed > budget:
+        if elapsed > budget and history:        # never without one measured point
             break
         frac = elapsed / budget
         lr = cfg.lr * min(1.0, (step + 1) / 300) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.95
