@@ -44,11 +44,14 @@ FAMILIES: dict[str, str] = {
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",
     "ancogen": "models.audio.ancogen",
+    "sourcefilter": "models.audio.sourcefilter",
 }
 
-# Built-ins that need no weights: name -> card (family + config).
+# Built-ins that need no weights of their own: name -> card (family + config); a JSON card
+# of the same name in the weights folder adds to it (what was measured).
 WEIGHTLESS: dict[str, dict[str, Any]] = {
     "griffinlim": {"family": "griffinlim", "config": {}},
+    "source-filter": {"family": "sourcefilter", "config": {"pitch_model": "attributes-speech"}},
 }
 
 
@@ -108,6 +111,7 @@ class Registry:
         self._lock = threading.Lock()
         self.problems: list[str] = []
         self._defaults: dict[str, str] = {}
+        self._weightless_cards: dict[str, dict[str, Any]] = {}
         if weights_dir is not None and (Path(weights_dir) / DEFAULTS_FILE).is_file():
             try:
                 self._defaults = {str(k): str(v) for k, v in json.loads(
@@ -121,6 +125,13 @@ class Registry:
                 except CheckpointError as exc:
                     self.problems.append(str(exc))
         for name, card in WEIGHTLESS.items():
+            extra = Path(weights_dir) / f"{name}.json" if weights_dir is not None else None
+            if extra is not None and extra.is_file():
+                try:
+                    card = {**json.loads(extra.read_text()), **card}
+                except (OSError, ValueError) as exc:
+                    self.problems.append(f"{extra.name}: not readable ({exc})")
+            self._weightless_cards[name] = card
             self._add(replace(describe(Path(name), card, "builtin"), path=""))
 
     def _add(self, info: BackendInfo) -> BackendInfo:
@@ -223,7 +234,8 @@ class Registry:
         info itself for a model without weights)."""
         info = self.info(name)
         if not info.path:
-            return info.to_json()
+            card = self._weightless_cards.get(name)
+            return {**info.to_json(), **card} if card else info.to_json()
         mod = family_module(info.family)
         reader = getattr(mod, "read_card", None)
         if reader is not None:

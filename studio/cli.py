@@ -212,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     vo.add_argument("input", type=Path, metavar="IN.wav")
     vo.add_argument("output", type=Path, metavar="OUT.wav")
     vo.add_argument("--vocoder", default=None,
-                    help="model name (default: the shipped neural vocoder; 'griffinlim')")
+                    help="model name or weights file (default: resources/weights/"
+                         "defaults.json's; 'source-filter', 'vocoder-speech', 'vocoder-real', "
+                         "'griffinlim')")
     vo.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the vocoder (see 'models list --json': params)")
     vo.add_argument("--iters", help="short for --param iters=N (Griffin-Lim's iterations)")

@@ -110,7 +110,10 @@ def edit_audio(attributes: Any, vocoder: Any, audio: np.ndarray,
                                           plan["snr_db"], plan["c50_db"], ctx)
         if ctx is not None:
             ctx.check()
-        y = fit_length(np.asarray(vocoder.vocode(new_mel, ctx=ctx), np.float32), audio.size)
+        # A vocoder that sounds a given pitch gets the planned one, not its own reading.
+        extra = {"f0_hz": plan["f0_hz"]} if getattr(vocoder, "takes_pitch", False) else {}
+        y = fit_length(np.asarray(vocoder.vocode(new_mel, ctx=ctx, **extra), np.float32),
+                       audio.size)
         method = "regenerated"
     else:
         y, steps, new_mel = audio, [], None

@@ -178,8 +178,8 @@ class SpectralPanel(Panel):
         self.ab_group.setExclusive(True)
         self.ab_group.buttonClicked.connect(lambda b: self.set_listening(
             "A" if b is self.ab_a else "B"))
-        self.vocoder_combo = ModelCombo("Vocoders: Griffin-Lim, the shipped neural vocoder and "
-                                        "checkpoints you open")
+        self.vocoder_combo = ModelCombo("Vocoders: the source-filter vocoder, the shipped "
+                                        "neural vocoders, Griffin-Lim and checkpoints you open")
         self.vocoder_combo.currentIndexChanged.connect(self._vocoder_chosen)
         # The chosen vocoder's own settings (Griffin-Lim's iterations), from its card.
         self.params = ParamsRow()

@@ -12,12 +12,13 @@ from tests.conftest import make_tiny_vae
 def test_scans_builtin_folder(tiny_weights):
     reg = Registry(tiny_weights)
     names = [i.name for i in reg.infos()]
-    # Griffin-Lim needs no weights, so every registry has it.
-    assert names == ["griffinlim", "tiny-rgb", "tiny-vae"]
+    # Griffin-Lim needs no weights, and the source-filter vocoder none of its own (its pitch
+    # model ships in the repo), so every registry has them.
+    assert names == ["griffinlim", "source-filter", "tiny-rgb", "tiny-vae"]
     info = reg.info("tiny-rgb")
     assert info.image_shape == (64, 64, 3) and info.latent_size == 4
     assert Capability.LATENT in info.capabilities and info.source == "builtin"
-    assert [i.name for i in reg.infos(Capability.VOCODE)] == ["griffinlim"]
+    assert [i.name for i in reg.infos(Capability.VOCODE)] == ["griffinlim", "source-filter"]
     assert reg.infos(Capability.LATENT | Capability.VOCODE) == []
 
 
@@ -146,3 +147,23 @@ def test_default_model_is_the_measured_one_named_in_defaults_json(tmp_path):
     reg = Registry(tmp_path)
     assert reg.default(Capability.VOCODE) == "b-vocos"
     assert any("defaults.json" in p for p in reg.problems)
+
+
+def test_a_weightless_model_takes_its_measured_card_from_the_weights_folder(tmp_path):
+    import json
+
+    from models.registry import default_registry
+
+    card = default_registry().card("source-filter")
+    assert card["family"] == "sourcefilter"
+    assert "griffinlim32" in card["measured_real_voices"]["summary"]
+    assert default_registry().info("source-filter").metrics["real_voices_mrstft"] > 0
+    # Without a card file it is only what the code says; a bad card file is a problem, not a
+    # crash, and the model stays.
+    assert "measured_real_voices" not in Registry(tmp_path).card("source-filter")
+    (tmp_path / "source-filter.json").write_text("{not json")
+    reg = Registry(tmp_path)
+    assert "source-filter" in [i.name for i in reg.infos()]
+    assert any("source-filter.json" in p for p in reg.problems)
+    (tmp_path / "source-filter.json").write_text(json.dumps({"family": "vae", "metrics": {}}))
+    assert Registry(tmp_path).info("source-filter").family == "sourcefilter"   # code wins
