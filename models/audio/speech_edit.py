@@ -21,6 +21,7 @@ the model's own loudness reading does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,24 +211,33 @@ def apply_mel_gain(audio: np.ndarray, gain: np.ndarray, s: Any) -> np.ndarray:
     clip's own phase is kept."""
     import torch
 
-    from models.audio.features import mel_frequencies
-
     x = torch.as_tensor(np.asarray(audio, np.float32))
     window = torch.hann_window(s.win)
     spec = torch.stft(x, s.n_fft, s.hop, s.win, window, center=True, return_complex=True)
     bins, frames = spec.shape
-    # Linear interpolation as matrices: over frequency by the bands' centre frequencies, over
-    # time from mel frame k (centred on sample (k + 0.5) * hop) to STFT frame j (on j * hop).
-    freq = _interp_matrix(np.arange(bins) * s.sample_rate / s.n_fft, mel_frequencies(s))
-    time = _interp_matrix(np.arange(frames), np.arange(gain.shape[1]) + 0.5)
-    g = freq @ np.asarray(gain, np.float64) @ time.T
+    # Linear interpolation over frequency by the bands' centre frequencies (a matrix), and
+    # over time from mel frame k (centred on sample (k + 0.5) * hop) to STFT frame j (on
+    # j * hop), held at the ends.
+    g = _freq_matrix(s) @ np.asarray(gain, np.float64)
+    t_count = g.shape[1]
+    pos = np.clip(np.arange(frames) - 0.5, 0, t_count - 1)
+    i0 = pos.astype(int)
+    i1 = np.minimum(i0 + 1, t_count - 1)
+    w = pos - i0
+    g = g[:, i0] * (1 - w) + g[:, i1] * w
     out = torch.istft(spec * torch.from_numpy(np.exp(g).astype(np.float32)), s.n_fft, s.hop,
                       s.win, window, center=True, length=x.numel())
     return out.numpy().astype(np.float32)
 
 
-def _interp_matrix(at: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(len(at), len(points)): values at ``points`` to values at ``at``, as np.interp does."""
+@functools.lru_cache(maxsize=4)
+def _freq_matrix(s: Any) -> np.ndarray:
+    """(n_fft // 2 + 1, n_mels): values at the bands' centre frequencies to the STFT bins',
+    as np.interp does."""
+    from models.audio.features import mel_frequencies
+
+    at = np.arange(s.n_fft // 2 + 1) * s.sample_rate / s.n_fft
+    points = mel_frequencies(s)
     return np.stack([np.interp(at, points, e) for e in np.eye(len(points))], axis=1)
 
 
