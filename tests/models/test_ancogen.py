@@ -212,15 +212,16 @@ def test_edit_audio_gain_regeneration_and_level():
     g = edit_audio(backend, voc, x, {"loudness": 6.0})
     assert g.method == "gain"
     assert active_level_db(g.audio) - active_level_db(x) == pytest.approx(6.0, abs=0.01)
-    # The level is set from the original's speech level (its SNR reading taken out), both
-    # where the recording is kept (a pitch change shifts its own peaks) and where the model
-    # regenerates it.
+    # The level is set from the original's: its own where the recording is kept with its
+    # noise (a pitch change shifts its own peaks), its speech level (its SNR reading taken
+    # out) where the model regenerates it.
     for regen, method in ((False, "shifted"), (True, "regenerated")):
         r = edit_audio(backend, voc, x, {"pitch": 2.0, "loudness": -3.0}, regenerate=regen)
         assert r.method == method and r.audio.size == x.size
         snr = r.plan["analysis"]["snr_db"]
-        speech = active_level_db(x) - 10 * np.log10(1 + 10 ** (-snr / 10))
-        assert active_level_db(r.audio) == pytest.approx(speech - 3.0, abs=0.1)
+        noise = 10 * np.log10(1 + 10 ** (-snr / 10)) if regen else 0.0
+        assert active_level_db(r.audio) == pytest.approx(active_level_db(x) - noise - 3.0,
+                                                         abs=0.1)
     assert r.mel.shape == (80, at.frames(x.size))
     cleaned = edit_audio(backend, voc, x, {"snr": 50.0})      # 50: the top, never below
     assert cleaned.method == "cleaned" and cleaned.audio.size == x.size
