@@ -278,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "hidden reference) and export it as a bundle for raters")
     m.add_argument("--bundle-per-voice", type=int, default=1,
                    help="clips per speaker in the study")
+    m.add_argument("--write-card", metavar="NAME", default=None,
+                   help="write the figures into NAME's model card (measured_real_voices; "
+                        "NAME against Griffin-Lim); NAME must be one of the compared "
+                        "vocoders, and griffinlim too")
     m.add_argument("--json", action="store_true")
 
     st = sub.add_parser("study", help="blind listening and viewing tests")
@@ -776,7 +780,16 @@ def _compare_vocoders(args: argparse.Namespace) -> int:
     if len(settings) > 1:
         raise CLIError("these vocoders use different mel settings; compare them one group "
                        "at a time")
+    if args.write_card is not None:
+        if args.write_card not in backends or "griffinlim" not in backends:
+            raise CLIError("--write-card NAME needs NAME and griffinlim among the compared "
+                           "vocoders")
+        if reg.info(args.write_card).source != "builtin":
+            raise CLIError(f"'{args.write_card}' is not a shipped model; its card is not ours "
+                           "to write")
     res = compare(backends, voices, settings.pop(), args.out)
+    if args.write_card is not None:
+        _write_real_voice_card(reg, args.write_card, res)
     bundle = None
     if args.bundle is not None:
         bundle = listening_study(args.out, list(backends), args.bundle.with_suffix(".db"),
@@ -792,6 +805,25 @@ def _compare_vocoders(args: argparse.Namespace) -> int:
     if bundle:
         print(bundle)
     return 0
+
+
+def _write_real_voice_card(reg, name: str, res: dict) -> None:
+    """``measured_real_voices`` into a shipped vocoder's card (a weightless one's card is
+    resources/weights/NAME.json)."""
+    from models.checkpoints import card_path, read_card
+    from models.eval.vocoders import real_voice_section
+    from models.registry import WEIGHTS_DIR
+
+    info = reg.info(name)
+    path = card_path(Path(info.path)) if info.path else WEIGHTS_DIR / f"{name}.json"
+    card = (read_card(Path(info.path)) if info.path else
+            json.loads(path.read_text()) if path.is_file() else {})
+    section = real_voice_section(res, name, "griffinlim")
+    section["command"] = ("latent-studio metrics vocoders --out DIR "
+                          + " ".join(f"--vocoder {n}" for n in res if n != "original")
+                          + f" --write-card {name}")
+    card["measured_real_voices"] = section
+    path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def cmd_study(args: argparse.Namespace) -> int:

@@ -87,6 +87,34 @@ def compare(systems: dict[str, Any], voices: dict[str, list[np.ndarray]], mel_se
     return result
 
 
+def real_voice_section(res: dict[str, Any], ours: str, baseline: str) -> dict[str, Any]:
+    """A model card's ``measured_real_voices`` from :func:`compare`'s result: system
+    ``ours`` as "ours", ``baseline`` (Griffin-Lim 32) as "griffinlim32", the others under
+    their names; the issue's targets judged per speaker."""
+    names = {ours: "ours", baseline: "griffinlim32"}
+    res = {names.get(k, k): v for k, v in res.items()}
+    per, base = res["ours"]["per_voice"], res["griffinlim32"]["per_voice"]
+    orig = res["original"]["per_voice"]
+    summary = {name: {k: r["mean"].get(k) for k in ("ovrl", "sig", "bak", "mrstft", "mel")}
+               for name, r in res.items()}
+    targets = {
+        "ovrl_at_least_griffinlim_plus_0.2_every_voice": all(
+            per[v]["ovrl"] >= base[v]["ovrl"] + 0.2 for v in per),
+        "mrstft_below_griffinlim_every_voice": all(
+            per[v]["mrstft"] < base[v]["mrstft"] for v in per),
+        "ovrl_within_0.3_of_originals": bool(
+            res["original"]["mean"]["ovrl"] - res["ours"]["mean"]["ovrl"] <= 0.3),
+        "ovrl_within_0.3_of_originals_every_voice": all(
+            orig[v]["ovrl"] - per[v]["ovrl"] <= 0.3 for v in per),
+    }
+    return {"what": "round trip audio -> mel -> vocoder on up to 6 clips (<= 4 s) of each real "
+                    "test speaker (never heard in training); DNSMOS P.835 and distances to "
+                    "the original",
+            "summary": summary, "targets": targets,
+            "per_voice": {name: r["per_voice"] for name, r in res.items()},
+            "clips": res["ours"]["clips"]}
+
+
 def _means(rows: list[dict[str, float]]) -> dict[str, float]:
     keys = sorted({k for r in rows for k in r})
     return {k: round(float(np.mean([r[k] for r in rows if k in r])), 4) for k in keys}

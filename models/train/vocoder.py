@@ -347,7 +347,7 @@ def compare_real(ours: Any, gl: Any, init: Any, clips: list[np.ndarray], manifes
     """The per-speaker comparison on the real test speakers (models.eval.vocoders): these
     weights, Griffin-Lim 32 and the weights training started from; None without real test
     speakers. The round trips are written under ``<out stem>-compare/``."""
-    from models.eval.vocoders import compare, test_clips
+    from models.eval.vocoders import compare, real_voice_section, test_clips
 
     voices = test_clips(clips, manifest, kind="real")
     if not voices:
@@ -359,25 +359,7 @@ def compare_real(ours: Any, gl: Any, init: Any, clips: list[np.ndarray], manifes
         systems["started_from"] = VocosBackend(net.eval())
     folder = out.parent / f"{out.stem}-compare"
     res = compare(systems, voices, mel_s, folder, ctx)
-    per = res["ours"]["per_voice"]
-    base = res["griffinlim32"]["per_voice"]
-    summary = {
-        name: {k: res[name]["mean"].get(k) for k in ("ovrl", "sig", "bak", "mrstft", "mel")}
-        for name in ("original", *systems)}
-    targets = {
-        "ovrl_at_least_griffinlim_plus_0.2_every_voice": all(
-            per[v]["ovrl"] >= base[v]["ovrl"] + 0.2 for v in per),
-        "mrstft_below_griffinlim_every_voice": all(
-            per[v]["mrstft"] < base[v]["mrstft"] for v in per),
-        "ovrl_within_0.3_of_originals": bool(
-            res["original"]["mean"]["ovrl"] - res["ours"]["mean"]["ovrl"] <= 0.3),
-    }
-    return {"what": "round trip audio -> mel -> vocoder on up to 6 clips (<= 4 s) of each real "
-                    "test speaker (never heard in training); DNSMOS P.835 and distances to "
-                    "the original",
-            "summary": summary, "targets": targets,
-            "per_voice": {name: res[name]["per_voice"] for name in res},
-            "clips": res["ours"]["clips"]}
+    return real_voice_section(res, "ours", "griffinlim32")
 
 
 def listen(backend: Any, clips: list[np.ndarray], mel_settings) -> float:

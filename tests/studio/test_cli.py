@@ -359,6 +359,33 @@ def test_metrics_vocoders_errors_are_one_line(tmp_path):
                        "vae-glyphs", check=False, env_extra=env), "'vae-glyphs' is not a vocoder")
     one_line_error(cli("metrics", "vocoders", "--out", tmp_path / "o", "--per-voice", "0",
                        check=False, env_extra=env), "--per-voice")
+    one_line_error(cli("metrics", "vocoders", "--out", tmp_path / "o", "--vocoder",
+                       "source-filter", "--write-card", "source-filter", check=False,
+                       env_extra=env), "needs NAME and griffinlim")
+
+
+def test_real_voice_section_judges_the_targets_per_speaker():
+    from models.eval.vocoders import real_voice_section
+
+    def system(per):
+        return {"mean": {k: float(np.mean([p[k] for p in per.values()])) for k in
+                         next(iter(per.values()))}, "per_voice": per, "clips": 2 * len(per)}
+
+    res = {"original": system({"a": {"ovrl": 3.0}, "b": {"ovrl": 2.6}}),
+           "griffinlim": system({"a": {"ovrl": 2.0, "mrstft": 1.0},
+                                 "b": {"ovrl": 2.0, "mrstft": 1.0}}),
+           "mine": system({"a": {"ovrl": 2.9, "mrstft": 0.8}, "b": {"ovrl": 2.4, "mrstft": 0.9}})}
+    sec = real_voice_section(res, "mine", "griffinlim")
+    assert set(sec["summary"]) == {"original", "ours", "griffinlim32"}
+    t = sec["targets"]
+    assert t["ovrl_at_least_griffinlim_plus_0.2_every_voice"]
+    assert t["mrstft_below_griffinlim_every_voice"]
+    assert t["ovrl_within_0.3_of_originals"] and t["ovrl_within_0.3_of_originals_every_voice"]
+    res["mine"] = system({"a": {"ovrl": 2.9, "mrstft": 0.8}, "b": {"ovrl": 2.1, "mrstft": 1.1}})
+    t = real_voice_section(res, "mine", "griffinlim")["targets"]
+    assert not t["ovrl_at_least_griffinlim_plus_0.2_every_voice"]
+    assert not t["mrstft_below_griffinlim_every_voice"]
+    assert not t["ovrl_within_0.3_of_originals_every_voice"]
 
 
 def test_spectrogram_picture(stereo_44k, tmp_path):
