@@ -151,6 +151,50 @@ def mel_frequencies(s: MelSettings) -> np.ndarray:
     return _mel_to_hz_slaney(np.linspace(lo, hi, s.n_mels + 2)[1:-1])
 
 
+def interp_matrix(at: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(len(at), len(points)): values at ``points`` to values at ``at`` by linear
+    interpolation (held at the ends), as np.interp does."""
+    return np.stack([np.interp(at, points, e) for e in np.eye(len(points))], axis=1)
+
+
+@functools.lru_cache(maxsize=16)
+def _bands_to_bins(s: MelSettings) -> np.ndarray:
+    return interp_matrix(np.arange(s.n_fft // 2 + 1) * s.sample_rate / s.n_fft,
+                         mel_frequencies(s))
+
+
+class MelGainFilter:
+    """Filters one clip by gains per mel band and frame (ln amplitude), spread over the STFT
+    bins by the bands' centre frequencies and over time by the frames' centres; the clip's
+    own phase is kept. The STFT is taken once, so many gains can be tried on one clip."""
+
+    def __init__(self, audio: np.ndarray, s: MelSettings) -> None:
+        self.s = s
+        self.x = torch.as_tensor(np.asarray(audio, np.float32))
+        self.window = torch.hann_window(s.win)
+        self.spec = torch.stft(self.x, s.n_fft, s.hop, s.win, self.window, center=True,
+                               return_complex=True)
+
+    def __call__(self, gain: np.ndarray) -> np.ndarray:
+        s = self.s
+        g = _bands_to_bins(s) @ np.asarray(gain, np.float64)
+        # Mel frame k is centred on sample (k + 0.5) * hop, STFT frame j on j * hop.
+        t_count = g.shape[1]
+        pos = np.clip(np.arange(self.spec.shape[1]) - 0.5, 0, t_count - 1)
+        i0 = pos.astype(int)
+        i1 = np.minimum(i0 + 1, t_count - 1)
+        w = pos - i0
+        g = g[:, i0] * (1 - w) + g[:, i1] * w
+        out = torch.istft(self.spec * torch.from_numpy(np.exp(g).astype(np.float32)), s.n_fft,
+                          s.hop, s.win, self.window, center=True, length=self.x.numel())
+        return out.numpy().astype(np.float32)
+
+
+def apply_mel_gain(audio: np.ndarray, gain: np.ndarray, s: MelSettings) -> np.ndarray:
+    """``audio`` filtered once by ``gain`` (see :class:`MelGainFilter`)."""
+    return MelGainFilter(audio, s)(gain)
+
+
 def check_mel(mel, s: MelSettings) -> np.ndarray:
     """``mel`` as C-contiguous float32 ``(n_mels, T)``, or a ValueError saying what is wrong."""
     m = np.ascontiguousarray(mel, np.float32)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.audio.features import check_mel, log_mel, mel_basis
+from models.audio.features import apply_mel_gain, check_mel, interp_matrix, log_mel, mel_basis
 from models.checkpoints import Checkpoint
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
@@ -157,13 +157,10 @@ def _band_to_bins(s: MelSettings) -> np.ndarray:
     (their filters' centroids) to the STFT bins' frequencies."""
     fb = mel_basis(s).numpy().astype(np.float64)
     freq = np.arange(fb.shape[1]) * s.sample_rate / s.n_fft
-    centres = (fb * freq).sum(axis=1) / fb.sum(axis=1)
-    return np.stack([np.interp(freq, centres, e) for e in np.eye(len(centres))], axis=1)
+    return interp_matrix(freq, (fb * freq).sum(axis=1) / fb.sum(axis=1))
 
 
 def _toward(y: np.ndarray, mel: np.ndarray, s: MelSettings) -> np.ndarray:
-    from models.audio.speech_edit import apply_mel_gain
-
     gain = mel - log_mel(y.astype(np.float32), s).numpy()[:, :mel.shape[1]]
     gain = np.clip(gain, -MAX_CORRECTION, MAX_CORRECTION).astype(np.float32)
     return apply_mel_gain(y.astype(np.float32), gain, s).astype(np.float64)

@@ -21,14 +21,13 @@ so "+6 dB" is six decibels whatever the model's own loudness reading does.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from models.audio.attributes import active_level_db
-from models.audio.features import log_mel
+from models.audio.features import MelGainFilter, log_mel
 from models.audio.io import fit_length
 from models.audio.pitch_shift import frame_ratios, shift_pitch
 from models.protocol import AttributeRequest, JobContext
@@ -123,7 +122,9 @@ def edit_audio(attributes: Any, vocoder: Any, audio: np.ndarray,
             y = shift_pitch(audio, ratios, keep_formants=keep_formants, ctx=ctx)
             steps.append("shifted")
         if targets:
-            y, new_mel = clean_up(attributes, y, targets, ctx=ctx)
+            # The clip's own mel and analysis where it was not shifted: no second reading.
+            known = (mel, a) if not steps else None
+            y, new_mel = clean_up(attributes, y, targets, known=known, ctx=ctx)
             if new_mel is not None:
                 steps.append("cleaned")
         method = " and ".join(steps) or ("gain" if gain_db else "unchanged")
@@ -142,15 +143,20 @@ def edit_audio(attributes: Any, vocoder: Any, audio: np.ndarray,
 
 
 def clean_up(attributes: Any, audio: np.ndarray, targets: dict[str, float], *,
+             known: tuple[np.ndarray, dict[str, Any]] | None = None,
              ctx: JobContext | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``audio`` filtered so the model reads at least ``targets`` (snr, c50: dB) in it, and
     the clean, dry mel it was filtered toward; ``audio`` itself and None where the model
     already reads every target. The gain is :func:`suppression`'s, floored: the shallowest
     floor between the asked improvement and :data:`CLEANUP_DEPTH_DB` below it at which the
-    model's readings reach the targets (the deepest where none does)."""
+    model's readings reach the targets (the deepest where none does). ``known``: the clip's
+    log-mel and the model's analysis of it, where the caller has them."""
     s = attributes.mel_settings
-    mel = log_mel(audio, s).numpy()
-    a = attributes.analyse_mel(mel)
+    if known is not None:
+        mel, a = known
+    else:
+        mel = log_mel(audio, s).numpy()
+        a = attributes.analyse_mel(mel)
     gaps = {k: a[f"{k}_db"] - t for k, t in targets.items() if a[f"{k}_db"] < t}
     if not gaps:
         return audio, None
@@ -159,9 +165,10 @@ def clean_up(attributes: Any, audio: np.ndarray, targets: dict[str, float], *,
                                     cfg.snr_max if "snr" in gaps else a["snr_db"],
                                     cfg.c50_max if "c50" in gaps else a["c50_db"], ctx)
     base = suppression(clean, mel, reverberant="c50" in gaps)
+    mel_filter = MelGainFilter(audio, s)           # one STFT for every floor tried
 
     def filtered(floor_db: float) -> np.ndarray:
-        return apply_mel_gain(audio, np.maximum(base, floor_db / DB_PER_NEPER), s)
+        return mel_filter(np.maximum(base, floor_db / DB_PER_NEPER))
 
     def reaches(y: np.ndarray) -> bool:
         r = attributes.analyse_mel(log_mel(y, s).numpy())
@@ -207,42 +214,6 @@ def suppression(clean: np.ndarray, mel: np.ndarray, reverberant: bool = False) -
         noise = np.maximum(noise, power - speech)
     noise = np.maximum(noise, 1e-12 * power.max())
     return np.log(speech / (speech + OVER_SUBTRACTION * noise)).astype(np.float32)
-
-
-def apply_mel_gain(audio: np.ndarray, gain: np.ndarray, s: Any) -> np.ndarray:
-    """``audio`` filtered by a gain per mel band and frame (ln amplitude), spread over the
-    STFT bins by the bands' centre frequencies and over time by the frames' centres; the
-    clip's own phase is kept."""
-    import torch
-
-    x = torch.as_tensor(np.asarray(audio, np.float32))
-    window = torch.hann_window(s.win)
-    spec = torch.stft(x, s.n_fft, s.hop, s.win, window, center=True, return_complex=True)
-    bins, frames = spec.shape
-    # Linear interpolation over frequency by the bands' centre frequencies (a matrix), and
-    # over time from mel frame k (centred on sample (k + 0.5) * hop) to STFT frame j (on
-    # j * hop), held at the ends.
-    g = _freq_matrix(s) @ np.asarray(gain, np.float64)
-    t_count = g.shape[1]
-    pos = np.clip(np.arange(frames) - 0.5, 0, t_count - 1)
-    i0 = pos.astype(int)
-    i1 = np.minimum(i0 + 1, t_count - 1)
-    w = pos - i0
-    g = g[:, i0] * (1 - w) + g[:, i1] * w
-    out = torch.istft(spec * torch.from_numpy(np.exp(g).astype(np.float32)), s.n_fft, s.hop,
-                      s.win, window, center=True, length=x.numel())
-    return out.numpy().astype(np.float32)
-
-
-@functools.lru_cache(maxsize=4)
-def _freq_matrix(s: Any) -> np.ndarray:
-    """(n_fft // 2 + 1, n_mels): values at the bands' centre frequencies to the STFT bins',
-    as np.interp does."""
-    from models.audio.features import mel_frequencies
-
-    at = np.arange(s.n_fft // 2 + 1) * s.sample_rate / s.n_fft
-    points = mel_frequencies(s)
-    return np.stack([np.interp(at, points, e) for e in np.eye(len(points))], axis=1)
 
 
 def _limit(res: EditResult) -> EditResult:

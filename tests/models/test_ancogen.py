@@ -321,8 +321,8 @@ def test_shipped_model_regenerates_a_held_out_voice_higher_and_cleaner():
 
 
 def test_mel_gain_filters_the_clip_itself():
+    from models.audio.features import apply_mel_gain
     from models.audio.io import read_audio
-    from models.audio.speech_edit import apply_mel_gain
     from models.protocol import MelSettings
 
     s = MelSettings()
@@ -388,15 +388,9 @@ class _FakeCleanModel:
 
 
 def test_clean_up_searches_the_shallowest_floor_the_model_reads_as_the_target():
-    from models.audio.features import log_mel
+    from models.audio.features import apply_mel_gain, log_mel
     from models.audio.io import read_audio
-    from models.audio.speech_edit import (
-        CLEANUP_DEPTH_DB,
-        DB_PER_NEPER,
-        apply_mel_gain,
-        clean_up,
-        suppression,
-    )
+    from models.audio.speech_edit import CLEANUP_DEPTH_DB, DB_PER_NEPER, clean_up, suppression
 
     x = read_audio(DATA / "unseen-fr4.flac", 16000).audio
     model = _FakeCleanModel(x)
