@@ -26,6 +26,7 @@ class Capability(enum.Flag):
     VOCODE = enum.auto()
     ATTRIBUTES = enum.auto()
     FEATURES = enum.auto()
+    PROMPT = enum.auto()          # text-to-image, img2img and inpainting at any size
 
     @property
     def names(self) -> list[str]:
@@ -409,6 +410,49 @@ class InpaintRequest:
             raise ValueError(f"steps must be at least 1, not {self.steps}")
         object.__setattr__(self, "image", image)
         object.__setattr__(self, "mask", np.clip(mask, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """A prompted generation (Capability.PROMPT) at ``width`` x ``height`` (multiples of
+    8): text-to-image without ``image``; img2img with it; inpainting with ``mask`` too
+    (``(H, W)`` in [0, 1], 1 = repaint). ``loras``: (file, weight) pairs, all active at once.
+    ``preview_decode_every`` > 0 decodes the preview through the VAE every that many steps
+    (a cheap projection of the latent otherwise)."""
+
+    prompt: str = ""
+    negative: str = ""
+    steps: int = 25
+    guidance: float = 7.5
+    scheduler: str = "default"
+    seed: int = 0
+    width: int = 512
+    height: int = 512
+    image: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    strength: float = 1.0
+    loras: tuple[tuple[str, float], ...] = ()
+    preview_decode_every: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, not {self.steps}")
+        if self.width % 8 or self.height % 8 or self.width < 8 or self.height < 8:
+            raise ValueError(f"the size must be multiples of 8, not {self.width}x{self.height}")
+        if not 0.0 < self.strength <= 1.0:
+            raise ValueError(f"strength must be above 0 and at most 1, not {self.strength:g}")
+        if self.image is not None:
+            image = _array(self.image, 3, "image")
+            if image.shape[:2] != (self.height, self.width):
+                raise ValueError(f"the picture is {image.shape[1]}x{image.shape[0]}, the "
+                                 f"request {self.width}x{self.height}")
+            object.__setattr__(self, "image", image)
+        if self.mask is not None:
+            mask = _array(self.mask, 2, "mask")
+            if mask.shape != (self.height, self.width):
+                raise ValueError(f"mask {mask.shape} does not match the size "
+                                 f"{self.width}x{self.height}")
+            object.__setattr__(self, "mask", np.clip(mask, 0.0, 1.0))
 
 
 @dataclass(frozen=True)

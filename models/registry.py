@@ -40,6 +40,7 @@ FAMILIES: dict[str, str] = {
     "stylegen": "models.image.stylegen",
     "diffusion": "models.image.diffusion",
     "diffusers-unet": "models.image.diffusers_unet",
+    "stable-diffusion": "models.image.sd",
     "vocos": "models.audio.vocos",
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",
@@ -112,6 +113,8 @@ class Registry:
         self.problems: list[str] = []
         self._defaults: dict[str, str] = {}
         self._weightless_cards: dict[str, dict[str, Any]] = {}
+        self._configs: dict[str, str] = {}          # name -> a checkpoint's --config
+        self._load_options: dict[str, dict[str, Any]] = {}
         if weights_dir is not None and (Path(weights_dir) / DEFAULTS_FILE).is_file():
             try:
                 self._defaults = {str(k): str(v) for k, v in json.loads(
@@ -142,18 +145,37 @@ class Registry:
         self._infos[name] = info
         return info
 
-    def add_checkpoint(self, path: str | Path) -> BackendInfo:
-        """Register a user checkpoint; it is loaded once to check it really builds."""
+    def add_checkpoint(self, path: str | Path, config: str | None = None) -> BackendInfo:
+        """Register a user checkpoint; it is loaded once to check it really builds, unless
+        its family is heavy (``LAZY``: Stable Diffusion), whose files are only read for their
+        configs here and load on first use. ``config`` names the configs a single-file
+        checkpoint takes (families that read one)."""
         path = Path(path).expanduser().resolve()
-        ckpt = _read_any(path)
+        ckpt = _read_any(path, config)
         info = describe(path, ckpt.card, "checkpoint")
-        backend = self._build(info, ckpt, "cpu")
+        lazy = getattr(family_module(info.family), "LAZY", False)
+        backend = None if lazy else self._build(info, ckpt, "cpu")
         info = self._add(info)
-        backend.info = info
-        with self._lock:
-            self._loaded[(info.name, "cpu")] = backend
-            self._used[(info.name, "cpu")] = time.monotonic()
+        if config:
+            self._configs[info.name] = str(config)
+        if backend is not None:
+            backend.info = info
+            with self._lock:
+                self._loaded[(info.name, "cpu")] = backend
+                self._used[(info.name, "cpu")] = time.monotonic()
         return info
+
+    def set_load_options(self, name: str, **options: Any) -> None:
+        """How ``name`` loads (e.g. Stable Diffusion's precision, offload, attention
+        slicing); a copy already in memory is dropped so the next use reloads it."""
+        self.info(name)
+        if self._load_options.get(name, {}) == options:
+            return
+        self._load_options[name] = dict(options)
+        with self._lock:
+            for key in [k for k in self._loaded if k[0] == name]:
+                del self._loaded[key]
+                self._used.pop(key, None)
 
     def infos(self, capability: Capability = Capability.NONE) -> list[BackendInfo]:
         """Backends having every flag in ``capability``, built-ins first."""
@@ -195,8 +217,8 @@ class Registry:
                     break
             pending.wait()          # loaded (or failed: then this caller tries itself)
         try:
-            ckpt = _read_any(Path(info.path)) if info.path else None
-            backend = self._build(info, ckpt, key[1])
+            ckpt = _read_any(Path(info.path), self._configs.get(name)) if info.path else None
+            backend = self._build(info, ckpt, key[1], self._load_options.get(name, {}))
             with self._lock:
                 self._loaded[key] = backend
                 self._used[key] = time.monotonic()
@@ -239,14 +261,18 @@ class Registry:
         mod = family_module(info.family)
         reader = getattr(mod, "read_card", None)
         if reader is not None:
-            return reader(Path(info.path))
+            config = self._configs.get(name)
+            return reader(Path(info.path), config) if config else reader(Path(info.path))
         return read_card(Path(info.path))
 
     @staticmethod
-    def _build(info: BackendInfo, ckpt: Any, device: str) -> Any:
+    def _build(info: BackendInfo, ckpt: Any, device: str,
+               options: dict[str, Any] | None = None) -> Any:
         mod = family_module(info.family)
         try:
-            backend = mod.load(ckpt, device)
+            backend = mod.load(ckpt, device, **(options or {}))
+        except CheckpointError:
+            raise
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"{info.path}: weights do not match the card: {first_line(exc)}") from None
@@ -264,10 +290,13 @@ def _foreign_family(path: Path) -> Any | None:
     return None
 
 
-def _read_any(path: Path) -> Any:
-    """Our checkpoints, or a foreign one that a family's ``sniff`` hook claims."""
+def _read_any(path: Path, config: str | None = None) -> Any:
+    """Our checkpoints, or a foreign one that a family's ``sniff`` hook claims (``config``
+    goes to the families that take one)."""
     mod = _foreign_family(path)
-    return mod.read_checkpoint(path) if mod is not None else load_checkpoint(path)
+    if mod is None:
+        return load_checkpoint(path)
+    return mod.read_checkpoint(path, config) if config else mod.read_checkpoint(path)
 
 
 _default: Registry | None = None
