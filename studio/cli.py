@@ -364,10 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--pairs", type=Path, metavar="PAIRS.csv",
                     help="CSV with header image,mask,out: one result per row, one model load")
     ip.add_argument("--steps", type=int, default=0,
-                    help="denoising steps (default: the --repaint preset's, 50 or 250)")
+                    help="denoising steps (default: the --repaint preset's, 50 or 250; "
+                    "Stable Diffusion 25)")
     ip.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
-    ip.add_argument("--guidance", type=float, default=1.0,
-                    help="classifier-free guidance scale with --class (0: ignore the class)")
+    ip.add_argument("--guidance", type=float, default=None,
+                    help="classifier-free guidance scale: with --class for the studio's models "
+                    "(default 1; 0 ignores the class), of the prompt for Stable Diffusion "
+                    "(default 7.5)")
     ip.add_argument("--class", dest="label", metavar="C",
                     help="the class to paint (a glyph character, e.g. g); default none")
     ip.add_argument("--seed", type=int, default=0)
@@ -380,7 +383,56 @@ def build_parser() -> argparse.ArgumentParser:
                     help="enlarge the result in pixel blocks")
     ip.add_argument("--out", type=Path, help="output picture (PNG keeps the options)")
     ip.add_argument("--out-dir", type=Path, help="output folder (with --pairs)")
+    _prompt_arguments(ip, inpaint=True)
+
+    ge = sub.add_parser("generate", help="text-to-image (or img2img with --image) with a "
+                        "Stable Diffusion checkpoint")
+    ge.add_argument("--model", required=True, metavar="PATH",
+                    help="a diffusers folder, an original-layout .safetensors or a .ckpt")
+    ge.add_argument("--steps", type=int, default=25)
+    ge.add_argument("--guidance", type=float, default=7.5)
+    ge.add_argument("--seed", type=int, default=0)
+    ge.add_argument("--image", type=Path, metavar="IN.png",
+                    help="start from this picture (img2img, at its own size)")
+    ge.add_argument("--out", type=Path, required=True,
+                    help="output PNG (with --batch N: OUT-1.png, OUT-2.png, ...)")
+    _prompt_arguments(ge, inpaint=False)
     return p
+
+
+def _prompt_arguments(p: argparse.ArgumentParser, inpaint: bool) -> None:
+    """The options of a Stable Diffusion run (generate, and inpaint with such a model)."""
+    from models.tasks.generate import SCHEDULER_NAMES
+
+    p.add_argument("--prompt", default=None, help="what to paint (Stable Diffusion)")
+    p.add_argument("--negative", default="", help="what not to paint")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default="default",
+                   help="the model's own (default) or another diffusers scheduler")
+    p.add_argument("--width", type=int, default=0,
+                   help="width in pixels (default: the picture's own, or the model's native)")
+    p.add_argument("--height", type=int, default=0)
+    p.add_argument("--strength", type=float, default=None,
+                   help="how much of the picture is repainted, 0-1 (default 1 to inpaint, "
+                   "0.75 for img2img)")
+    p.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
+                   help="a LoRA .safetensors (diffusers or kohya keys), weight 1 by default; "
+                   "repeat for several")
+    p.add_argument("--config", default=None, metavar="FOLDER|BASE",
+                   help="the diffusers folder (or shipped base: sd15, sd15-inpaint, sd2-base, "
+                   "sd2-v, sd2-inpaint, sdxl, sdxl-inpaint) whose configs a single-file "
+                   "checkpoint takes (default: the base its keys and shapes show)")
+    p.add_argument("--batch", type=int, default=1, help="pictures to make (seeds S, S+1, ...)")
+    p.add_argument("--precision", choices=("auto", "float32", "float16", "bfloat16"),
+                   default="auto", help="float16 on a GPU by default, float32 on the CPU")
+    p.add_argument("--offload", action="store_true",
+                   help="keep the model on the CPU and move each part to the GPU in turn")
+    if inpaint:
+        p.add_argument("--mask-blur", type=float, default=4.0, metavar="PX",
+                       help="feather the paste of the result inward (Stable Diffusion)")
+        p.add_argument("--only-masked", action="store_true",
+                       help="work on a crop around the mask at the model's native size")
+        p.add_argument("--padding", type=int, default=32, metavar="PX",
+                       help="context around the mask with --only-masked")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -571,15 +623,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_model(reg, name: str, kind: str = "model", capability=None) -> str:
-    """A registered model's name, or a checkpoint file's path (registered here)."""
+def _resolve_model(reg, name: str, kind: str = "model", capability=None,
+                   config: str | None = None) -> str:
+    """A registered model's name, or a checkpoint file's path (registered here; ``config``:
+    the configs a single-file Stable Diffusion checkpoint takes)."""
     from models.protocol import Capability
 
     if name in {i.name for i in reg.infos()}:
         return name
     path = Path(name).expanduser()
     if path.exists() or path.suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
-        return reg.add_checkpoint(path).name
+        return reg.add_checkpoint(path, config=config).name
     known = ", ".join(i.name for i in reg.infos(capability or Capability.NONE))
     raise CLIError(f"no {kind} named '{name}' and no such checkpoint file ({kind}s: {known})")
 
@@ -1072,13 +1126,18 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     reg = _registry()
     from models.protocol import Capability
 
-    name = _resolve_model(reg, str(args.model), "inpainting model", Capability.INPAINT)
+    name = _resolve_model(reg, str(args.model), "inpainting model", Capability.INPAINT,
+                          config=args.config)
     info = reg.info(name)
+    if Capability.PROMPT in info.capabilities:
+        return _inpaint_prompted(args, reg, name)
+    if args.prompt is not None:
+        raise CLIError(f"model '{name}' takes no prompt (it is a {info.family})")
     try:
         ip.inpaint_model(reg, name)
         options = ip.InpaintOptions(
             sampler=args.sampler, steps=args.steps, repaint=args.repaint,
-            guidance=args.guidance, label=ip.parse_class(args.label, info.classes),
+            guidance=1.0 if args.guidance is None else args.guidance, label=ip.parse_class(args.label, info.classes),
             seed=args.seed, feather=args.feather)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -1120,6 +1179,124 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     for image, mask, out, where in jobs:
         one(image, mask, out, where)
     return 0
+
+
+def _lora_list(items: list[str]) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in items:
+        path, _, weight = item.rpartition(":") if ":" in Path(item).name else (item, "", "")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise CLIError(f"--lora {item}: the weight after ':' must be a number") from None
+        if not Path(path).is_file():
+            raise CLIError(f"--lora {path}: no such file")
+        out.append((str(Path(path).resolve()), w))
+    return tuple(out)
+
+
+def _prompt_options(args: argparse.Namespace, **extra):
+    from models.tasks.generate import GenerateOptions
+
+    try:
+        return GenerateOptions(
+            prompt=args.prompt or "", negative=args.negative, steps=args.steps or 25,
+            guidance=7.5 if args.guidance is None else args.guidance,
+            scheduler=args.scheduler, seed=args.seed, width=args.width, height=args.height,
+            strength=args.strength, loras=_lora_list(args.lora), batch=args.batch, **extra)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _run_prompted(args: argparse.Namespace, reg, name: str, options, image, mask,
+                  source: dict[str, str]) -> int:
+    """Run, print progress on a terminal, write the PNG(s) with what made them."""
+    import numpy as np
+
+    from models.protocol import JobContext
+    from models.tasks import generate as gen
+    from models.tasks.inpaint import save_with_metadata
+
+    if not args.out.parent.is_dir():
+        raise CLIError(f"{args.out}: folder {args.out.parent} does not exist")
+    reg.set_load_options(name, precision=args.precision, offload=args.offload)
+    tty = sys.stderr.isatty()
+
+    def progress(f: float, _preview) -> None:
+        if tty:
+            print(f"\r{name}: {f:4.0%}", end="", file=sys.stderr, flush=True)
+
+    try:
+        results = gen.run(reg, name, options, image, mask, ctx=JobContext(progress))
+    except (ValueError, MemoryError) as exc:
+        raise CLIError(str(exc)) from None
+    if tty:
+        print(file=sys.stderr)
+    size = (results[0].shape[1], results[0].shape[0])
+    has_mask, has_image = mask is not None, image is not None
+    strength = options.resolved_strength(has_image, has_mask) if has_image else None
+    out = args.out if args.out.suffix else args.out.with_suffix(".png")
+    for i, result in enumerate(results):
+        seed_opts = gen.with_seed(options, options.seed + i)
+        meta = {"model": name, **seed_opts.describe(), **source,
+                "parameters": gen.parameters_text(seed_opts, name, size, strength, has_mask)}
+        path = out if len(results) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        rgb = np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
+        try:
+            save_with_metadata(rgb, path, meta)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"{path}: could not write the picture ({exc})") from None
+        print(path)
+    return 0
+
+
+def _read_rgb(path: Path):
+    import numpy as np
+
+    from models.image.io import ImageLoadError, open_picture
+
+    try:
+        img, _ = open_picture(path)
+    except ImageLoadError as exc:
+        raise CLIError(str(exc)) from None
+    from models.image.io import flatten_alpha
+
+    return np.asarray(flatten_alpha(img).convert("RGB"), np.float32) / 255.0
+
+
+def _inpaint_prompted(args: argparse.Namespace, reg, name: str) -> int:
+    from models.tasks.inpaint import mask_from_picture
+
+    if args.pairs is not None or len(args.inputs) != 2:
+        raise CLIError("with a Stable Diffusion model give IN.png MASK.png --out OUT.png")
+    if args.out is None:
+        raise CLIError("--out OUT.png is needed")
+    image = _read_rgb(args.inputs[0])
+    from models.image.io import ImageLoadError, open_picture
+
+    try:
+        mask = mask_from_picture(open_picture(args.inputs[1])[0])
+    except ImageLoadError as exc:
+        raise CLIError(str(exc)) from None
+    options = _prompt_options(args, mask_blur=args.mask_blur, only_masked=args.only_masked,
+                              padding=args.padding)
+    return _run_prompted(args, reg, name, options, image, mask,
+                         {"source": args.inputs[0].name, "mask": args.inputs[1].name})
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from models.protocol import Capability
+
+    reg = _registry()
+    name = _resolve_model(reg, str(args.model), "Stable Diffusion model", Capability.PROMPT,
+                          config=args.config)
+    if Capability.PROMPT not in reg.info(name).capabilities:
+        raise CLIError(f"model '{name}' takes no prompt (it is a {reg.info(name).family}); "
+                       "give a Stable Diffusion checkpoint")
+    image = _read_rgb(args.image) if args.image is not None else None
+    options = _prompt_options(args)
+    source = {"source": args.image.name} if args.image is not None else {}
+    return _run_prompted(args, reg, name, options, image, None, source)
 
 
 def cmd_vocode(args: argparse.Namespace) -> int:
@@ -1303,6 +1480,7 @@ _COMMANDS = {
     "vocode": cmd_vocode,
     "stylemix": cmd_stylemix,
     "inpaint": cmd_inpaint,
+    "generate": cmd_generate,
     "spectrogram": cmd_spectrogram,
     "models": cmd_models,
     "screenshot": cmd_screenshot,

@@ -476,6 +476,7 @@ class StableDiffusionBackend:
             return self.pipe
         if cls not in self._pipes:
             self._pipes[cls] = getattr(diffusers, cls).from_pipe(self.pipe)
+            self._pipes[cls].set_progress_bar_config(disable=True)
         return self._pipes[cls]
 
     def _scheduler(self, name: str) -> Any:
@@ -574,7 +575,8 @@ class StableDiffusionBackend:
             if ctx is not None:
                 full = every > 0 and ((i + 1) % every == 0)
                 preview = self.decode_preview(latents) if full else self.latent_preview(latents)
-                ctx.report((i + 1) / total, preview)
+                n = int(getattr(p, "_num_timesteps", 0) or total)
+                ctx.report((i + 1) / max(n, i + 1), preview)
             return tensors
 
         if ctx is not None:
@@ -601,6 +603,16 @@ def _pil(image: np.ndarray) -> Any:
     return Image.fromarray(np.round(np.clip(a, 0, 1) * 255).astype(np.uint8), "RGB")
 
 
+def _quiet() -> None:
+    """No library progress bars or advice on the user's terminal: the studio reports."""
+    import diffusers
+    import transformers
+
+    for lib in (diffusers, transformers):
+        lib.utils.logging.set_verbosity_error()
+        lib.utils.logging.disable_progress_bar()
+
+
 def device_dtype(device: str, precision: str = "auto") -> Any:
     """float16 on a GPU (bfloat16 when asked), float32 on the CPU."""
     import torch
@@ -619,6 +631,7 @@ def build_pipeline(card: dict[str, Any], device: str, *, precision: str = "auto"
 
     cfg = card["config"]
     check_fits(card, device, offload)
+    _quiet()
     cls = getattr(diffusers, cfg["pipeline"], None)
     if cls is None:
         raise CheckpointError(f"{cfg['path']}: pipeline '{cfg['pipeline']}' is not one this "
@@ -631,7 +644,7 @@ def build_pipeline(card: dict[str, Any], device: str, *, precision: str = "auto"
         ctx.report(0.05)
     try:
         if cfg["kind"] == "folder":
-            pipe = cls.from_pretrained(cfg["path"], local_files_only=True, torch_dtype=dtype,
+            pipe = cls.from_pretrained(cfg["path"], local_files_only=True, dtype=dtype,
                                        **extra)
         else:
             names = ("tokenizer", "tokenizer_2")
@@ -641,7 +654,7 @@ def build_pipeline(card: dict[str, Any], device: str, *, precision: str = "auto"
             allowed = ckpt_allowances(Path(cfg["path"])) if cfg["kind"] == "ckpt" else []
             with torch.serialization.safe_globals(allowed):
                 pipe = cls.from_single_file(cfg["path"], config=cfg["config_folder"],
-                                            local_files_only=True, torch_dtype=dtype, **extra)
+                                            local_files_only=True, dtype=dtype, **extra)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{cfg['path']}: could not be opened offline "
                               f"({first_line(exc)})") from None
