@@ -1137,7 +1137,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         ip.inpaint_model(reg, name)
         options = ip.InpaintOptions(
             sampler=args.sampler, steps=args.steps, repaint=args.repaint,
-            guidance=1.0 if args.guidance is None else args.guidance, label=ip.parse_class(args.label, info.classes),
+            guidance=1.0 if args.guidance is None else args.guidance,
+            label=ip.parse_class(args.label, info.classes),
             seed=args.seed, feather=args.feather)
     except ValueError as exc:
         raise CLIError(str(exc)) from None

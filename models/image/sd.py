@@ -322,6 +322,8 @@ def read_card(path: Path, config: str | Path | None = None) -> dict[str, Any]:
         name = folder.name
     elif kind in ("single", "ckpt"):
         shapes = (_safetensors_shapes(path) or {}) if kind == "single" else {}
+        if kind == "ckpt":
+            ckpt_allowances(path)        # a pickle that would run code is refused right away
         detected = ""
         if not config:
             detected = detect_base(shapes) if kind == "single" else _ckpt_base(path)
