@@ -12,6 +12,7 @@ as PNG with its options in the metadata, sent to Evaluation, or made the new pic
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QPixmap, QUndoCommand
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDoubleSpinBox,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -46,6 +49,7 @@ from models.image.io import open_picture, to_uint8
 from models.protocol import Capability, JobContext
 from models.registry import Registry
 from models.samplers.repaint import PRESETS
+from models.tasks import generate as gen
 from models.tasks import inpaint as ip
 from models.tasks.pictures import picture_for_model
 from studio.panels import register_panel
@@ -69,11 +73,32 @@ def prepare_picture(registry: Registry, model: str, picture: np.ndarray, frame: 
     resizes, so a mask drawn on it stays in place."""
     shape = tuple(registry.info(model).image_shape)
     img = Image.fromarray(picture)
+    if takes_prompt(registry, model):          # worked on at its own size, in colour
+        rgb = np.asarray(img.convert("RGB"), np.float32) / 255.0
+        return np.ascontiguousarray(rgb), False, ""
     if frame and shape[-1] == 1:
         image, note = picture_for_model(registry, model, picture)
         return image, ip.dark_on_light(img, shape), note
     prep = ip.picture_and_mask(shape, img)
     return prep.image, prep.dark_on_light, prep.note
+
+
+def takes_prompt(registry: Registry, model: str) -> bool:
+    """A Stable Diffusion model: any picture size, a prompt, no glyph framing."""
+    return bool(model) and Capability.PROMPT in registry.info(model).capabilities
+
+
+def load_model(registry: Registry, model: str, *, ctx: JobContext) -> str:
+    """Load a big model ahead of its first run (the long lane; the window stays live)."""
+    ctx.report(0.0)
+    registry.get(model)
+    return model
+
+
+def run_generate(registry: Registry, model: str, options: gen.GenerateOptions,
+                 image: np.ndarray | None, mask: np.ndarray | None, *,
+                 ctx: JobContext) -> list[np.ndarray]:
+    return gen.run(registry, model, options, image, mask, ctx=ctx)
 
 
 def run_inpaint(registry: Registry, model: str, image: np.ndarray, mask: np.ndarray,
@@ -140,12 +165,15 @@ class InpaintPanel(Panel):
         self.glyphs: DatasetIndex | None = None
         self.preview: np.ndarray | None = None     # the running job's last preview
         self._running: tuple | None = None          # (source, mask, options) of the run
+        self._started = 0.0                         # when the run began (seconds per step)
+        self._kind: bool | None = None              # the model takes a prompt
         self._applying = False
         self._build_ui()
         self._refresh_models()
         for name in PARAMS:
             if name != "model":
                 self._on_doc_param(name)
+        self._on_kind()
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -168,6 +196,21 @@ class InpaintPanel(Panel):
         for w in (self.open_button, self.paste_button, self.glyph_button, self.mask_button):
             top.addWidget(w)
         top.addStretch(1)
+
+        # The prompt row (Stable Diffusion models only).
+        self.prompt_combo = QComboBox()
+        self.prompt_combo.setEditable(True)
+        self.prompt_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.prompt_combo.lineEdit().setPlaceholderText("Prompt: what to paint")
+        self.prompt_combo.setToolTip("The prompt; earlier ones are in the list")
+        self.negative_edit = QLineEdit()
+        self.negative_edit.setPlaceholderText("Negative prompt: what not to paint")
+        self.prompt_row = QWidget()
+        pr = QHBoxLayout(self.prompt_row)
+        pr.setContentsMargins(0, 0, 0, 0)
+        pr.addWidget(QLabel("Prompt"))
+        pr.addWidget(self.prompt_combo, 3)
+        pr.addWidget(self.negative_edit, 2)
 
         # Left: the mask tools over the picture.
         self.canvas = MaskCanvas()
@@ -267,7 +310,7 @@ class InpaintPanel(Panel):
                                       "with the rest, at a cost in network calls")
         self.cost_label = QLabel()
         self.cost_label.setWordWrap(True)
-        self.guidance_spin = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.5,
+        self.guidance_spin = QDoubleSpinBox(minimum=0.0, maximum=30.0, singleStep=0.5,
                                             decimals=1)
         self.guidance_spin.setToolTip("Classifier-free guidance with a class: 0 ignores it, "
                                       "1 is the class model, above 1 pushes toward the class")
@@ -280,17 +323,35 @@ class InpaintPanel(Panel):
                                            decimals=1, suffix=" px")
         self.feather_spin.setToolTip("Width of the blend with the real pixels at the mask's "
                                      "edge (no seams)")
-        rows = [("sampler", self.sampler_combo), ("steps", self.steps_spin),
-                ("RePaint", self.repaint_combo), ("", self.cost_label),
-                ("guidance", self.guidance_spin), ("class", self.class_combo)]
+        self.scheduler_combo = QComboBox()
+        self.scheduler_combo.addItems(list(gen.SCHEDULER_NAMES))
+        self.scheduler_combo.setToolTip("The model's own scheduler (default) or another")
+        self.lock_check = QCheckBox("lock")
+        self.lock_check.setToolTip("Keep the seed; unlocked, a new one after each run")
+        rows = [("sampler", self.sampler_combo), ("scheduler", self.scheduler_combo),
+                ("steps", self.steps_spin), ("RePaint", self.repaint_combo),
+                ("", self.cost_label), ("guidance", self.guidance_spin),
+                ("class", self.class_combo)]
+        self._glyph_only: list[QWidget] = []
+        self._prompt_only: list[QWidget] = [self.prompt_row, self.lock_check]
         for i, (text, w) in enumerate(rows):
-            g.addWidget(QLabel(text), i, 0)
+            label = QLabel(text)
+            g.addWidget(label, i, 0)
             g.addWidget(w, i, 1, 1, 2)
+            if text in ("sampler", "RePaint", "", "class"):
+                self._glyph_only += [label, w]
+            elif text == "scheduler":
+                self._prompt_only += [label, w]
         g.addWidget(QLabel("seed"), len(rows), 0)
         g.addWidget(self.seed_spin, len(rows), 1)
         g.addWidget(self.dice_button, len(rows), 2)
-        g.addWidget(QLabel("feather"), len(rows) + 1, 0)
-        g.addWidget(self.feather_spin, len(rows) + 1, 1, 1, 2)
+        g.addWidget(self.lock_check, len(rows) + 1, 1)
+        feather_label = QLabel("feather")
+        g.addWidget(feather_label, len(rows) + 2, 0)
+        g.addWidget(self.feather_spin, len(rows) + 2, 1, 1, 2)
+        self._glyph_only += [feather_label, self.feather_spin]
+        self.sd_box = self._build_sd_box()
+        self._prompt_only.append(self.sd_box)
         self.run_button = QPushButton("Inpaint")
         self.run_button.setToolTip("Repaint the masked part (Ctrl+Return)")
         self.cancel_button = QPushButton("Cancel")
@@ -303,6 +364,7 @@ class InpaintPanel(Panel):
         self.status_label.setWordWrap(True)
         right = QVBoxLayout()
         right.addWidget(box)
+        right.addWidget(self.sd_box)
         rb = QHBoxLayout()
         rb.addWidget(self.run_button)
         rb.addWidget(self.cancel_button)
@@ -312,7 +374,7 @@ class InpaintPanel(Panel):
         right.addStretch(1)
         side = QWidget()
         side.setLayout(right)
-        side.setMaximumWidth(240)
+        side.setMaximumWidth(260)
 
         body = QHBoxLayout()
         body.addLayout(left, 5)
@@ -320,6 +382,7 @@ class InpaintPanel(Panel):
         body.addWidget(side)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
+        lay.addWidget(self.prompt_row)
         lay.addWidget(self.note_label)
         lay.addLayout(body, 1)
 
@@ -358,6 +421,28 @@ class InpaintPanel(Panel):
         self.dice_button.clicked.connect(self.roll_seed)
         self.feather_spin.valueChanged.connect(
             lambda v: self.push_param("feather", self.doc.feather, v))
+        self.prompt_combo.lineEdit().editingFinished.connect(
+            lambda: self.push_param("prompt", self.doc.prompt, self.prompt_combo.currentText()))
+        self.prompt_combo.activated.connect(
+            lambda _i: self.push_param("prompt", self.doc.prompt,
+                                       self.prompt_combo.currentText()))
+        self.negative_edit.editingFinished.connect(
+            lambda: self.push_param("negative", self.doc.negative, self.negative_edit.text()))
+        self.scheduler_combo.currentTextChanged.connect(
+            lambda t: self.push_param("scheduler", self.doc.scheduler, t))
+        self.lock_check.toggled.connect(
+            lambda v: self.push_param("lock_seed", self.doc.lock_seed, bool(v)))
+        for name, spin in (("strength", self.strength_spin), ("width", self.width_spin),
+                           ("height", self.height_spin), ("batch", self.batch_spin),
+                           ("mask_blur", self.blur_spin), ("padding", self.padding_spin)):
+            spin.valueChanged.connect(
+                lambda v, n=name: self.push_param(n, getattr(self.doc, n), v))
+        self.only_masked_check.toggled.connect(
+            lambda v: self.push_param("only_masked", self.doc.only_masked, bool(v)))
+        self.lora_add_button.clicked.connect(self._add_lora_dialog)
+        self.lora_remove_button.clicked.connect(self.remove_lora)
+        self.lora_list.currentRowChanged.connect(self._on_lora_row)
+        self.lora_weight.valueChanged.connect(self._on_lora_weight)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.split_slider.valueChanged.connect(lambda v: self.compare.set_split(v / 100.0))
@@ -379,6 +464,123 @@ class InpaintPanel(Panel):
                           "Larger brush")
         self.add_shortcut("I", lambda: self.mask_op("Invert mask", mk.invert), "Invert mask")
         self._update_buttons()
+
+    def _build_sd_box(self) -> QGroupBox:
+        box = QGroupBox("Stable Diffusion")
+        g = QGridLayout(box)
+        self.strength_spin = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05,
+                                            decimals=2, specialValueText="auto")
+        self.strength_spin.setToolTip("How much is repainted: 1 all, lower keeps more of the "
+                                      "picture (auto: 1 to inpaint, 0.75 for img2img)")
+        self.width_spin = QSpinBox(minimum=0, maximum=gen.MAX_SIDE, singleStep=64,
+                                   specialValueText="own")
+        self.height_spin = QSpinBox(minimum=0, maximum=gen.MAX_SIDE, singleStep=64,
+                                    specialValueText="own")
+        for spin in (self.width_spin, self.height_spin):
+            spin.setToolTip("Output size (own: the picture's, or the model's native size)")
+        self.batch_spin = QSpinBox(minimum=1, maximum=16)
+        self.batch_spin.setToolTip("Pictures per run (seeds S, S+1, ...)")
+        self.blur_spin = QDoubleSpinBox(minimum=0.0, maximum=64.0, singleStep=1.0, decimals=1,
+                                        suffix=" px")
+        self.blur_spin.setToolTip("Mask blur: the result fades in over this many pixels "
+                                  "inside the mask; outside it the picture is kept exactly")
+        self.only_masked_check = QCheckBox("only masked")
+        self.only_masked_check.setToolTip("Work on a crop around the mask at the model's "
+                                          "native size (more detail in small regions)")
+        self.padding_spin = QSpinBox(minimum=0, maximum=512, suffix=" px")
+        self.padding_spin.setToolTip("Context around the mask in 'only masked'")
+        self.lora_list = QListWidget()
+        self.lora_list.setFixedHeight(56)
+        self.lora_list.setToolTip("LoRA files, all active; select one to set its weight")
+        self.lora_weight = QDoubleSpinBox(minimum=-2.0, maximum=2.0, singleStep=0.1,
+                                          decimals=2)
+        self.lora_weight.setToolTip("Weight of the selected LoRA")
+        self.lora_add_button = QToolButton(text="+")
+        self.lora_add_button.setToolTip("Add a LoRA .safetensors (diffusers or kohya keys)")
+        self.lora_remove_button = QToolButton(text="−")
+        self.lora_remove_button.setToolTip("Remove the selected LoRA")
+        rows = [("strength", self.strength_spin), ("width", self.width_spin),
+                ("height", self.height_spin), ("batch", self.batch_spin),
+                ("mask blur", self.blur_spin)]
+        for i, (text, w) in enumerate(rows):
+            g.addWidget(QLabel(text), i, 0)
+            g.addWidget(w, i, 1, 1, 3)
+        n = len(rows)
+        g.addWidget(self.only_masked_check, n, 0, 1, 2)
+        g.addWidget(self.padding_spin, n, 2, 1, 2)
+        g.addWidget(QLabel("LoRA"), n + 1, 0)
+        g.addWidget(self.lora_weight, n + 1, 1)
+        g.addWidget(self.lora_add_button, n + 1, 2)
+        g.addWidget(self.lora_remove_button, n + 1, 3)
+        g.addWidget(self.lora_list, n + 2, 0, 1, 4)
+        return box
+
+    def prompted(self) -> bool:
+        return takes_prompt(self.ctx.registry, self.doc.model)
+
+    def _show_kind(self) -> None:
+        """Stable Diffusion's controls, or the studio's own models'."""
+        prompted = self.prompted()
+        for w in self._prompt_only:
+            w.setVisible(prompted)
+        for w in self._glyph_only:
+            w.setVisible(not prompted)
+        self.run_button.setText("Generate" if prompted else "Inpaint")
+        self.canvas.placeholder = (
+            "Open, paste or drop a picture, paint where to repaint; with no picture, "
+            "Generate makes one from the prompt" if prompted else
+            "Open, paste or drop a picture, or pick a glyph; then paint where the model "
+            "should repaint")
+        self.size_spin.setMaximum(256.0 if prompted else 32.0)
+
+    def add_lora(self, path: str, weight: float = 1.0) -> None:
+        loras = tuple(self.doc.loras) + ((str(path), float(weight)),)
+        self.push_param("loras", self.doc.loras, loras)
+
+    def remove_lora(self) -> None:
+        row = self.lora_list.currentRow()
+        if 0 <= row < len(self.doc.loras):
+            loras = tuple(x for i, x in enumerate(self.doc.loras) if i != row)
+            self.push_param("loras", self.doc.loras, loras)
+
+    def _add_lora_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add a LoRA", "",
+                                              "LoRA (*.safetensors)")
+        if path:
+            self.add_lora(path)
+
+    def _on_lora_row(self, row: int) -> None:
+        if 0 <= row < len(self.doc.loras):
+            self.lora_weight.blockSignals(True)
+            self.lora_weight.setValue(self.doc.loras[row][1])
+            self.lora_weight.blockSignals(False)
+
+    def _on_lora_weight(self, value: float) -> None:
+        row = self.lora_list.currentRow()
+        if self._applying or not 0 <= row < len(self.doc.loras):
+            return
+        loras = tuple((p, float(value) if i == row else w)
+                      for i, (p, w) in enumerate(self.doc.loras))
+        self.push_param("loras", self.doc.loras, loras)
+
+    def _fill_loras(self) -> None:
+        row = self.lora_list.currentRow()
+        self.lora_list.clear()
+        for p, w in self.doc.loras:
+            item = QListWidgetItem(f"{Path(p).stem}  ×{w:g}")
+            item.setToolTip(p)
+            self.lora_list.addItem(item)
+        if self.doc.loras:
+            self.lora_list.setCurrentRow(min(max(row, 0), len(self.doc.loras) - 1))
+
+    def generate_options(self) -> gen.GenerateOptions:
+        d = self.doc
+        return gen.GenerateOptions(
+            prompt=d.prompt, negative=d.negative, steps=int(d.steps),
+            guidance=float(d.guidance), scheduler=d.scheduler, seed=int(d.seed),
+            width=int(d.width), height=int(d.height), strength=float(d.strength) or None,
+            mask_blur=float(d.mask_blur), only_masked=bool(d.only_masked),
+            padding=int(d.padding), loras=tuple(d.loras), batch=int(d.batch))
 
     # -- models ---------------------------------------------------------------------------
 
@@ -414,13 +616,15 @@ class InpaintPanel(Panel):
         index = self.class_combo.findData(self.doc.label) if self.doc.label is not None else 0
         self.class_combo.setCurrentIndex(max(index, 0))
         self.class_combo.setEnabled(bool(classes))
-        self.guidance_spin.setEnabled(bool(classes))
+        self.guidance_spin.setEnabled(bool(classes) or self.prompted())
         self.class_combo.blockSignals(False)
         if self.doc.label is not None and self.doc.label >= len(classes):
             self.doc.set_param("label", None)
         desc = info.description if info is not None else ""
         shape = "x".join(map(str, info.image_shape)) if info is not None else ""
-        self.note_label.setText(f"{desc} — paints {shape} pictures" if desc else "")
+        paints = ("works at the picture's own size" if self.prompted()
+                  else f"paints {shape} pictures")
+        self.note_label.setText(f"{desc} — {paints}" if desc else "")
 
     # -- parameters -----------------------------------------------------------------------
 
@@ -455,9 +659,14 @@ class InpaintPanel(Panel):
                 if d.model in self.model_combo.names():
                     self.model_combo.select(d.model, quiet=True)
                 self._fill_classes()
+                self._on_kind()
                 info = self.info()
+                prompted = self.prompted()
+                expected = None if info is None else (
+                    (*d.picture.shape[:2], 3) if prompted and d.picture is not None
+                    else tuple(info.image_shape))
                 if d.picture is not None and info is not None and d.image is not None and \
-                        tuple(d.image.shape) != tuple(info.image_shape):
+                        tuple(d.image.shape) != tuple(expected):
                     # Another size: the same picture and mask, resized for this model.
                     self._prepare(d.picture, d.label_text, keep_mask=True,
                                   what=f"Picture for {d.model}", undoable=False)
@@ -488,10 +697,46 @@ class InpaintPanel(Panel):
                 self.seed_spin.setValue(int(d.seed))
             elif name == "feather":
                 self.feather_spin.setValue(float(d.feather))
+            elif name == "prompt":
+                if d.prompt and self.prompt_combo.findText(d.prompt) < 0:
+                    self.prompt_combo.insertItem(0, d.prompt)
+                self.prompt_combo.setCurrentText(d.prompt)
+            elif name == "negative":
+                self.negative_edit.setText(d.negative)
+            elif name == "scheduler":
+                self.scheduler_combo.setCurrentText(d.scheduler)
+            elif name == "lock_seed":
+                self.lock_check.setChecked(bool(d.lock_seed))
+            elif name == "only_masked":
+                self.only_masked_check.setChecked(bool(d.only_masked))
+            elif name == "loras":
+                self._fill_loras()
+            elif name in ("strength", "width", "height", "batch", "mask_blur", "padding"):
+                spin = {"strength": self.strength_spin, "width": self.width_spin,
+                        "height": self.height_spin, "batch": self.batch_spin,
+                        "mask_blur": self.blur_spin, "padding": self.padding_spin}[name]
+                spin.setValue(getattr(d, name))
         finally:
             self._applying = False
         if name in ("steps", "repaint"):
             self._show_cost()
+
+    def _on_kind(self) -> None:
+        """A switch between Stable Diffusion and the studio's models: their controls, their
+        steps and guidance; a Stable Diffusion model starts loading in the long lane."""
+        prompted = self.prompted()
+        self._show_kind()
+        if prompted and self.doc.model:
+            model = self.doc.model
+            self.ctx.jobs.submit(f"{self.name}-load", load_model, self.ctx.registry, model,
+                                 lane="long", label=f"Loading {model}",
+                                 on_result=lambda m: self.message.emit(f"{m} is loaded"),
+                                 on_error=self.error.emit)
+        if self._kind is not None and prompted != self._kind:
+            steps, guidance = (25, 7.5) if prompted else (PRESETS[self.doc.repaint].steps, 1.0)
+            self.doc.set_param("steps", steps)
+            self.doc.set_param("guidance", guidance)
+        self._kind = prompted
 
     def _show_cost(self) -> None:
         opts = self.options()
@@ -627,6 +872,9 @@ class InpaintPanel(Panel):
     # -- running --------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.prompted():
+            self._run_prompted()
+            return
         d = self.doc
         if d.image is None or d.mask is None:
             self.error.emit("Open a picture and paint a mask first", "")
@@ -649,6 +897,61 @@ class InpaintPanel(Panel):
                              on_progress=lambda f: self.progress.setValue(round(f * 1000)),
                              on_preview=self._on_preview, on_result=self._on_result,
                              on_error=self._on_failed)
+        self._update_buttons()
+
+    def _run_prompted(self) -> None:
+        """Text-to-image (no picture), img2img (no mask painted) or inpainting."""
+        d = self.doc
+        try:
+            options = self.generate_options()
+        except ValueError as exc:
+            self.error.emit(str(exc), "")
+            return
+        image = None if d.image is None else d.image.copy()
+        mask = None if d.mask is None or float(d.mask.max(initial=0.0)) < 0.5 else \
+            d.mask.copy()
+        if d.prompt and self.prompt_combo.findText(d.prompt) < 0:
+            self.prompt_combo.insertItem(0, d.prompt)
+        self._running = (image, mask, options, d.model)
+        self.preview = None
+        self._started = time.monotonic()
+        self.progress.setValue(0)
+        what = "Generating" if image is None else ("Repainting" if mask is not None
+                                                   else "Reworking")
+        self.status_label.setText(f"{what}: {options.steps} steps × {options.batch}")
+        self.ctx.jobs.submit(f"{self.name}-run", run_generate, self.ctx.registry, d.model,
+                             options, image, mask, lane="long",
+                             label=f"{what} with {d.model}",
+                             on_progress=self._on_prompted_progress,
+                             on_preview=self._on_preview, on_result=self._on_results,
+                             on_error=self._on_failed)
+        self._update_buttons()
+
+    def _on_prompted_progress(self, fraction: float) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        if self._running is None or fraction <= 0:
+            return
+        options = self._running[2]
+        total = options.steps * options.batch
+        done = max(fraction * total, 1e-9)
+        per = (time.monotonic() - self._started) / done
+        self.status_label.setText(f"{fraction:.0%} · {per:.2f} s/step · ETA "
+                                  f"{per * (total - done):.0f} s")
+
+    def _on_results(self, results: list[np.ndarray]) -> None:
+        run, self._running = self._running, None
+        if run is None:
+            return
+        self.preview = None
+        self.progress.setValue(1000)
+        image, mask, options, model = run
+        for i, result in enumerate(results):
+            one = gen.with_seed(options, options.seed + i)
+            self._add_result(result, (image, mask, one, model))
+        per = (time.monotonic() - self._started) / max(1, options.steps * len(results))
+        self.status_label.setText(f"Done: {len(results)} picture(s), {per:.2f} s/step")
+        if not self.doc.lock_seed:
+            self.roll_seed()
         self._update_buttons()
 
     def cancel(self) -> None:
@@ -692,7 +995,12 @@ class InpaintPanel(Panel):
     def _add_result(self, image: np.ndarray, run: tuple, cancelled: bool = False) -> None:
         source, mask, options, model = run
         info = self.ctx.registry.info(model)
-        meta = {"model": model, **options.describe(tuple(info.classes))}
+        described = (options.describe(tuple(info.classes))
+                     if isinstance(options, ip.InpaintOptions) else options.describe())
+        meta = {"model": model, **described}
+        image = np.asarray(image, np.float32)
+        source = image if source is None else source
+        mask = np.zeros(image.shape[:2], np.float32) if mask is None else mask
         if cancelled:
             meta["cancelled"] = "yes: the last preview"
         self.doc.add_result(HistoryEntry(np.asarray(image, np.float32), source, mask, meta))
@@ -706,7 +1014,7 @@ class InpaintPanel(Panel):
         d = self.doc
         entry = d.current()
         if self._running is not None:
-            before = self._shown(self._running[0])
+            before = None if self._running[0] is None else self._shown(self._running[0])
             after = self._shown(self.preview) if self.preview is not None else None
         elif entry is not None:
             before, after = self._shown(entry.source), self._shown(entry.result)
@@ -741,7 +1049,7 @@ class InpaintPanel(Panel):
     def _update_buttons(self) -> None:
         running = self._running is not None
         has = self.doc.current() is not None
-        ready = (self.doc.image is not None and bool(self.doc.model))
+        ready = bool(self.doc.model) and (self.doc.image is not None or self.prompted())
         self.run_button.setEnabled(ready and not running)
         self.cancel_button.setEnabled(running)
         for b in (self.use_button, self.export_button):
@@ -769,8 +1077,10 @@ class InpaintPanel(Panel):
             if not path:
                 return
         meta = {**entry.options, "source": self.doc.label_text}
+        # The studio's 64-pixel results are enlarged; a photo is written at its own size.
+        scale = EXPORT_SCALE if max(entry.result.shape[:2]) < 128 else 1
         try:
-            ip.save_with_metadata(self._shown(entry.result), path, meta, scale=EXPORT_SCALE)
+            ip.save_with_metadata(self._shown(entry.result), path, meta, scale=scale)
         except (OSError, ValueError) as exc:
             self.error.emit(f"Could not write {path}: {exc}", "")
             return

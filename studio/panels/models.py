@@ -22,7 +22,7 @@ from studio.widgets.record_view import RecordView
 
 _COLUMNS = ("Name", "Family", "Capabilities", "Source", "Data", "Latent", "Quality")
 # HiFi-GAN generator files (jik876) have no extension: "g_02500000" with config.json beside.
-CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.ckpt);;"
+CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.ckpt model_index.json);;"
                      "HiFi-GAN generators (g_* generator*);;All files (*)")
 
 

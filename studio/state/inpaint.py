@@ -11,7 +11,10 @@ import numpy as np
 from studio.state import Events
 
 PARAMS = ("model", "sampler", "steps", "repaint", "guidance", "label", "seed", "feather",
-          "tool", "brush", "hardness", "opacity")
+          "tool", "brush", "hardness", "opacity",
+          # Stable Diffusion (a model that takes a prompt)
+          "prompt", "negative", "scheduler", "strength", "width", "height", "batch",
+          "mask_blur", "only_masked", "padding", "loras", "lock_seed")
 TOOLS = ("brush", "eraser", "rectangle", "fill")
 MAX_HISTORY = 24
 
@@ -59,6 +62,18 @@ class InpaintState:
         self.brush = 4.0                           # radius in model pixels
         self.hardness = 0.8
         self.opacity = 0.5
+        self.prompt = ""
+        self.negative = ""
+        self.scheduler = "default"
+        self.strength = 0.0                        # 0: the default (1 inpaint, 0.75 img2img)
+        self.width = 0                             # 0: the picture's own (or native) size
+        self.height = 0
+        self.batch = 1
+        self.mask_blur = 4.0
+        self.only_masked = False
+        self.padding = 32
+        self.loras: tuple[tuple[str, float], ...] = ()
+        self.lock_seed = True                      # unlocked: a new seed after each run
         self.history: list[HistoryEntry] = []
         self.selected: int | None = None
         self.events = Events("picture", "mask", "param", "history", "selected")
@@ -84,6 +99,8 @@ class InpaintState:
             raise KeyError(f"no parameter '{name}' (parameters: {', '.join(PARAMS)})")
         if name == "tool" and value not in TOOLS:
             raise ValueError(f"unknown tool '{value}' (one of {', '.join(TOOLS)})")
+        if name == "loras":
+            value = tuple((str(p), float(w)) for p, w in value)
         setattr(self, name, value)
         self.events.emit("param", name)
 
@@ -110,6 +127,7 @@ class InpaintState:
 
     def to_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in PARAMS}
+        out["loras"] = [list(x) for x in self.loras]
         out.update({"label_text": self.label_text, "dark_on_light": self.dark_on_light,
                     "history": [h.to_state() for h in self.history],
                     "selected": self.selected})
