@@ -217,7 +217,9 @@ class Registry:
                     break
             pending.wait()          # loaded (or failed: then this caller tries itself)
         try:
-            ckpt = _read_any(Path(info.path), self._configs.get(name)) if info.path else None
+            config = self._configs.get(name)
+            ckpt = None if not info.path else (
+                _read_any(Path(info.path), config) if config else _read_any(Path(info.path)))
             backend = self._build(info, ckpt, key[1], self._load_options.get(name, {}))
             with self._lock:
                 self._loaded[key] = backend

@@ -130,11 +130,13 @@ class StyleConformance:
 
         a, b = backend.codes_from_seeds([3, 4])
         every = tuple(range(backend.info.style.layers))
-        none, all_b, only_b = backend.synthesize([
+        # One batch: rows of a batch share the convolution kernels, so float error from a
+        # different batch size (oneDNN picks kernels by shape; 3e-6 seen) does not enter.
+        none, all_b, only_b, plain_a = backend.synthesize([
             StyleMixRequest(a, b, (), noise_seed=None),
             StyleMixRequest(a, b, every, noise_seed=None),
-            StyleMixRequest(b, b, (), noise_seed=None)])
-        plain_a = backend.synthesize([StyleMixRequest(a, a, (), noise_seed=None)])[0]
+            StyleMixRequest(b, b, (), noise_seed=None),
+            StyleMixRequest(a, a, (), noise_seed=None)])
         assert np.allclose(none, plain_a, atol=1e-6) and np.allclose(all_b, only_b, atol=1e-6)
         assert not np.allclose(none, all_b, atol=1e-3)
         half = backend.synthesize([StyleMixRequest(a, b, every[:1], noise_seed=None)])[0]
