@@ -418,7 +418,8 @@ class GenerateRequest:
     8): text-to-image without ``image``; img2img with it; inpainting with ``mask`` too
     (``(H, W)`` in [0, 1], 1 = repaint). ``loras``: (file, weight) pairs, all active at once.
     ``preview_decode_every`` > 0 decodes the preview through the VAE every that many steps
-    (a cheap projection of the latent otherwise)."""
+    (a cheap projection of the latent otherwise). ``embeddings``: textual-inversion files;
+    a file's name without its extension is the word that calls it in the prompt."""
 
     prompt: str = ""
     negative: str = ""
@@ -433,6 +434,7 @@ class GenerateRequest:
     strength: float = 1.0
     loras: tuple[tuple[str, float], ...] = ()
     preview_decode_every: int = 0
+    embeddings: tuple[str, ...] = ()          # textual inversions; each file's stem is its word
 
     def __post_init__(self) -> None:
         if self.steps < 1:

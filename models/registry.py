@@ -199,8 +199,9 @@ class Registry:
             raise KeyError(f"no model named '{name}' (see 'latent-studio models list')")
         return self._infos[name]
 
-    def get(self, name: str, device: str | None = None) -> Any:
-        """The backend ``name`` on ``device`` (default: the current device), loading it once.
+    def get(self, name: str, device: str | None = None, ctx: Any = None) -> Any:
+        """The backend ``name`` on ``device`` (default: the current device), loading it once;
+        a heavy (``LAZY``) family reports its loading through ``ctx`` (a JobContext).
 
         No lock is held while a model loads: other models stay available to other threads,
         and a second caller for the same model waits for the first one's load."""
@@ -220,7 +221,10 @@ class Registry:
             config = self._configs.get(name)
             ckpt = None if not info.path else (
                 _read_any(Path(info.path), config) if config else _read_any(Path(info.path)))
-            backend = self._build(info, ckpt, key[1], self._load_options.get(name, {}))
+            options = dict(self._load_options.get(name, {}))
+            if ctx is not None and getattr(family_module(info.family), "LAZY", False):
+                options["ctx"] = ctx
+            backend = self._build(info, ckpt, key[1], options)
             with self._lock:
                 self._loaded[key] = backend
                 self._used[key] = time.monotonic()

@@ -417,6 +417,9 @@ def _prompt_arguments(p: argparse.ArgumentParser, inpaint: bool) -> None:
     p.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]",
                    help="a LoRA .safetensors (diffusers or kohya keys), weight 1 by default; "
                    "repeat for several")
+    p.add_argument("--embedding", action="append", default=[], metavar="FILE",
+                   help="a textual-inversion embedding; its file name (without extension) "
+                   "is the word that calls it in the prompt; repeat for several")
     p.add_argument("--config", default=None, metavar="FOLDER|BASE",
                    help="the diffusers folder (or shipped base: sd15, sd15-inpaint, sd2-base, "
                    "sd2-v, sd2-inpaint, sdxl, sdxl-inpaint) whose configs a single-file "
@@ -1196,6 +1199,13 @@ def _lora_list(items: list[str]) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def _existing(paths: list[str], option: str) -> tuple[str, ...]:
+    for path in paths:
+        if not Path(path).is_file():
+            raise CLIError(f"{option} {path}: no such file")
+    return tuple(str(Path(p).resolve()) for p in paths)
+
+
 def _prompt_options(args: argparse.Namespace, **extra):
     from models.tasks.generate import GenerateOptions
 
@@ -1204,7 +1214,8 @@ def _prompt_options(args: argparse.Namespace, **extra):
             prompt=args.prompt or "", negative=args.negative, steps=args.steps or 25,
             guidance=7.5 if args.guidance is None else args.guidance,
             scheduler=args.scheduler, seed=args.seed, width=args.width, height=args.height,
-            strength=args.strength, loras=_lora_list(args.lora), batch=args.batch, **extra)
+            strength=args.strength, loras=_lora_list(args.lora), batch=args.batch,
+            embeddings=_existing(args.embedding, "--embedding"), **extra)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 

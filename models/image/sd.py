@@ -379,6 +379,8 @@ def _file_params(path: Path, shapes: dict[str, tuple[int, ...]]) -> int:
 def _folder_params(folder: Path) -> int:
     total = 0
     for f in folder.glob("*/*.safetensors"):
+        if "." in f.stem:             # a variant (model.fp16.safetensors) beside the main file
+            continue
         shapes = _safetensors_shapes(f) or {}
         total += sum(int(np.prod(s)) for s in shapes.values())
     if total == 0:
@@ -456,6 +458,7 @@ class StableDiffusionBackend:
         self._pipes: dict[str, Any] = {}
         self._own_scheduler = pipe.scheduler
         self._loras: dict[str, _Lora] = {}
+        self._embeddings: dict[str, str] = {}         # file -> its word
 
     @property
     def native(self) -> int:
@@ -519,6 +522,37 @@ class StableDiffusionBackend:
         else:
             self.pipe.disable_lora()
 
+    def add_embeddings(self, paths: tuple[str, ...]) -> None:
+        """Load textual-inversion files (A1111 .pt/.safetensors, diffusers, kohya keys) under
+        their file names' stems, once each."""
+        for path in paths:
+            p = Path(path)
+            if str(p) in self._embeddings:
+                continue
+            if not p.is_file():
+                raise ValueError(f"{path}: no such embedding file")
+            word = p.stem
+            if word in self._embeddings.values():
+                raise ValueError(f"{path}: another embedding already uses the word '{word}'")
+            if p.suffix.lower() != ".safetensors":
+                import torch
+
+                try:
+                    state = torch.load(str(p), map_location="cpu", weights_only=True)
+                except Exception as exc:  # noqa: BLE001  # torch raises many types
+                    raise ValueError(f"{path}: not a weights-only embedding "
+                                     f"({first_line(exc)})") from None
+                if isinstance(state, dict) and isinstance(state.get("string_to_param"), dict):
+                    state = next(iter(state["string_to_param"].values()))     # A1111's .pt
+            else:
+                state = str(p)
+            try:
+                self.pipe.load_textual_inversion(state, token=word)
+            except (ValueError, KeyError, RuntimeError, OSError) as exc:
+                raise ValueError(f"{path}: not an embedding this model takes "
+                                 f"({first_line(exc)})") from None
+            self._embeddings[str(p)] = word
+
     def latent_preview(self, latents: Any) -> np.ndarray:
         """(h, w, 3) float32 in [0, 1] of latents (1, 4, h, w), without the VAE."""
         lat = latents[0, :4].float().cpu().numpy()
@@ -551,6 +585,7 @@ class StableDiffusionBackend:
         pipe = self._pipeline(task)
         pipe.scheduler = self._scheduler(r.scheduler)
         self.set_loras(r.loras)
+        self.add_embeddings(r.embeddings)
         kwargs: dict[str, Any] = dict(
             prompt=r.prompt, negative_prompt=r.negative or None, num_inference_steps=r.steps,
             guidance_scale=r.guidance, height=r.height, width=r.width, output_type="np",
@@ -610,9 +645,12 @@ def _quiet() -> None:
     import diffusers
     import transformers
 
+    import huggingface_hub
+
     for lib in (diffusers, transformers):
         lib.utils.logging.set_verbosity_error()
         lib.utils.logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
 
 
 def device_dtype(device: str, precision: str = "auto") -> Any:

@@ -56,6 +56,7 @@ class GenerateOptions:
     loras: tuple[tuple[str, float], ...] = field(default=())
     batch: int = 1
     preview_decode_every: int = 0
+    embeddings: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULER_NAMES:
@@ -84,8 +85,9 @@ class GenerateOptions:
 
     def describe(self) -> dict[str, str]:
         """The options as text values (PNG metadata, the history strip's tooltips)."""
-        d = {k: str(v) for k, v in asdict(self).items() if k != "loras"}
+        d = {k: str(v) for k, v in asdict(self).items() if k not in ("loras", "embeddings")}
         d["loras"] = ", ".join(f"{p}:{w:g}" for p, w in self.loras)
+        d["embeddings"] = ", ".join(self.embeddings)
         return d
 
 
@@ -264,7 +266,8 @@ def run(registry: Registry, model: str, options: GenerateOptions,
             guidance=options.guidance, scheduler=options.scheduler, seed=options.seed + i,
             width=p.width, height=p.height, image=part_image, mask=part_mask,
             strength=p.strength, loras=options.loras,
-            preview_decode_every=options.preview_decode_every)
+            preview_decode_every=options.preview_decode_every,
+            embeddings=options.embeddings)
         part = _Part(ctx, i / options.batch, 1.0 / options.batch, shown)
         out.append(place(backend.generate(request, ctx=part)))
     return out

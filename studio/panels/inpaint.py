@@ -91,7 +91,7 @@ def takes_prompt(registry: Registry, model: str) -> bool:
 def load_model(registry: Registry, model: str, *, ctx: JobContext) -> str:
     """Load a big model ahead of its first run (the long lane; the window stays live)."""
     ctx.report(0.0)
-    registry.get(model)
+    registry.get(model, ctx=ctx)
     return model
 
 
@@ -434,11 +434,15 @@ class InpaintPanel(Panel):
             lambda v: self.push_param("lock_seed", self.doc.lock_seed, bool(v)))
         for name, spin in (("strength", self.strength_spin), ("width", self.width_spin),
                            ("height", self.height_spin), ("batch", self.batch_spin),
-                           ("mask_blur", self.blur_spin), ("padding", self.padding_spin)):
+                           ("mask_blur", self.blur_spin), ("padding", self.padding_spin),
+                           ("preview_every", self.decode_spin)):
             spin.valueChanged.connect(
                 lambda v, n=name: self.push_param(n, getattr(self.doc, n), v))
         self.only_masked_check.toggled.connect(
             lambda v: self.push_param("only_masked", self.doc.only_masked, bool(v)))
+        self.embed_button.clicked.connect(self._add_embedding_dialog)
+        self.embed_clear_button.clicked.connect(
+            lambda: self.push_param("embeddings", self.doc.embeddings, ()))
         self.lora_add_button.clicked.connect(self._add_lora_dialog)
         self.lora_remove_button.clicked.connect(self.remove_lora)
         self.lora_list.currentRowChanged.connect(self._on_lora_row)
@@ -489,6 +493,10 @@ class InpaintPanel(Panel):
                                           "native size (more detail in small regions)")
         self.padding_spin = QSpinBox(minimum=0, maximum=512, suffix=" px")
         self.padding_spin.setToolTip("Context around the mask in 'only masked'")
+        self.decode_spin = QSpinBox(minimum=0, maximum=100, specialValueText="never",
+                                    prefix="every ", suffix=" steps")
+        self.decode_spin.setToolTip("Decode the preview through the VAE (exact, slower) every "
+                                    "this many steps; between, a quick projection of the latent")
         self.lora_list = QListWidget()
         self.lora_list.setFixedHeight(56)
         self.lora_list.setToolTip("LoRA files, all active; select one to set its weight")
@@ -499,9 +507,16 @@ class InpaintPanel(Panel):
         self.lora_add_button.setToolTip("Add a LoRA .safetensors (diffusers or kohya keys)")
         self.lora_remove_button = QToolButton(text="−")
         self.lora_remove_button.setToolTip("Remove the selected LoRA")
+        self.embed_button = QToolButton(text="Add…")
+        self.embed_button.setToolTip("Add a textual-inversion embedding (.safetensors or "
+                                     ".pt); its file name is the word to use in the prompt")
+        self.embed_clear_button = QToolButton(text="Clear")
+        self.embed_label = QLabel()
+        self.embed_label.setWordWrap(True)
+        self.embed_label.setStyleSheet("color: #555;")
         rows = [("strength", self.strength_spin), ("width", self.width_spin),
                 ("height", self.height_spin), ("batch", self.batch_spin),
-                ("mask blur", self.blur_spin)]
+                ("mask blur", self.blur_spin), ("VAE preview", self.decode_spin)]
         for i, (text, w) in enumerate(rows):
             g.addWidget(QLabel(text), i, 0)
             g.addWidget(w, i, 1, 1, 3)
@@ -513,6 +528,10 @@ class InpaintPanel(Panel):
         g.addWidget(self.lora_add_button, n + 1, 2)
         g.addWidget(self.lora_remove_button, n + 1, 3)
         g.addWidget(self.lora_list, n + 2, 0, 1, 4)
+        g.addWidget(QLabel("words"), n + 3, 0)
+        g.addWidget(self.embed_label, n + 3, 1)
+        g.addWidget(self.embed_button, n + 3, 2)
+        g.addWidget(self.embed_clear_button, n + 3, 3)
         return box
 
     def prompted(self) -> bool:
@@ -549,6 +568,17 @@ class InpaintPanel(Panel):
         if path:
             self.add_lora(path)
 
+    def add_embedding(self, path: str) -> None:
+        if str(path) not in self.doc.embeddings:
+            self.push_param("embeddings", self.doc.embeddings,
+                            tuple(self.doc.embeddings) + (str(path),))
+
+    def _add_embedding_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add an embedding", "",
+                                              "Embeddings (*.safetensors *.pt *.bin)")
+        if path:
+            self.add_embedding(path)
+
     def _on_lora_row(self, row: int) -> None:
         if 0 <= row < len(self.doc.loras):
             self.lora_weight.blockSignals(True)
@@ -580,7 +610,8 @@ class InpaintPanel(Panel):
             guidance=float(d.guidance), scheduler=d.scheduler, seed=int(d.seed),
             width=int(d.width), height=int(d.height), strength=float(d.strength) or None,
             mask_blur=float(d.mask_blur), only_masked=bool(d.only_masked),
-            padding=int(d.padding), loras=tuple(d.loras), batch=int(d.batch))
+            padding=int(d.padding), loras=tuple(d.loras), batch=int(d.batch),
+            preview_decode_every=int(d.preview_every), embeddings=tuple(d.embeddings))
 
     # -- models ---------------------------------------------------------------------------
 
@@ -711,10 +742,16 @@ class InpaintPanel(Panel):
                 self.only_masked_check.setChecked(bool(d.only_masked))
             elif name == "loras":
                 self._fill_loras()
-            elif name in ("strength", "width", "height", "batch", "mask_blur", "padding"):
+            elif name == "embeddings":
+                words = ", ".join(Path(p).stem for p in d.embeddings)
+                self.embed_label.setText(words or "none")
+                self.embed_label.setToolTip("\n".join(d.embeddings))
+            elif name in ("strength", "width", "height", "batch", "mask_blur", "padding",
+                          "preview_every"):
                 spin = {"strength": self.strength_spin, "width": self.width_spin,
                         "height": self.height_spin, "batch": self.batch_spin,
-                        "mask_blur": self.blur_spin, "padding": self.padding_spin}[name]
+                        "mask_blur": self.blur_spin, "padding": self.padding_spin,
+                        "preview_every": self.decode_spin}[name]
                 spin.setValue(getattr(d, name))
         finally:
             self._applying = False

@@ -14,7 +14,8 @@ PARAMS = ("model", "sampler", "steps", "repaint", "guidance", "label", "seed", "
           "tool", "brush", "hardness", "opacity",
           # Stable Diffusion (a model that takes a prompt)
           "prompt", "negative", "scheduler", "strength", "width", "height", "batch",
-          "mask_blur", "only_masked", "padding", "loras", "lock_seed")
+          "mask_blur", "only_masked", "padding", "loras", "lock_seed", "preview_every",
+          "embeddings")
 TOOLS = ("brush", "eraser", "rectangle", "fill")
 MAX_HISTORY = 24
 
@@ -74,6 +75,8 @@ class InpaintState:
         self.padding = 32
         self.loras: tuple[tuple[str, float], ...] = ()
         self.lock_seed = True                      # unlocked: a new seed after each run
+        self.preview_every = 0                     # VAE-decoded preview every N steps (0: no)
+        self.embeddings: tuple[str, ...] = ()      # textual inversions (files)
         self.history: list[HistoryEntry] = []
         self.selected: int | None = None
         self.events = Events("picture", "mask", "param", "history", "selected")
@@ -101,6 +104,8 @@ class InpaintState:
             raise ValueError(f"unknown tool '{value}' (one of {', '.join(TOOLS)})")
         if name == "loras":
             value = tuple((str(p), float(w)) for p, w in value)
+        if name == "embeddings":
+            value = tuple(str(p) for p in value)
         setattr(self, name, value)
         self.events.emit("param", name)
 
@@ -128,6 +133,7 @@ class InpaintState:
     def to_state(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: getattr(self, name) for name in PARAMS}
         out["loras"] = [list(x) for x in self.loras]
+        out["embeddings"] = list(self.embeddings)
         out.update({"label_text": self.label_text, "dark_on_light": self.dark_on_light,
                     "history": [h.to_state() for h in self.history],
                     "selected": self.selected})

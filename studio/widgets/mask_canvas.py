@@ -4,13 +4,15 @@
 mask with a brush, an eraser, a rectangle or a fill; a whole stroke is one edit, announced
 when the mouse is released as ``edited(old, new, what)`` (the panel makes it an undo step).
 ``CompareView`` shows two pictures split at a movable line (a before/after slider).
+Both zoom with the mouse wheel about the cursor (up to 32x the fitted size), pan with the
+middle button (or Shift + left) dragged, and fit again on a double-click.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from models.image import masks as mk
@@ -25,6 +27,73 @@ def _fit(widget: QWidget, h: int, w: int, bottom: int = 0) -> QRect:
     return QRect((widget.width() - tw) // 2, 2 + (ah - th) // 2, tw, th)
 
 
+MAX_ZOOM = 32.0
+
+
+class ZoomPan:
+    """Zoom about the cursor and pan for a widget whose picture fills ``_fitted()``."""
+
+    zoom: float = 1.0
+    pan: QPointF
+
+    def _init_zoom(self) -> None:
+        self.zoom = 1.0
+        self.pan = QPointF(0.0, 0.0)
+        self._pan_from: QPointF | None = None
+
+    def _fitted(self) -> QRect:
+        raise NotImplementedError
+
+    def _target(self) -> QRect:
+        r = self._fitted()
+        if self.zoom == 1.0 and self.pan.isNull():
+            return r
+        w, h = r.width() * self.zoom, r.height() * self.zoom
+        c = QRectF(r).center() + self.pan
+        return QRect(round(c.x() - w / 2), round(c.y() - h / 2), round(w), round(h))
+
+    def fit(self) -> None:
+        self.zoom, self.pan = 1.0, QPointF(0.0, 0.0)
+        self.update()
+
+    def zoom_at(self, pos: QPointF, factor: float) -> None:
+        """Zoom by ``factor`` keeping the picture's point under ``pos`` where it is."""
+        new = min(max(self.zoom * factor, 1.0), MAX_ZOOM)
+        centre = QRectF(self._fitted()).center()
+        self.pan = (pos - centre) - (pos - centre - self.pan) * (new / self.zoom)
+        self.zoom = new
+        if new == 1.0:
+            self.pan = QPointF(0.0, 0.0)
+        self.update()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_at(event.position(), 1.25 ** steps)
+
+    def mouseDoubleClickEvent(self, _event) -> None:  # noqa: N802 (Qt override)
+        self.fit()
+
+    def _panning(self, event: QMouseEvent) -> bool:
+        """Handle a pan drag (middle button, or Shift + left); True when it was one."""
+        buttons = event.buttons() | event.button()
+        wants = bool(buttons & Qt.MouseButton.MiddleButton) or (
+            bool(buttons & Qt.MouseButton.LeftButton)
+            and bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+        if event.type() == QEvent.Type.MouseButtonPress and wants:
+            self._pan_from = event.position()
+            return True
+        if self._pan_from is None:
+            return False
+        if event.type() == QEvent.Type.MouseButtonRelease:
+            self._pan_from = None
+            return True
+        self.pan += event.position() - self._pan_from
+        self._pan_from = event.position()
+        self.update()
+        return True
+
+
 def overlay_image(mask: np.ndarray, opacity: float) -> QImage:
     """The mask as a red ARGB picture, alpha = mask * opacity."""
     h, w = mask.shape
@@ -36,7 +105,7 @@ def overlay_image(mask: np.ndarray, opacity: float) -> QImage:
     return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
-class MaskCanvas(QWidget):
+class MaskCanvas(ZoomPan, QWidget):
     """Edits a mask (H, W) float32 over a picture (H, W, 3) uint8 of the same size."""
 
     edited = Signal(object, object, str)      # old mask, new mask, what was done
@@ -56,6 +125,7 @@ class MaskCanvas(QWidget):
         self._last: tuple[float, float] | None = None
         self._anchor: tuple[float, float] | None = None
         self._cursor: QPointF | None = None
+        self._init_zoom()
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -67,7 +137,11 @@ class MaskCanvas(QWidget):
     # -- model ---------------------------------------------------------------------------
 
     def set_picture(self, rgb: np.ndarray | None) -> None:
+        old = None if self._picture is None else (self._picture.width(),
+                                                  self._picture.height())
         self._picture = None if rgb is None else QPixmap.fromImage(to_qimage(rgb))
+        if rgb is None or old != (rgb.shape[1], rgb.shape[0]):
+            self.fit()                  # another picture's size: start fitted
         self.update()
 
     def set_mask(self, mask: np.ndarray | None) -> None:
@@ -87,7 +161,7 @@ class MaskCanvas(QWidget):
 
     # -- geometry ------------------------------------------------------------------------
 
-    def _target(self) -> QRect:
+    def _fitted(self) -> QRect:
         if self.mask is None:
             return _fit(self, 1, 1)
         h, w = self.mask.shape
@@ -130,6 +204,8 @@ class MaskCanvas(QWidget):
     # -- mouse ---------------------------------------------------------------------------
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._panning(event):
+            return
         if self.mask is None or event.button() != Qt.MouseButton.LeftButton:
             return
         x, y = self.to_mask_xy(event.position())
@@ -145,6 +221,8 @@ class MaskCanvas(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         self._cursor = event.position()
+        if self._panning(event):
+            return
         if self.mask is not None:
             x, y = self.to_mask_xy(event.position())
             h, w = self.mask.shape
@@ -156,6 +234,8 @@ class MaskCanvas(QWidget):
         self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._panning(event):
+            return
         if self.mask is None or self._before is None:
             return
         x, y = self.to_mask_xy(event.position())
@@ -186,7 +266,7 @@ class MaskCanvas(QWidget):
             self.set_mask(old)
 
 
-class CompareView(QWidget):
+class CompareView(ZoomPan, QWidget):
     """Two pictures of one size: ``before`` left of the split, ``after`` right of it.
     Drag in the view (or set ``split``, 0..1) to move the line."""
 
@@ -200,6 +280,7 @@ class CompareView(QWidget):
         self.split = 0.0
         self.placeholder = ""
         self.caption = ""
+        self._init_zoom()
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.SplitHCursor)
@@ -210,6 +291,8 @@ class CompareView(QWidget):
     def set_pictures(self, before: np.ndarray | None, after: np.ndarray | None) -> None:
         shown = after if after is not None else before
         if shown is not None:
+            if tuple(shown.shape[:2]) != tuple(self._shape):
+                self.fit()
             self._shape = shown.shape[:2]
         self._before = None if before is None else QPixmap.fromImage(to_qimage(before))
         self._after = None if after is None else QPixmap.fromImage(to_qimage(after))
@@ -220,12 +303,13 @@ class CompareView(QWidget):
         self.split_changed.emit(self.split)
         self.update()
 
-    def _target(self) -> QRect:
+    def _fitted(self) -> QRect:
         return _fit(self, *self._shape, bottom=16 if self.caption else 0)
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
         p = QPainter(self)
         r = self._target()
+        p.setClipRect(self.rect().adjusted(0, 0, 0, -(16 if self.caption else 0)))
         p.fillRect(r, QColor("#fafafa"))
         if self._after is not None:
             p.drawPixmap(r, self._after)
@@ -244,15 +328,23 @@ class CompareView(QWidget):
             p.drawLine(QPoint(r.left() + cut, r.top()), QPoint(r.left() + cut, r.bottom()))
         p.setPen(QPen(QColor("#c8c8c8"), 1))
         p.drawRect(r.adjusted(0, 0, -1, -1))
+        p.setClipping(False)
         if self.caption:
             p.setPen(QColor("#333"))
+            r = self._fitted()
             p.drawText(QRect(0, r.bottom() + 1, self.width(), 16),
                        Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, self.caption)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
-        self.mouseMoveEvent(event)
+        if not self._panning(event):
+            self.mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        self._panning(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self._panning(event):
+            return
         if event.buttons() & Qt.MouseButton.LeftButton:
             r = self._target()
             self.set_split((event.position().x() - r.left()) / max(r.width(), 1))

@@ -13,6 +13,10 @@ import re
 from pathlib import Path
 
 import torch
+import tqdm
+
+# The libraries' progress bars would start tqdm's monitor thread, which outlives a test.
+tqdm.tqdm.monitor_interval = 0
 
 WORDS = ("a photo of cat dog red blue green house tree sky painting portrait landscape "
          "bright dark sks").split()
@@ -55,6 +59,9 @@ def build(folder: Path, *, in_channels: int = 4, seed: int = 0,
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+    from models.image.sd import _quiet
+
+    _quiet()                       # no progress bars (and no tqdm monitor thread left over)
     folder = Path(folder)
     tiny_tokenizer_files(folder / "_tok")
     tok = CLIPTokenizer(vocab=str(folder / "_tok" / "vocab.json"),
@@ -221,3 +228,59 @@ def ckpt_file(folder: Path, out: Path) -> Path:
             else:
                 sys.modules[part] = mod
     return out
+
+
+def build_xl(folder: Path, seed: int = 0) -> Path:
+    """A tiny SDXL-style pipeline folder: two text encoders (the second with a projection,
+    whose pooled output and the size/crop conditioning feed the U-Net's added embedding)."""
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
+
+    from models.image.sd import _quiet
+
+    _quiet()                       # no progress bars (and no tqdm monitor thread left over)
+    folder = Path(folder)
+    tiny_tokenizer_files(folder / "_tok")
+    tok = CLIPTokenizer(vocab=str(folder / "_tok" / "vocab.json"),
+                        merges=str(folder / "_tok" / "merges.txt"), model_max_length=77)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64,
+        norm_num_groups=16)
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(block_out_channels=(16, 16, 32, 32), layers_per_block=1,
+                        latent_channels=4, norm_num_groups=16, sample_size=64,
+                        down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4)
+    cfg = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+               num_attention_heads=4, vocab_size=len(tok), projection_dim=32,
+               bos_token_id=len(tok) - 2, eos_token_id=len(tok) - 1, pad_token_id=1)
+    torch.manual_seed(seed + 2)
+    text = CLIPTextModel(CLIPTextConfig(**cfg))
+    torch.manual_seed(seed + 3)
+    text2 = CLIPTextModelWithProjection(CLIPTextConfig(**cfg))
+    sched = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
+                                   beta_schedule="scaled_linear", steps_offset=1,
+                                   timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text, text_encoder_2=text2,
+                                     tokenizer=tok, tokenizer_2=tok, unet=unet, scheduler=sched)
+    pipe.save_pretrained(str(folder))
+    for sub in ("tokenizer", "tokenizer_2"):
+        for f in ("vocab.json", "merges.txt"):
+            (folder / sub / f).write_bytes((folder / "_tok" / f).read_bytes())
+    return folder

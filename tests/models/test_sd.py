@@ -403,3 +403,79 @@ def test_pickle_module_is_never_used_to_open(tiny, monkeypatch):
     monkeypatch.setattr(pickle, "load", boom)
     monkeypatch.setattr(pickle, "loads", boom)
     assert sd.read_ckpt_state(tiny["ckpt"])
+
+
+def test_previews_are_projections_or_every_nth_a_vae_decode(reg):
+    from models.protocol import GenerateRequest
+
+    backend = reg.get(names(reg)["t2i"])
+    shapes = []
+    backend.generate(GenerateRequest(prompt=PROMPT, steps=4, width=64, height=64,
+                                     preview_decode_every=2),
+                     ctx=JobContext(lambda f, p: shapes.append(p.shape)))
+    assert shapes[:4] == [(8, 8, 3), (64, 64, 3), (8, 8, 3), (64, 64, 3)]
+
+
+def test_loading_reports_progress(tiny):
+    r = Registry(None)
+    name = r.add_checkpoint(tiny["t2i"]).name
+    assert r.loaded() == []                        # registering read only the configs
+    seen = []
+    r.get(name, ctx=JobContext(lambda f, p: seen.append(f)))
+    assert seen[0] < 0.5 and seen[-1] == 1.0 and (name, "cpu") in r.loaded()
+
+
+def test_a_textual_inversion_is_called_by_its_file_name(reg, tmp_path):
+    from safetensors.torch import save_file
+
+    n = names(reg)
+    torch.manual_seed(3)
+    save_file({"emb_params": torch.randn(1, 32) * 3}, str(tmp_path / "paintstyle.safetensors"))
+    torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": torch.randn(1, 32)},
+                "name": "oldpt", "step": 500}, str(tmp_path / "oldpt.pt"))       # A1111's .pt
+    prompt = "a paintstyle house"
+    plain = gen.run(reg, n["t2i"], gen.GenerateOptions(prompt=prompt, steps=3))[0]
+    called = gen.run(reg, n["t2i"], gen.GenerateOptions(
+        prompt=prompt, steps=3, embeddings=(str(tmp_path / "paintstyle.safetensors"),)))[0]
+    assert np.abs(called - plain).mean() > 0.005
+    other = gen.run(reg, n["t2i"], gen.GenerateOptions(
+        prompt="a red house", steps=3, embeddings=(str(tmp_path / "oldpt.pt"),)))[0]
+    assert np.isfinite(other).all()
+    save_file({"emb_params": torch.randn(1, 64)}, str(tmp_path / "wide.safetensors"))
+    with pytest.raises(ValueError, match="wide.safetensors"):
+        gen.run(reg, n["t2i"], gen.GenerateOptions(
+            prompt="a wide house", steps=2, embeddings=(str(tmp_path / "wide.safetensors"),)))
+
+
+def test_sdxl_folder_equals_diffusers_and_inpaints_keeping_pixels(tmp_path):
+    folder = sd_tiny.build_xl(tmp_path / "xl")
+    card = sd.read_card(folder)
+    assert card["config"]["xl"] and card["config"]["pipeline"] == "StableDiffusionXLPipeline"
+    r = Registry(None)
+    name = r.add_checkpoint(folder).name
+    ours = gen.run(r, name, gen.GenerateOptions(prompt=PROMPT, steps=3, seed=1,
+                                                 width=96, height=64))[0]
+    import diffusers
+
+    ref_pipe = diffusers.StableDiffusionXLPipeline.from_pretrained(str(folder),
+                                                                    local_files_only=True)
+    ref_pipe.set_progress_bar_config(disable=True)
+    ref = ref_pipe(PROMPT, num_inference_steps=3, height=64, width=96, output_type="np",
+                   guidance_scale=7.5, generator=torch.Generator("cpu").manual_seed(1)).images[0]
+    assert np.abs(ours - ref).mean() <= 1 / 255
+    pic, mask = picture(), box_mask()
+    painted = gen.run(r, name, gen.GenerateOptions(prompt=PROMPT, steps=3, mask_blur=2),
+                      pic, mask)[0]
+    assert np.array_equal(painted[mask < 0.5], pic[mask < 0.5])
+
+
+def test_a_v_prediction_model_is_read_and_run_as_diffusers_does(tmp_path):
+    folder = sd_tiny.build(tmp_path / "v", prediction="v_prediction")
+    assert sd.read_card(folder)["config"]["prediction"] == "v_prediction"
+    r = Registry(None)
+    name = r.add_checkpoint(folder).name
+    ours = gen.run(r, name, gen.GenerateOptions(prompt=PROMPT, steps=3, seed=2))[0]
+    ref = diffusers_pipe("StableDiffusionPipeline", folder)(
+        PROMPT, num_inference_steps=3, height=64, width=64, output_type="np",
+        generator=torch.Generator("cpu").manual_seed(2)).images[0]
+    assert np.abs(ours - ref).mean() <= 1 / 255

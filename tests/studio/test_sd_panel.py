@@ -100,6 +100,8 @@ def test_sd_settings_are_undoable_and_saved_in_sessions(panel, qtbot, tmp_path):
     panel.undo_stack.undo()
     assert panel.doc.loras == ()
     panel.undo_stack.redo()
+    panel.add_embedding("/somewhere/paintstyle.safetensors")
+    assert panel.embed_label.text() == "paintstyle"
     panel.negative_edit.setText("blurry")
     panel.negative_edit.editingFinished.emit()
     path = save_session(tmp_path / "s.lsession", {"inpaint": panel.state()})
@@ -109,6 +111,7 @@ def test_sd_settings_are_undoable_and_saved_in_sessions(panel, qtbot, tmp_path):
     assert panel.doc.mask_blur == 9.0 and panel.blur_spin.value() == 9.0
     assert panel.doc.loras == (("/somewhere/style.safetensors", 0.7),)
     assert panel.negative_edit.text() == "blurry"
+    assert panel.doc.embeddings == ("/somewhere/paintstyle.safetensors",)
 
 
 def test_screenshot_of_the_stable_diffusion_panel(panel, qtbot, tmp_path):
@@ -130,3 +133,28 @@ def test_screenshot_of_the_stable_diffusion_panel(panel, qtbot, tmp_path):
     if os.environ.get("LATENT_STUDIO_SHOTS"):
         shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], "sd-panel.png"))
     assert shot.width() >= 1000
+
+
+def test_big_pictures_zoom_about_the_cursor_and_pan(panel, qtbot):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+
+    panel.set_picture(photo(640, 400), "photo")
+    settle(panel, qtbot)
+    c = panel.canvas
+    at = QPointF(c._target().left() + c._target().width() * 0.25,
+                 c._target().top() + c._target().height() * 0.5)
+    before = c.to_mask_xy(at)
+    c.zoom_at(at, 4.0)
+    assert c.zoom == 4.0 and c._target().width() > 3.9 * c._fitted().width()
+    after = c.to_mask_xy(at)
+    assert abs(after[0] - before[0]) < 1.0 and abs(after[1] - before[1]) < 1.0
+    x0 = c.to_mask_xy(at)[0]
+    qtbot.mousePress(c, Qt.MouseButton.MiddleButton, pos=at.toPoint())
+    qtbot.mouseMove(c, at.toPoint() + QPoint(40, 0))
+    qtbot.mouseRelease(c, Qt.MouseButton.MiddleButton, pos=at.toPoint() + QPoint(40, 0))
+    assert c.to_mask_xy(at)[0] < x0 - 5            # the picture moved right under the cursor
+    assert float(panel.doc.mask.max()) == 0.0      # panning painted nothing
+    qtbot.mouseDClick(c, Qt.MouseButton.LeftButton, pos=at.toPoint())
+    assert c.zoom == 1.0 and c._target() == c._fitted()
+    panel.compare.zoom_at(QPointF(panel.compare._fitted().center()), 2.0)
+    assert panel.compare._target().width() > 1.9 * panel.compare._fitted().width()
