@@ -22,6 +22,8 @@ import importlib
 import json
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,9 @@ class Registry:
         self._defaults: dict[str, str] = {}
         self._weightless_cards: dict[str, dict[str, Any]] = {}
         self._configs: dict[str, str] = {}          # name -> a checkpoint's --config
+        # Wraps every model load (the studio keeps the garbage collector out of loads:
+        # studio/gcpolicy.py); a context manager factory.
+        self.load_guard: Callable[[], AbstractContextManager[Any]] = nullcontext
         self._load_options: dict[str, dict[str, Any]] = {}
         if weights_dir is not None and (Path(weights_dir) / DEFAULTS_FILE).is_file():
             try:
@@ -219,12 +224,14 @@ class Registry:
             pending.wait()          # loaded (or failed: then this caller tries itself)
         try:
             config = self._configs.get(name)
-            ckpt = None if not info.path else (
-                _read_any(Path(info.path), config) if config else _read_any(Path(info.path)))
             options = dict(self._load_options.get(name, {}))
             if ctx is not None and getattr(family_module(info.family), "LAZY", False):
                 options["ctx"] = ctx
-            backend = self._build(info, ckpt, key[1], options)
+            with self.load_guard():
+                ckpt = None if not info.path else (
+                    _read_any(Path(info.path), config) if config
+                    else _read_any(Path(info.path)))
+                backend = self._build(info, ckpt, key[1], options)
             with self._lock:
                 self._loaded[key] = backend
                 self._used[key] = time.monotonic()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from models import __version__
 from models import device as devices
 from models.registry import Registry, default_registry
+from studio import gcpolicy
 from studio.jobs import JobRunner
 from studio.panels import registered_panels
 from studio.panels.base import Panel, StudioContext
@@ -562,5 +563,6 @@ def run_gui(argv: list[str] | None = None) -> int:
     win = MainWindow()
     win.show()
     QTimer.singleShot(0, win.raise_)
+    gcpolicy.install(win.registry)
     return app.exec()
 

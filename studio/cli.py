@@ -429,6 +429,8 @@ def _prompt_arguments(p: argparse.ArgumentParser, inpaint: bool) -> None:
                    default="auto", help="float16 on a GPU by default, float32 on the CPU")
     p.add_argument("--offload", action="store_true",
                    help="keep the model on the CPU and move each part to the GPU in turn")
+    p.add_argument("--attention-slicing", action="store_true",
+                   help="compute attention in slices: less memory, a little slower")
     if inpaint:
         p.add_argument("--mask-blur", type=float, default=4.0, metavar="PX",
                        help="feather the paste of the result inward (Stable Diffusion)")
@@ -1231,7 +1233,8 @@ def _run_prompted(args: argparse.Namespace, reg, name: str, options, image, mask
 
     if not args.out.parent.is_dir():
         raise CLIError(f"{args.out}: folder {args.out.parent} does not exist")
-    reg.set_load_options(name, precision=args.precision, offload=args.offload)
+    reg.set_load_options(name, precision=args.precision, offload=args.offload,
+                         attention_slicing=args.attention_slicing)
     tty = sys.stderr.isatty()
 
     def progress(f: float, _preview) -> None:

@@ -618,9 +618,24 @@ class StableDiffusionBackend:
 
         if ctx is not None:
             ctx.check()
-        out = pipe(**kwargs, callback_on_step_end=on_step,
-                   callback_on_step_end_tensor_inputs=["latents"])
+        hooks = [] if ctx is None else _cancel_points(pipe.unet, ctx)
+        try:
+            out = pipe(**kwargs, callback_on_step_end=on_step,
+                       callback_on_step_end_tensor_inputs=["latents"])
+        finally:
+            for h in hooks:
+                h.remove()
         return np.ascontiguousarray(out.images[0], np.float32)
+
+
+def _cancel_points(unet: Any, ctx: JobContext) -> list[Any]:
+    """Cancel checks before each of the U-Net's blocks, so a cancel stops a run within a
+    fraction of a step (one step of SD 1.5 at 512 px takes 12 s on a 2-core CPU)."""
+    def check(_module: Any, _inputs: Any) -> None:
+        ctx.check()
+
+    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+    return [b.register_forward_pre_hook(check) for b in blocks if b is not None]
 
 
 def _steps_run(pipe: Any, task: str, r: GenerateRequest) -> int:
@@ -643,9 +658,8 @@ def _pil(image: np.ndarray) -> Any:
 def _quiet() -> None:
     """No library progress bars or advice on the user's terminal: the studio reports."""
     import diffusers
-    import transformers
-
     import huggingface_hub
+    import transformers
 
     for lib in (diffusers, transformers):
         lib.utils.logging.set_verbosity_error()

@@ -440,6 +440,9 @@ class InpaintPanel(Panel):
                 lambda v, n=name: self.push_param(n, getattr(self.doc, n), v))
         self.only_masked_check.toggled.connect(
             lambda v: self.push_param("only_masked", self.doc.only_masked, bool(v)))
+        self.precision_combo.currentTextChanged.connect(lambda _t: self._memory_changed())
+        self.offload_check.toggled.connect(lambda _v: self._memory_changed())
+        self.slicing_check.toggled.connect(lambda _v: self._memory_changed())
         self.embed_button.clicked.connect(self._add_embedding_dialog)
         self.embed_clear_button.clicked.connect(
             lambda: self.push_param("embeddings", self.doc.embeddings, ()))
@@ -514,6 +517,15 @@ class InpaintPanel(Panel):
         self.embed_label = QLabel()
         self.embed_label.setWordWrap(True)
         self.embed_label.setStyleSheet("color: #555;")
+        self.precision_combo = QComboBox()
+        self.precision_combo.addItems(["auto", "float32", "float16", "bfloat16"])
+        self.precision_combo.setToolTip("Weights' precision: auto is float16 on a GPU, float32 "
+                                        "on the CPU (the model reloads when changed)")
+        self.offload_check = QCheckBox("offload")
+        self.offload_check.setToolTip("GPU: keep the model on the CPU and move each part to "
+                                      "the GPU in turn (less GPU memory, slower)")
+        self.slicing_check = QCheckBox("slice attention")
+        self.slicing_check.setToolTip("Compute attention in slices: less memory, a bit slower")
         rows = [("strength", self.strength_spin), ("width", self.width_spin),
                 ("height", self.height_spin), ("batch", self.batch_spin),
                 ("mask blur", self.blur_spin), ("VAE preview", self.decode_spin)]
@@ -528,6 +540,10 @@ class InpaintPanel(Panel):
         g.addWidget(self.lora_add_button, n + 1, 2)
         g.addWidget(self.lora_remove_button, n + 1, 3)
         g.addWidget(self.lora_list, n + 2, 0, 1, 4)
+        g.addWidget(QLabel("memory"), n + 4, 0)
+        g.addWidget(self.precision_combo, n + 4, 1)
+        g.addWidget(self.offload_check, n + 4, 2, 1, 2)
+        g.addWidget(self.slicing_check, n + 5, 1, 1, 3)
         g.addWidget(QLabel("words"), n + 3, 0)
         g.addWidget(self.embed_label, n + 3, 1)
         g.addWidget(self.embed_button, n + 3, 2)
@@ -567,6 +583,18 @@ class InpaintPanel(Panel):
                                               "LoRA (*.safetensors)")
         if path:
             self.add_lora(path)
+
+    def load_options(self) -> dict[str, Any]:
+        return {"precision": self.precision_combo.currentText(),
+                "offload": self.offload_check.isChecked(),
+                "attention_slicing": self.slicing_check.isChecked()}
+
+    def _memory_changed(self) -> None:
+        """How the model loads (a setting of this computer, not of the session)."""
+        if self._applying or not self.prompted():
+            return
+        self.ctx.registry.set_load_options(self.doc.model, **self.load_options())
+        self._on_kind()                    # loads again with them, in the long lane
 
     def add_embedding(self, path: str) -> None:
         if str(path) not in self.doc.embeddings:
@@ -765,6 +793,7 @@ class InpaintPanel(Panel):
         self._show_kind()
         if prompted and self.doc.model:
             model = self.doc.model
+            self.ctx.registry.set_load_options(model, **self.load_options())
             self.ctx.jobs.submit(f"{self.name}-load", load_model, self.ctx.registry, model,
                                  lane="long", label=f"Loading {model}",
                                  on_result=lambda m: self.message.emit(f"{m} is loaded"),

@@ -49,7 +49,7 @@ def test_a_prompt_model_shows_its_controls_and_keeps_the_pictures_size(panel, qt
     settle(panel, qtbot)
     assert panel.doc.image.shape == (80, 120, 3)          # no glyph framing, no square crop
     assert panel.doc.mask.shape == (80, 120)
-    assert "own size" not in panel.note_label.text()
+    assert "own size" in panel.note_label.text()            # and says so
 
 
 def test_generate_without_a_picture_is_text_to_image(panel, qtbot):
