@@ -47,25 +47,42 @@ def tiny_tokenizer_files(folder: Path) -> None:
          "tokenizer_class": "CLIPTokenizer"}))
 
 
+def _tokenizer(folder: Path):
+    """The tiny vocabulary's CLIPTokenizer (written under ``folder/_tok``)."""
+    from transformers import CLIPTokenizer
+
+    from models.image.sd import _quiet
+
+    _quiet()                       # no progress bars (and no tqdm monitor thread left over)
+    tiny_tokenizer_files(folder / "_tok")
+    return CLIPTokenizer(vocab=str(folder / "_tok" / "vocab.json"),
+                         merges=str(folder / "_tok" / "merges.txt"), model_max_length=77)
+
+
+def _vae(seed: int):
+    """An AutoencoderKL with 4 levels: pictures 8 times the latent's size, as in SD."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(block_out_channels=(16, 16, 32, 32), layers_per_block=1,
+                         latent_channels=4, norm_num_groups=16, sample_size=64,
+                         down_block_types=("DownEncoderBlock2D",) * 4,
+                         up_block_types=("UpDecoderBlock2D",) * 4)
+
+
 def build(folder: Path, *, in_channels: int = 4, seed: int = 0,
           prediction: str = "epsilon") -> Path:
     """Save a tiny SD 1.x-style pipeline folder (``in_channels`` 9: an inpainting model)."""
     from diffusers import (
-        AutoencoderKL,
         PNDMScheduler,
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    from models.image.sd import _quiet
-
-    _quiet()                       # no progress bars (and no tqdm monitor thread left over)
     folder = Path(folder)
-    tiny_tokenizer_files(folder / "_tok")
-    tok = CLIPTokenizer(vocab=str(folder / "_tok" / "vocab.json"),
-                        merges=str(folder / "_tok" / "merges.txt"), model_max_length=77)
+    tok = _tokenizer(folder)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64), layers_per_block=1, sample_size=8,
@@ -78,11 +95,7 @@ def build(folder: Path, *, in_channels: int = 4, seed: int = 0,
         for name, p in unet.named_parameters():
             if "attn2.to_q" in name or "attn2.to_k" in name:
                 p.mul_(8.0)
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(block_out_channels=(16, 16, 32, 32), layers_per_block=1,
-                        latent_channels=4, norm_num_groups=16, sample_size=64,
-                        down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4)
+    vae = _vae(seed + 1)
     torch.manual_seed(seed + 2)
     text = CLIPTextModel(CLIPTextConfig(
         hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
@@ -234,7 +247,6 @@ def build_xl(folder: Path, seed: int = 0) -> Path:
     """A tiny SDXL-style pipeline folder: two text encoders (the second with a projection,
     whose pooled output and the size/crop conditioning feed the U-Net's added embedding)."""
     from diffusers import (
-        AutoencoderKL,
         EulerDiscreteScheduler,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
@@ -243,16 +255,10 @@ def build_xl(folder: Path, seed: int = 0) -> Path:
         CLIPTextConfig,
         CLIPTextModel,
         CLIPTextModelWithProjection,
-        CLIPTokenizer,
     )
 
-    from models.image.sd import _quiet
-
-    _quiet()                       # no progress bars (and no tqdm monitor thread left over)
     folder = Path(folder)
-    tiny_tokenizer_files(folder / "_tok")
-    tok = CLIPTokenizer(vocab=str(folder / "_tok" / "vocab.json"),
-                        merges=str(folder / "_tok" / "merges.txt"), model_max_length=77)
+    tok = _tokenizer(folder)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4,
@@ -262,11 +268,7 @@ def build_xl(folder: Path, seed: int = 0) -> Path:
         addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64,
         norm_num_groups=16)
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(block_out_channels=(16, 16, 32, 32), layers_per_block=1,
-                        latent_channels=4, norm_num_groups=16, sample_size=64,
-                        down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4)
+    vae = _vae(seed + 1)
     cfg = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
                num_attention_heads=4, vocab_size=len(tok), projection_dim=32,
                bos_token_id=len(tok) - 2, eos_token_id=len(tok) - 1, pad_token_id=1)
