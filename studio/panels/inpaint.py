@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDoubleSpinBox,
     QFileDialog,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -362,24 +364,36 @@ class InpaintPanel(Panel):
         self.progress.setTextVisible(False)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
+        settings = QVBoxLayout()
+        settings.setContentsMargins(0, 0, 0, 0)
+        settings.addWidget(box)
+        settings.addWidget(self.sd_box)
+        settings.addStretch(1)
+        side = QWidget()
+        side.setLayout(settings)
+        # The settings scroll when the window is short (Stable Diffusion has many); the run
+        # buttons, progress and status stay in sight below them.
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         right = QVBoxLayout()
-        right.addWidget(box)
-        right.addWidget(self.sd_box)
+        right.addWidget(scroll, 1)
         rb = QHBoxLayout()
         rb.addWidget(self.run_button)
         rb.addWidget(self.cancel_button)
         right.addLayout(rb)
         right.addWidget(self.progress)
         right.addWidget(self.status_label)
-        right.addStretch(1)
-        side = QWidget()
-        side.setLayout(right)
-        side.setMaximumWidth(260)
+        column = QWidget()
+        column.setLayout(right)
+        column.setFixedWidth(300)
 
         body = QHBoxLayout()
         body.addLayout(left, 5)
         body.addLayout(middle, 5)
-        body.addWidget(side)
+        body.addWidget(column)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.prompt_row)
@@ -483,8 +497,9 @@ class InpaintPanel(Panel):
                                    specialValueText="own")
         self.height_spin = QSpinBox(minimum=0, maximum=gen.MAX_SIDE, singleStep=64,
                                     specialValueText="own")
-        for spin in (self.width_spin, self.height_spin):
-            spin.setToolTip("Output size (own: the picture's, or the model's native size)")
+        for spin, side in ((self.width_spin, "Width"), (self.height_spin, "Height")):
+            spin.setToolTip(f"{side} of the output (own: the picture's, or the model's "
+                            "native size)")
         self.batch_spin = QSpinBox(minimum=1, maximum=16)
         self.batch_spin.setToolTip("Pictures per run (seeds S, S+1, ...)")
         self.blur_spin = QDoubleSpinBox(minimum=0.0, maximum=64.0, singleStep=1.0, decimals=1,
@@ -526,9 +541,14 @@ class InpaintPanel(Panel):
                                       "the GPU in turn (less GPU memory, slower)")
         self.slicing_check = QCheckBox("slice attention")
         self.slicing_check.setToolTip("Compute attention in slices: less memory, a bit slower")
-        rows = [("strength", self.strength_spin), ("width", self.width_spin),
-                ("height", self.height_spin), ("batch", self.batch_spin),
-                ("mask blur", self.blur_spin), ("VAE preview", self.decode_spin)]
+        size = QWidget()
+        sl = QHBoxLayout(size)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.width_spin, 1)
+        sl.addWidget(QLabel("×"))
+        sl.addWidget(self.height_spin, 1)
+        rows = [("strength", self.strength_spin), ("size", size), ("batch", self.batch_spin),
+                ("blur", self.blur_spin), ("VAE view", self.decode_spin)]
         for i, (text, w) in enumerate(rows):
             g.addWidget(QLabel(text), i, 0)
             g.addWidget(w, i, 1, 1, 3)
@@ -541,9 +561,9 @@ class InpaintPanel(Panel):
         g.addWidget(self.lora_remove_button, n + 1, 3)
         g.addWidget(self.lora_list, n + 2, 0, 1, 4)
         g.addWidget(QLabel("memory"), n + 4, 0)
-        g.addWidget(self.precision_combo, n + 4, 1)
-        g.addWidget(self.offload_check, n + 4, 2, 1, 2)
-        g.addWidget(self.slicing_check, n + 5, 1, 1, 3)
+        g.addWidget(self.precision_combo, n + 4, 1, 1, 3)
+        g.addWidget(self.offload_check, n + 5, 0, 1, 2)
+        g.addWidget(self.slicing_check, n + 5, 2, 1, 2)
         g.addWidget(QLabel("words"), n + 3, 0)
         g.addWidget(self.embed_label, n + 3, 1)
         g.addWidget(self.embed_button, n + 3, 2)

@@ -19,7 +19,7 @@ def panel(qtbot, tmp_path, tiny_sd):
     make_tiny_diffusion(tmp_path / "weights")
     w = MainWindow(registry=Registry(tmp_path / "weights"))
     qtbot.addWidget(w)
-    w.resize(1100, 760)
+    w.resize(1000, 700)
     w.show()
     p = w.show_panel("inpaint")
     name = w.registry.add_checkpoint(tiny_sd).name
