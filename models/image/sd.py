@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,10 +31,6 @@ import numpy as np
 
 from models.checkpoints import Checkpoint, CheckpointError, first_line, read_json
 from models.protocol import Capability, GenerateRequest, JobContext
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
 
 FAMILY = "stable-diffusion"
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "resources" / "sd-configs"

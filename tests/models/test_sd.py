@@ -479,3 +479,34 @@ def test_a_v_prediction_model_is_read_and_run_as_diffusers_does(tmp_path):
         PROMPT, num_inference_steps=3, height=64, width=64, output_type="np",
         generator=torch.Generator("cpu").manual_seed(2)).images[0]
     assert np.abs(ours - ref).mean() <= 1 / 255
+
+
+def test_opening_and_running_never_touch_the_network(tiny, monkeypatch):
+    import socket
+
+    def refuse(*a, **k):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    import os
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    r = Registry(None)
+    for path, config in ((tiny["single"], str(tiny["t2i"])), (tiny["ckpt"], str(tiny["t2i"])),
+                         (tiny["inp"], None)):
+        name = r.add_checkpoint(path, config=config).name
+        assert gen.run(r, name, gen.GenerateOptions(prompt=PROMPT, steps=2))[0].shape == \
+            (64, 64, 3)
+
+
+def test_a_folder_missing_a_part_names_it(tiny, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny["t2i"], broken)
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    r = Registry(None)
+    name = r.add_checkpoint(broken).name
+    with pytest.raises(CheckpointError, match="unet|diffusion_pytorch_model"):
+        r.get(name)
