@@ -171,6 +171,8 @@ class InpaintPanel(Panel):
         self._kind: bool | None = None              # the model takes a prompt
         self._applying = False
         self._build_ui()
+        # A cancel from anywhere (Esc, the status bar's Cancel) ends this panel's run too.
+        self.ctx.jobs.job_cancelled.connect(self._on_job_cancelled)
         self._refresh_models()
         for name in PARAMS:
             if name != "model":
@@ -1040,13 +1042,24 @@ class InpaintPanel(Panel):
             self.roll_seed()
         self._update_buttons()
 
+    def _on_job_cancelled(self, key: str) -> None:
+        if key == f"{self.name}-run" and self._running is not None:
+            self.cancel()
+
     def cancel(self) -> None:
-        """Stop the run; its last preview becomes a result (marked cancelled)."""
+        """Stop the run; its last preview becomes a result (marked cancelled), with the
+        picture's own pixels wherever the mask keeps them."""
         if self._running is None:
             return
         self.ctx.jobs.cancel(f"{self.name}-run")
         kept = self.preview
         run, self._running = self._running, None
+        source, mask = run[0], run[1]
+        if kept is not None and source is not None and mask is not None and \
+                kept.shape == source.shape:
+            keep = np.clip(mask, 0.0, 1.0)[..., None]
+            kept = np.where(keep > 0, source + (kept - source) * keep, source).astype(
+                np.float32)
         if kept is not None:
             self._add_result(kept, run, cancelled=True)
             self.status_label.setText("Cancelled; the last preview is in the history")

@@ -177,6 +177,35 @@ def test_cancel_stops_and_keeps_the_last_preview(panel, qtbot, monkeypatch):
     assert not panel.ctx.jobs.is_busy()
 
 
+def test_a_cancel_from_the_status_bar_ends_the_run_keeping_unmasked_pixels(
+        win, panel, qtbot, monkeypatch):
+    """Esc / the status bar's Cancel: the panel hears of it (no 'Running' left, Inpaint
+    enabled), and the kept preview has the picture's own pixels outside the mask."""
+    mask = mk.rectangle(mk.empty(16, 16), 0, 0, 15, 6)
+    panel.set_mask(mask, "top")
+    panel.steps_spin.setValue(100)
+    real, previews = panel._on_preview, []
+
+    def on_preview(p):
+        real(p)
+        previews.append(1)
+        if len(previews) == 3:
+            win.status.cancel_current()            # not the panel's own Cancel
+
+    monkeypatch.setattr(panel, "_on_preview", on_preview)
+    panel.run()
+    settle(panel, qtbot)
+    assert 3 <= len(previews) < 100
+    assert panel._running is None and panel.run_button.isEnabled()
+    assert not panel.cancel_button.isEnabled()
+    assert "Running" not in panel.status_label.text()
+    kept = panel.doc.history[-1]
+    assert kept.options["cancelled"].startswith("yes")
+    outside = mask == 0
+    assert np.array_equal(kept.result[outside], kept.source[outside])
+    assert not np.array_equal(kept.result[~outside], kept.source[~outside])
+
+
 def test_empty_mask_and_no_picture_are_messages(win, qtbot):
     p = win.show_panel("inpaint")
     errors = []
