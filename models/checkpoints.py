@@ -122,11 +122,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
     elif suffix in (".pt", ".pth", ".ckpt"):
-        try:
-            blob = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a bad or unsafe pickle
-            raise CheckpointError(
-                f"{path}: not a weights-only PyTorch file ({first_line(exc)})") from None
+        blob = torch_load_weights(path)
         if isinstance(blob, dict) and "state_dict" in blob and "card" in blob:
             state, card = blob["state_dict"], _check_card(blob["card"], path)
         elif isinstance(blob, dict) and all(isinstance(v, torch.Tensor) for v in blob.values()):
@@ -140,6 +136,62 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{path}: unknown checkpoint type '{suffix}' (.safetensors or .pt with a card, "
             "or a HiFi-GAN generator with its config.json beside it)")
     return Checkpoint(path=path, state=dict(state), card=card)
+
+
+def pickle_globals(data: bytes) -> list[str]:
+    """The globals (module.name) a pickle stream asks for, read by pickletools without
+    unpickling anything."""
+    import pickletools
+
+    found, strings = [], []
+    try:
+        for op, arg, _pos in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except ValueError:                     # a truncated stream: what was read so far
+        pass
+    return list(dict.fromkeys(found))
+
+
+def torch_load_weights(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` with our own words for what goes wrong: not a
+    PyTorch file at all, a file that asks to run code (named), or a damaged one. No advice
+    to load unsafely is ever passed on."""
+    import pickle
+    import warnings
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror})") from None
+    if not head:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes)")
+    if not (head[:2] == b"PK" or zipfile.is_zipfile(path) or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither PyTorch's zip "
+                              "format nor a pickle)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        try:
+            asked = (torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+                     if head[:2] == b"PK" else pickle_globals(path.read_bytes()))
+        except Exception:  # noqa: BLE001  # a damaged file raises many types
+            asked = []
+        what = f" {', '.join(asked[:3])}" if asked else " objects beyond tensors"
+        raise CheckpointError(f"{path}: refused: the file asks to run{what}; only "
+                              "tensors are read from PyTorch files (it may run code)") from None
+    except Exception as exc:  # noqa: BLE001  # torch raises many types for a damaged file
+        raise CheckpointError(f"{path}: a damaged or truncated PyTorch file "
+                              f"({type(exc).__name__})") from None
 
 
 def save_checkpoint(

@@ -67,8 +67,38 @@ def test_pt_weights_only_and_pickled_code_refused(tmp_path):
 
     evil = tmp_path / "evil.pt"
     torch.save({"obj": Registry}, evil)  # a class reference: needs unpickling code
-    with pytest.raises(CheckpointError, match="not a weights-only PyTorch file"):
+    with pytest.raises(CheckpointError, match="refused.*models.registry.Registry") as err:
         load_checkpoint(evil)
+    said = str(err.value).split(": ", 1)[1]               # the words after the file's path
+    assert "weights_only" not in said                     # never the advice to load unsafely
+
+
+def test_stranger_files_named_like_checkpoints_get_our_own_words(tmp_path):
+    import os
+    import pickle
+
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello, I am a text file")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut.pt"
+    torch.save({"w": torch.ones(1000)}, cut)
+    cut.write_bytes(cut.read_bytes()[:300])
+    target = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {target}",))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"a": Evil()}))
+    for path, words in ((text, "not a PyTorch checkpoint"), (empty, "empty"),
+                        (cut, "damaged or truncated"), (evil, "refused.*system")):
+        with pytest.raises(CheckpointError, match=words) as err:
+            load_checkpoint(path)
+        said = str(err.value).split(": ", 1)[1]
+        assert "weights_only" not in said and "Traceback" not in said
+    assert not target.exists()
 
 
 def test_weights_that_do_not_fit_name_the_keys(tmp_path):
