@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -64,6 +65,9 @@ from studio.widgets.mask_canvas import CompareView, MaskCanvas
 from studio.widgets.model_combo import ModelCombo
 
 EXPORT_SCALE = 4          # a 64-pixel result is too small to use
+RECENT_KEY = "inpaint/recent_models"     # Stable Diffusion checkpoints used, newest first
+PROMPTS_KEY = "inpaint/prompts"          # prompts run, newest first
+MAX_RECENT, MAX_PROMPTS = 10, 50
 
 
 # -- jobs (worker thread; numpy in, numpy out) ----------------------------------------------
@@ -189,6 +193,13 @@ class InpaintPanel(Panel):
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model_combo)
+        self.recent_button = QToolButton(text="Recent")
+        self.recent_button.setToolTip("Stable Diffusion checkpoints you used before")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_button.setMenu(self.recent_menu)
+        top.addWidget(self.recent_button)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Open a picture (also drop a file on the window)")
         self.paste_button = QPushButton("Paste")
@@ -207,6 +218,7 @@ class InpaintPanel(Panel):
         self.prompt_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.prompt_combo.lineEdit().setPlaceholderText("Prompt: what to paint")
         self.prompt_combo.setToolTip("The prompt; earlier ones are in the list")
+        self.prompt_combo.addItems(self._saved_list(PROMPTS_KEY))
         self.negative_edit = QLineEdit()
         self.negative_edit.setPlaceholderText("Negative prompt: what not to paint")
         self.prompt_row = QWidget()
@@ -572,6 +584,45 @@ class InpaintPanel(Panel):
         g.addWidget(self.embed_clear_button, n + 3, 3)
         return box
 
+    def _saved_list(self, key: str) -> list[str]:
+        value = self.ctx.settings.value(key, [])
+        if isinstance(value, str):           # QSettings gives one item back as a string
+            value = [value]
+        return [str(v) for v in (value or []) if str(v)]
+
+    def _remember(self, key: str, item: str, most: int) -> None:
+        items = [item] + [v for v in self._saved_list(key) if v != item]
+        self.ctx.settings.setValue(key, items[:most])
+
+    def recent_models(self) -> list[str]:
+        """Stable Diffusion checkpoints used before, newest first, that still exist."""
+        return [p for p in self._saved_list(RECENT_KEY) if Path(p).exists()]
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent_models()
+        if not paths:
+            self.recent_menu.addAction("No Stable Diffusion checkpoint used yet").setEnabled(
+                False)
+        for path in paths:
+            act = self.recent_menu.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.triggered.connect(lambda _c=False, p=path: self.open_recent_model(p))
+
+    def open_recent_model(self, path: str) -> None:
+        """Register a checkpoint used before (its configs only) and switch to it."""
+        known = {i.path: i.name for i in self.ctx.registry.infos()}
+        resolved = str(Path(path).expanduser().resolve())
+        if resolved in known:
+            self.model_combo.select(known[resolved])
+            return
+
+        def chosen(info) -> None:
+            self.backend_changed()
+            self.model_combo.select(info.name)
+
+        self.register_checkpoint(path, then=chosen)
+
     def prompted(self) -> bool:
         return takes_prompt(self.ctx.registry, self.doc.model)
 
@@ -816,6 +867,8 @@ class InpaintPanel(Panel):
         if prompted and self.doc.model:
             model = self.doc.model
             self.ctx.registry.set_load_options(model, **self.load_options())
+            if self.info().path:
+                self._remember(RECENT_KEY, self.info().path, MAX_RECENT)
             self.ctx.jobs.submit(f"{self.name}-load", load_model, self.ctx.registry, model,
                                  lane="long", label=f"Loading {model}",
                                  on_result=lambda m: self.message.emit(f"{m} is loaded"),
@@ -1000,6 +1053,8 @@ class InpaintPanel(Panel):
             d.mask.copy()
         if d.prompt and self.prompt_combo.findText(d.prompt) < 0:
             self.prompt_combo.insertItem(0, d.prompt)
+        if d.prompt:
+            self._remember(PROMPTS_KEY, d.prompt, MAX_PROMPTS)
         self._running = (image, mask, options, d.model)
         self.preview = None
         self._started = time.monotonic()

@@ -158,3 +158,27 @@ def test_big_pictures_zoom_about_the_cursor_and_pan(panel, qtbot):
     assert c.zoom == 1.0 and c._target() == c._fitted()
     panel.compare.zoom_at(QPointF(panel.compare._fitted().center()), 2.0)
     assert panel.compare._target().width() > 1.9 * panel.compare._fitted().width()
+
+
+def test_recent_models_and_prompts_are_remembered_for_the_next_window(panel, qtbot, tiny_sd,
+                                                                       tmp_path):
+    panel.prompt_combo.setEditText("a green house")
+    panel.prompt_combo.lineEdit().editingFinished.emit()
+    panel.steps_spin.setValue(2)
+    panel.run()
+    settle(panel, qtbot)
+    assert panel.recent_models()[0] == str(tiny_sd.resolve())
+    make_tiny_diffusion(tmp_path / "w2")
+    w = MainWindow(registry=Registry(tmp_path / "w2"))        # the same settings file
+    qtbot.addWidget(w)
+    p = w.show_panel("inpaint")
+    assert not p.prompted()
+    assert p.prompt_combo.findText("a green house") >= 0
+    p._fill_recent_menu()
+    actions = [a for a in p.recent_menu.actions() if a.isEnabled()]
+    assert [a.text() for a in actions] == [tiny_sd.name]
+    actions[0].trigger()
+    settle(p, qtbot)
+    qtbot.waitUntil(p.prompted, timeout=20000)
+    assert p.doc.model.startswith(tiny_sd.name)
+    w.close()
