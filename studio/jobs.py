@@ -34,7 +34,8 @@ from models.protocol import Cancelled, JobContext
 # GPU work of a lane never fights itself for memory.
 LANES = ("interactive", "io", "long")
 _PROGRESS_INTERVAL = 0.03  # seconds between progress signals (and previews) of one job
-_USER_ERRORS = (CheckpointError, ValueError, OSError, KeyError)
+# MemoryError: a model that will not fit is refused before loading, in plain words.
+_USER_ERRORS = (CheckpointError, ValueError, OSError, KeyError, MemoryError)
 
 
 def describe_error(exc: BaseException) -> str:

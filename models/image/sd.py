@@ -411,19 +411,27 @@ def available_bytes(device: str) -> int:
     return 2**62
 
 
-def needed_bytes(card: dict[str, Any], device: str, offload: bool = False) -> int:
-    """What loading and running at the native size takes, about: weights in the device's
-    dtype plus working memory that grows with the picture (measured: ~1.6 GB for SD 1.5 at
-    512 px in float32 on a CPU)."""
+def needed_bytes(card: dict[str, Any], device: str, offload: bool = False,
+                 precision: str = "auto") -> int:
+    """What loading and running at the native size takes, about: the weights in the dtype
+    they load in, plus working memory that grows with the picture (bench/sd.py: SD 1.5 at
+    512 px in float32 on a CPU peaked at 6.4 GB, 4.3 GB of it weights; 2.1 GB is kept)."""
     cfg = card["config"]
-    per = 2 if device.startswith("cuda") else 4
+    per = 4 if device_dtype(device, precision) == _float32() else 2
     weights = int(cfg["parameters"]) * per
-    work = int(1.6e9 * (int(cfg["native"]) / 512) ** 2 * per / 4)
+    work = int(2.1e9 * (int(cfg["native"]) / 512) ** 2 * per / 4)
     return (work + weights // 3) if offload else weights + work
 
 
-def check_fits(card: dict[str, Any], device: str, offload: bool = False) -> None:
-    need, have = needed_bytes(card, device, offload), available_bytes(device)
+def _float32() -> Any:
+    import torch
+
+    return torch.float32
+
+
+def check_fits(card: dict[str, Any], device: str, offload: bool = False,
+               precision: str = "auto") -> None:
+    need, have = needed_bytes(card, device, offload, precision), available_bytes(device)
     if need > have:
         where = "GPU" if device.startswith("cuda") else "computer"
         hint = (" Try the option 'offload to the CPU'." if device.startswith("cuda")
@@ -679,7 +687,7 @@ def build_pipeline(card: dict[str, Any], device: str, *, precision: str = "auto"
     import torch
 
     cfg = card["config"]
-    check_fits(card, device, offload)
+    check_fits(card, device, offload, precision)
     _quiet()
     cls = getattr(diffusers, cfg["pipeline"], None)
     if cls is None:

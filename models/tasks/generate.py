@@ -37,7 +37,9 @@ def prompt_model(registry: Registry, name: str) -> None:
 class GenerateOptions:
     """Everything a prompted run takes besides its picture and mask.
 
-    ``width``/``height`` 0: the picture's own size (text-to-image: the model's native size).
+    ``width``/``height`` 0: the picture's own size (text-to-image: the model's native size);
+    set, they are the size of a text-to-image or img2img result, and the working size of an
+    inpainting run, whose result is always the picture's own size (its pixels kept).
     ``strength`` None: 1.0 for inpainting and text-to-image, 0.75 for img2img.
     """
 
@@ -245,9 +247,10 @@ def run(registry: Registry, model: str, options: GenerateOptions,
 
     def place(result: np.ndarray) -> np.ndarray:
         """A result of the working box back into the picture (or as it is)."""
-        if image is None:
-            return _resize(result, options.width or p.width, options.height or p.height) \
-                if (options.width or options.height) else result
+        if image is None or mask is None:       # text-to-image, img2img: the asked size
+            w = options.width or (p.width if image is None else image.shape[1])
+            h = options.height or (p.height if image is None else image.shape[0])
+            return _resize(result, w, h)
         back = _resize(result, right - left, bottom - top)
         full = image.copy()
         full[top:bottom, left:right] = back

@@ -271,6 +271,9 @@ def test_img2img_keeps_the_pictures_own_size(reg):
                   pic)[0]
     assert out.shape == (70, 100, 3)
     assert gen.plan(gen.GenerateOptions(), 64, (100, 70), None).width == 96
+    bigger = gen.run(reg, n["t2i"], gen.GenerateOptions(prompt=PROMPT, steps=4, strength=0.5,
+                                                         width=140, height=100), pic)[0]
+    assert bigger.shape == (100, 140, 3)                 # img2img at the asked size
 
 
 @pytest.mark.parametrize("name", gen.SCHEDULER_NAMES)
