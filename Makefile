@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/framing.py
 	$(BIN)/python bench/stylemix.py
 	$(BIN)/python -m bench.inpaint
+	# Stable Diffusion 1.5-sized, random weights (about 12 minutes on 2 cores).
+	$(BIN)/python -m bench.sd
 
 # Build the data sets the shipped models are trained on (installs the font packages, and
 # espeak-ng with MBROLA voices from Debian contrib/non-free for the speech corpus).
