@@ -157,10 +157,12 @@ def pickle_globals(data: bytes) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def torch_load_weights(path: Path) -> Any:
+def torch_load_weights(path: Path, allowed: list[Any] | tuple = (), mmap: bool = False
+                       ) -> Any:
     """``torch.load(path, weights_only=True)`` with our own words for what goes wrong: not a
     PyTorch file at all, a file that asks to run code (named), or a damaged one. No advice
-    to load unsafely is ever passed on."""
+    to load unsafely is ever passed on. ``allowed``: inert stand-ins a caller has checked
+    (``torch.serialization.safe_globals``); ``mmap`` maps a zip file's tensors lazily."""
     import pickle
     import warnings
     import zipfile
@@ -177,9 +179,10 @@ def torch_load_weights(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither PyTorch's zip "
                               "format nor a pickle)")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.serialization.safe_globals(list(allowed)):
             warnings.simplefilter("ignore")
-            return torch.load(str(path), map_location="cpu", weights_only=True)
+            return torch.load(str(path), map_location="cpu", weights_only=True,
+                              mmap=mmap and head[:2] == b"PK")
     except pickle.UnpicklingError:
         try:
             asked = (torch.serialization.get_unsafe_globals_in_checkpoint(str(path))

@@ -1266,17 +1266,13 @@ def _run_prompted(args: argparse.Namespace, reg, name: str, options, image, mask
 
 
 def _read_rgb(path: Path):
-    import numpy as np
-
-    from models.image.io import ImageLoadError, open_picture
+    """A picture as (H, W, 3) float32 in [0, 1], transparency over white."""
+    from models.image.io import ImageLoadError, read_picture_rgb
 
     try:
-        img, _ = open_picture(path)
+        return read_picture_rgb(path).astype("float32") / 255.0
     except ImageLoadError as exc:
         raise CLIError(str(exc)) from None
-    from models.image.io import flatten_alpha
-
-    return np.asarray(flatten_alpha(img).convert("RGB"), np.float32) / 255.0
 
 
 def _inpaint_prompted(args: argparse.Namespace, reg, name: str) -> int:

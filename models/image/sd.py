@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoints import Checkpoint, CheckpointError, first_line, read_json
+from models.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    first_line,
+    read_json,
+    torch_load_weights,
+)
 from models.protocol import Capability, GenerateRequest, JobContext
 
 FAMILY = "stable-diffusion"
@@ -317,11 +323,12 @@ def read_card(path: Path, config: str | Path | None = None) -> dict[str, Any]:
         name = folder.name
     elif kind in ("single", "ckpt"):
         shapes = (_safetensors_shapes(path) or {}) if kind == "single" else {}
-        if kind == "ckpt":
-            ckpt_allowances(path)        # a pickle that would run code is refused right away
+        # A pickle that would run code is refused right away, before anything is read.
+        allowed = ckpt_allowances(path) if kind == "ckpt" else []
         detected = ""
         if not config:
-            detected = detect_base(shapes) if kind == "single" else _ckpt_base(path)
+            detected = detect_base(shapes if kind == "single" else {
+                k: tuple(v.shape) for k, v in read_ckpt_state(path, allowed).items()})
         folder = base_folder(config, detected)
         if not (folder / "model_index.json").is_file():
             raise CheckpointError(f"{path}: the configs of base '{detected}' are missing "
@@ -342,22 +349,14 @@ def read_card(path: Path, config: str | Path | None = None) -> dict[str, Any]:
                            f"{pred}, {params / 1e6:.0f} M parameters"}
 
 
-def _ckpt_base(path: Path) -> str:
-    """The base of a .ckpt, from its tensors' shapes (read safely)."""
-    state = read_ckpt_state(path)
-    return detect_base({k: tuple(v.shape) for k, v in state.items()})
-
-
-def read_ckpt_state(path: Path) -> dict[str, Any]:
-    """The tensors of a .ckpt (``state_dict`` unwrapped), read without running code."""
+def read_ckpt_state(path: Path, allowed: list[Any] | None = None) -> dict[str, Any]:
+    """The tensors of a .ckpt (``state_dict`` unwrapped), read without running code
+    (``allowed``: :func:`ckpt_allowances` of it, when already checked)."""
     import torch
 
-    allowed = ckpt_allowances(path)
-    try:
-        with torch.serialization.safe_globals(allowed):
-            blob = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first_line(exc)})") from None
+    if allowed is None:
+        allowed = ckpt_allowances(path)
+    blob = torch_load_weights(path, allowed, mmap=True)
     while isinstance(blob, dict) and isinstance(blob.get("state_dict"), dict):
         blob = blob["state_dict"]
     if not isinstance(blob, dict):
@@ -538,13 +537,7 @@ class StableDiffusionBackend:
             if word in self._embeddings.values():
                 raise ValueError(f"{path}: another embedding already uses the word '{word}'")
             if p.suffix.lower() != ".safetensors":
-                import torch
-
-                try:
-                    state = torch.load(str(p), map_location="cpu", weights_only=True)
-                except Exception as exc:  # noqa: BLE001  # torch raises many types
-                    raise ValueError(f"{path}: not a weights-only embedding "
-                                     f"({first_line(exc)})") from None
+                state = torch_load_weights(p)
                 if isinstance(state, dict) and isinstance(state.get("string_to_param"), dict):
                     state = next(iter(state["string_to_param"].values()))     # A1111's .pt
             else:

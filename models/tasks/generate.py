@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from models.image import masks as mk
 from models.protocol import Capability, GenerateRequest, JobContext
 from models.registry import Registry
 
@@ -126,13 +127,6 @@ def _resize(image: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(img.resize((w, h), Image.Resampling.LANCZOS), np.float32) / 255.0
 
 
-def _resize_mask(mask: np.ndarray, w: int, h: int) -> np.ndarray:
-    if mask.shape == (h, w):
-        return mask
-    img = Image.fromarray(np.round(np.clip(mask, 0, 1) * 255).astype(np.uint8), "L")
-    return np.asarray(img.resize((w, h), Image.Resampling.BILINEAR), np.float32) / 255.0
-
-
 def crop_box(mask: np.ndarray, padding: int, native: int) -> tuple[int, int, int, int]:
     """(left, top, right, bottom) around the mask's region with ``padding``, widened toward
     a square (the model's native shape) as far as the picture allows."""
@@ -229,7 +223,7 @@ def run(registry: Registry, model: str, options: GenerateOptions,
             raise ValueError("a mask needs a picture to repaint")
         mask = np.asarray(mask, np.float32)
         if mask.shape != image.shape[:2]:
-            mask = _resize_mask(mask, image.shape[1], image.shape[0])
+            mask = mk.resize(mask, image.shape[0], image.shape[1])
         if float(mask.max(initial=0.0)) < 0.5:
             raise ValueError("the mask is empty: paint where the model should repaint "
                              "(white = repaint)")
@@ -242,7 +236,9 @@ def run(registry: Registry, model: str, options: GenerateOptions,
     if image is not None:
         part_image = _resize(image[top:bottom, left:right], p.width, p.height)
     if mask is not None:
-        part_mask = _resize_mask(mask[top:bottom, left:right], p.width, p.height)
+        part_mask = mask[top:bottom, left:right]
+        if part_mask.shape != (p.height, p.width):
+            part_mask = mk.resize(part_mask, p.height, p.width)
     alpha = None if mask is None else feather_alpha(mask, options.mask_blur)
 
     def place(result: np.ndarray) -> np.ndarray:
@@ -251,11 +247,8 @@ def run(registry: Registry, model: str, options: GenerateOptions,
             w = options.width or (p.width if image is None else image.shape[1])
             h = options.height or (p.height if image is None else image.shape[0])
             return _resize(result, w, h)
-        back = _resize(result, right - left, bottom - top)
         full = image.copy()
-        full[top:bottom, left:right] = back
-        if alpha is None:
-            return full
+        full[top:bottom, left:right] = _resize(result, right - left, bottom - top)
         return paste(image, full, alpha)
 
     def shown(preview: np.ndarray) -> np.ndarray:

@@ -130,6 +130,7 @@ def test_screenshot_of_the_stable_diffusion_panel(panel, qtbot, tmp_path):
     settle(panel, qtbot)
     shot = panel.window().grab()
     assert shot.save(str(tmp_path / "sd-panel.png"))
+    assert (shot.width(), shot.height()) == (1000, 700)     # the controls fit the window
     if os.environ.get("LATENT_STUDIO_SHOTS"):
         shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], "sd-panel.png"))
     assert shot.width() >= 1000
