@@ -1030,6 +1030,7 @@ class InpaintPanel(Panel):
             return
         self._running = (d.image.copy(), d.mask.copy(), options, d.model)
         self.preview = None
+        self._show_result()
         self.progress.setValue(0)
         self.status_label.setText(f"Running: {options.calls:,} network calls")
         self.ctx.jobs.submit(f"{self.name}-run", run_inpaint, self.ctx.registry, d.model,
@@ -1057,6 +1058,7 @@ class InpaintPanel(Panel):
             self._remember(PROMPTS_KEY, d.prompt, MAX_PROMPTS)
         self._running = (image, mask, options, d.model)
         self.preview = None
+        self._show_result()
         self._started = time.monotonic()
         self.progress.setValue(0)
         what = "Generating" if image is None else ("Repainting" if mask is not None
@@ -1126,7 +1128,9 @@ class InpaintPanel(Panel):
         if self._running is None:
             return
         self.preview = np.asarray(preview, np.float32)
-        self._show_result()
+        # The picture (before) was shown when the run started; a preview replaces only the
+        # result side (a photo's conversion per step would be main-thread work for nothing).
+        self.compare.set_after(self._shown(self.preview))
 
     def _on_result(self, result: np.ndarray) -> None:
         run, self._running = self._running, None

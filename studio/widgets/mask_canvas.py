@@ -298,6 +298,15 @@ class CompareView(ZoomPan, QWidget):
         self._after = None if after is None else QPixmap.fromImage(to_qimage(after))
         self.update()
 
+    def set_after(self, after: np.ndarray) -> None:
+        """Only the ``after`` picture (a running job's preview): the ``before`` one, the
+        same for the whole run, is not converted again."""
+        if tuple(after.shape[:2]) != tuple(self._shape):
+            self.fit()
+            self._shape = after.shape[:2]
+        self._after = QPixmap.fromImage(to_qimage(after))
+        self.update()
+
     def set_split(self, split: float) -> None:
         self.split = float(min(max(split, 0.0), 1.0))
         self.split_changed.emit(self.split)

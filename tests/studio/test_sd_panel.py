@@ -183,3 +183,27 @@ def test_recent_models_and_prompts_are_remembered_for_the_next_window(panel, qtb
     qtbot.waitUntil(p.prompted, timeout=20000)
     assert p.doc.model.startswith(tiny_sd.name)
     w.close()
+
+
+def test_previews_replace_only_the_result_side(panel, qtbot, monkeypatch):
+    """The picture shown beside a run's previews is converted once, not at every step."""
+    panel.set_picture(photo(), "photo")
+    settle(panel, qtbot)
+    mask = np.zeros((80, 120), np.float32)
+    mask[20:50, 40:90] = 1
+    panel.set_mask(mask, "box")
+    panel.steps_spin.setValue(12)
+    befores, afters = [], []
+    real = panel._on_preview
+
+    def on_preview(p):
+        real(p)
+        befores.append(panel.compare._before)
+        afters.append(panel.compare._after)
+
+    monkeypatch.setattr(panel, "_on_preview", on_preview)
+    panel.run()
+    settle(panel, qtbot)
+    assert len(befores) >= 3
+    assert all(b is befores[0] for b in befores) and befores[0] is not None
+    assert len({id(a) for a in afters}) == len(afters)          # each preview is shown
