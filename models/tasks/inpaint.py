@@ -175,7 +175,9 @@ def run(registry: Registry, model: str, image: np.ndarray, mask: np.ndarray,
 
 def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, str],
                        scale: int = 1) -> Path:
-    """An (H, W, 3) uint8 picture as PNG with ``meta`` as text chunks (what made it)."""
+    """An (H, W, 3) uint8 picture as PNG with ``meta`` as text chunks (what made it),
+    written atomically: to a temporary name beside it, renamed once complete, so a full
+    disk or a kill leaves no half-written picture."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
@@ -185,5 +187,13 @@ def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, 
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     path = Path(path)
-    img.save(path, pnginfo=info if path.suffix.lower() == ".png" else None)
+    kind = Image.registered_extensions().get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"unknown picture type '{path.suffix}' (write .png)")
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        img.save(tmp, format=kind, pnginfo=info if kind == "PNG" else None)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

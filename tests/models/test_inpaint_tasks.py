@@ -100,6 +100,28 @@ def test_png_metadata_round_trip(tmp_path):
     assert img.size == (32, 32) and img.text == {"model": "m", "seed": "3"}
 
 
+def test_a_picture_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    rgb = np.full((8, 8, 3), 200, np.uint8)
+    out = tmp_path / "result.png"
+    ip.save_with_metadata(np.zeros((8, 8, 3), np.uint8), out, {"seed": "1"})
+    real = Image.Image.save
+
+    def full_disk(self, fp, *a, **k):
+        real(self, fp, *a, **k)
+        with open(fp, "r+b") as f:                  # what got there before the disk filled
+            f.truncate(20)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    with pytest.raises(OSError):
+        ip.save_with_metadata(rgb, out, {"seed": "2"})
+    monkeypatch.undo()
+    assert Image.open(out).text["seed"] == "1"     # the earlier picture is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.png"]
+    ip.save_with_metadata(rgb, out, {"seed": "3"})
+    assert Image.open(out).text["seed"] == "3" and len(list(tmp_path.iterdir())) == 1
+
+
 def test_glyph_masks_cover_what_they_say():
     g = glyph()
     y0, y1, x0, x1 = ev.ink_box(g)
