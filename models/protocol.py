@@ -27,6 +27,7 @@ class Capability(enum.Flag):
     ATTRIBUTES = enum.auto()
     FEATURES = enum.auto()
     PROMPT = enum.auto()          # text-to-image, img2img and inpainting at any size
+    ANY_SIZE = enum.auto()        # latents of pictures at their own size (Registry.sized)
 
     @property
     def names(self) -> list[str]:

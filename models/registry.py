@@ -12,6 +12,10 @@ and, for checkpoints in a foreign format (a HiFi-GAN folder, a diffusers folder)
     read_checkpoint(path) -> Checkpoint   # weights + a card made from its own config
     read_card(path) -> dict               # that card without loading the weights
 
+A family whose latents follow the picture's size (Capability.ANY_SIZE: Stable Diffusion's
+VAE) adds ``working_size(card, h, w) -> (h, w)`` and ``view_info(card, info, h, w) -> dict``,
+and its backend ``at_size(h, w)``; :meth:`Registry.sized` names a fixed-size view of it.
+
 A card may also list ``params`` (ParamSpec JSON); they add to the family's. Nothing else in
 the studio knows a family by name.
 """
@@ -43,6 +47,7 @@ FAMILIES: dict[str, str] = {
     "diffusion": "models.image.diffusion",
     "diffusers-unet": "models.image.diffusers_unet",
     "stable-diffusion": "models.image.sd",
+    "sd-vae": "models.image.sd_vae",
     "vocos": "models.audio.vocos",
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",
@@ -79,8 +84,9 @@ def describe(path: Path, card: dict[str, Any], source: str) -> BackendInfo:
                                                     for p in card.get("params", ()))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: the model card's params are not valid ({exc})") from None
+    stem = f"{path.stem} {card['name_tag']}" if card.get("name_tag") else path.stem
     return BackendInfo(
-        name=path.stem if source == "builtin" else f"{path.stem} ({path.parent.name})",
+        name=stem if source == "builtin" else f"{stem} ({path.parent.name})",
         family=str(card["family"]),
         capabilities=d["capabilities"],
         source=source,
@@ -116,6 +122,7 @@ class Registry:
         self._defaults: dict[str, str] = {}
         self._weightless_cards: dict[str, dict[str, Any]] = {}
         self._configs: dict[str, str] = {}          # name -> a checkpoint's --config
+        self._views: dict[str, tuple[str, int, int]] = {}   # view -> (model, height, width)
         # Wraps every model load (the studio keeps the garbage collector out of loads:
         # studio/gcpolicy.py); a context manager factory.
         self.load_guard: Callable[[], AbstractContextManager[Any]] = nullcontext
@@ -144,20 +151,32 @@ class Registry:
 
     def _add(self, info: BackendInfo) -> BackendInfo:
         name, n = info.name, 2
-        while name in self._infos and self._infos[name].path != info.path:
+        while name in self._infos and (self._infos[name].path, self._infos[name].family) != (
+                info.path, info.family):
             name, n = f"{info.name} #{n}", n + 1
         info = replace(info, name=name)
         self._infos[name] = info
         return info
 
-    def add_checkpoint(self, path: str | Path, config: str | None = None) -> BackendInfo:
+    def add_checkpoint(self, path: str | Path, config: str | None = None,
+                       capability: Capability = Capability.NONE) -> BackendInfo:
         """Register a user checkpoint; it is loaded once to check it really builds, unless
         its family is heavy (``LAZY``: Stable Diffusion), whose files are only read for their
         configs here and load on first use. ``config`` names the configs a single-file
-        checkpoint takes (families that read one)."""
+        checkpoint takes (families that read one). ``capability``: what the caller wants of
+        it, when several families read the file (a Stable Diffusion checkpoint opened for
+        its latent space is its VAE); the first family that reads it otherwise."""
         path = Path(path).expanduser().resolve()
-        ckpt = _read_any(path, config)
-        info = describe(path, ckpt.card, "checkpoint")
+        ckpt, info = None, None
+        for mod in _claimants(path) if capability else ():
+            ckpt = mod.read_checkpoint(path, config) if config else mod.read_checkpoint(path)
+            info = describe(path, ckpt.card, "checkpoint")
+            if capability in info.capabilities:
+                break
+            ckpt, info = None, None
+        if ckpt is None:
+            ckpt = _read_any(path, config)
+            info = describe(path, ckpt.card, "checkpoint")
         lazy = getattr(family_module(info.family), "LAZY", False)
         backend = None if lazy else self._build(info, ckpt, "cpu")
         info = self._add(info)
@@ -183,8 +202,10 @@ class Registry:
                 self._used.pop(key, None)
 
     def infos(self, capability: Capability = Capability.NONE) -> list[BackendInfo]:
-        """Backends having every flag in ``capability``, built-ins first."""
-        out = [i for i in self._infos.values() if capability in i.capabilities]
+        """Backends having every flag in ``capability``, built-ins first (sized views of a
+        model are not listed: see :meth:`sized`)."""
+        out = [i for i in self._infos.values()
+               if capability in i.capabilities and i.name not in self._views]
         return sorted(out, key=lambda i: (i.source != "builtin", i.name))
 
     def default(self, capability: Capability) -> str:
@@ -204,6 +225,29 @@ class Registry:
             raise KeyError(f"no model named '{name}' (see 'latent-studio models list')")
         return self._infos[name]
 
+    def sized(self, name: str, height: int, width: int) -> str:
+        """The model to use for a picture of ``height`` x ``width``: ``name`` itself, or,
+        when its latents follow the picture's size (Capability.ANY_SIZE), a view of it at
+        the size the family works such a picture at (e.g. ``"sd15 VAE (x) @ 768x512"``),
+        registered here with that fixed image shape and latent size."""
+        info = self.info(name)
+        if Capability.ANY_SIZE not in info.capabilities or name in self._views:
+            return name
+        mod = family_module(info.family)
+        card = self.card(name)
+        h, w = mod.working_size(card, height, width)
+        view = f"{name} @ {w}x{h}"
+        with self._lock:
+            if view not in self._infos:
+                self._infos[view] = replace(info, name=view,
+                                            **mod.view_info(card, info, h, w))
+                self._views[view] = (name, h, w)
+        return view
+
+    def view_of(self, name: str) -> str:
+        """The model a sized view is of (``name`` itself for a model)."""
+        return self._views[name][0] if name in self._views else name
+
     def get(self, name: str, device: str | None = None, ctx: Any = None) -> Any:
         """The backend ``name`` on ``device`` (default: the current device), loading it once;
         a heavy (``LAZY``) family reports its loading through ``ctx`` (a JobContext).
@@ -211,6 +255,11 @@ class Registry:
         No lock is held while a model loads: other models stay available to other threads,
         and a second caller for the same model waits for the first one's load."""
         info = self.info(name)
+        if name in self._views:
+            model, h, w = self._views[name]
+            view = self.get(model, device, ctx).at_size(h, w)
+            view.info = info
+            return view
         key = (name, device or devices.current_device())
         while True:
             with self._lock:
@@ -228,9 +277,8 @@ class Registry:
             if ctx is not None and getattr(family_module(info.family), "LAZY", False):
                 options["ctx"] = ctx
             with self.load_guard():
-                ckpt = None if not info.path else (
-                    _read_any(Path(info.path), config) if config
-                    else _read_any(Path(info.path)))
+                ckpt = None if not info.path else _read_any(Path(info.path), config,
+                                                            info.family)
                 backend = self._build(info, ckpt, key[1], options)
             with self._lock:
                 self._loaded[key] = backend
@@ -293,22 +341,26 @@ class Registry:
         return backend
 
 
-def _foreign_family(path: Path) -> Any | None:
-    """The family module whose ``sniff`` hook claims ``path``, if any."""
+def _claimants(path: Path) -> list[Any]:
+    """The family modules whose ``sniff`` hook claims ``path``, in FAMILIES order."""
+    out = []
     for family in FAMILIES:
         mod = family_module(family)
         sniff = getattr(mod, "sniff", None)
         if sniff is not None and sniff(path):
-            return mod
-    return None
+            out.append(mod)
+    return out
 
 
-def _read_any(path: Path, config: str | None = None) -> Any:
-    """Our checkpoints, or a foreign one that a family's ``sniff`` hook claims (``config``
-    goes to the families that take one)."""
-    mod = _foreign_family(path)
-    if mod is None:
+def _read_any(path: Path, config: str | None = None, family: str | None = None) -> Any:
+    """Our checkpoints, or a foreign one that a family's ``sniff`` hook claims (``family``:
+    the one it was registered with; ``config`` goes to the families that take one)."""
+    mods = _claimants(path)
+    if family is not None:
+        mods = [m for m in mods if m is family_module(family)]
+    if not mods:
         return load_checkpoint(path)
+    mod = mods[0]
     return mod.read_checkpoint(path, config) if config else mod.read_checkpoint(path)
 
 

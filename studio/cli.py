@@ -580,7 +580,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.train_command == "directions":
         from models.train.directions import fit_model
 
-        reg, name, _ = _latent_model(args.model)
+        reg, name = _latent_model(args.model)
         if args.train < 100 or args.test < 10:
             raise CLIError("--train takes 100 or more glyphs, --test 10 or more")
         try:
@@ -638,21 +638,23 @@ def _resolve_model(reg, name: str, kind: str = "model", capability=None,
         return name
     path = Path(name).expanduser()
     if path.exists() or path.suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
-        return reg.add_checkpoint(path, config=config).name
+        return reg.add_checkpoint(path, config=config,
+                                  capability=capability or Capability.NONE).name
     known = ", ".join(i.name for i in reg.infos(capability or Capability.NONE))
     raise CLIError(f"no {kind} named '{name}' and no such checkpoint file ({kind}s: {known})")
 
 
 def _latent_model(name: str):
-    """(registry, model name, backend) of a latent model given by name or checkpoint path."""
+    """(registry, model name) of a latent model given by name or checkpoint path (the VAE
+    of a Stable Diffusion checkpoint)."""
     from models.protocol import Capability
 
     reg = _registry()
-    name = _resolve_model(reg, name)
+    name = _resolve_model(reg, name, "latent model", Capability.LATENT)
     info = reg.info(name)
     if Capability.LATENT not in info.capabilities:
         raise CLIError(f"model '{name}' has no latent space (it is a {info.family})")
-    return reg, name, reg.get(name)
+    return reg, name
 
 
 def _load_images(reg, name: str, paths: list[Path]):
@@ -677,12 +679,18 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise CLIError(f"{len(args.inputs)} inputs need --out-dir, not --out")
     from models.tasks.pictures import far_warning
 
-    reg, name, backend = _latent_model(args.model)
-    images = _load_images(reg, name, args.inputs)
-    recon = backend.decode(backend.encode(images))
-    for p, img, rec in zip(args.inputs, images, recon):
-        if warning := far_warning(reg, name, img, rec):
+    from models.tasks.pictures import sized_for_file
+
+    reg, model = _latent_model(args.model)
+    recon = []
+    for p in args.inputs:          # each at its own size where the model's latent follows it
+        name = sized_for_file(reg, model, p)
+        backend = reg.get(name)
+        img = _load_images(reg, name, [p])
+        rec = backend.decode(backend.encode(img))
+        if warning := far_warning(reg, name, img[0], rec[0]):
             print(f"{p}: warning: {warning}", file=sys.stderr)
+        recon.append(rec[0])
     if args.out is not None:
         save_image(recon[0], args.out)
         print(args.out)
@@ -710,8 +718,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.out}: write a strip (.png) or an animation (.gif)")
     if not 2 <= args.steps <= 512:
         raise CLIError(f"--steps must be between 2 and 512, got {args.steps}")
-    reg, name, backend = _latent_model(args.model)
-    z = backend.encode(_load_images(reg, name, [args.a, args.b]))
+    from models.tasks.pictures import sized_for_file
+
+    reg, model = _latent_model(args.model)
+    name = sized_for_file(reg, model, args.a)          # B is fitted to A's size
+    z = reg.get(name).encode(_load_images(reg, name, [args.a, args.b]))
     export_frames(reg, name, path(z[0], z[1], args.steps, args.mode), args.out,
                   args.scale or (2 if suffix == ".gif" else 1), args.smooth)
     print(args.out)

@@ -133,6 +133,19 @@ def to_model_image(img: Image.Image, shape: tuple[int, int, int], frame: bool = 
     return np.ascontiguousarray(arr), "; ".join(notes)
 
 
+def fit_picture(img: Image.Image, height: int, width: int) -> tuple[np.ndarray, str]:
+    """A photo as (height, width, 3) float32 in [0, 1], nothing framed: cropped about its
+    centre to the aspect when that differs, then resized; a note of what was done."""
+    img = flatten_alpha(ImageOps.exif_transpose(img)).convert("RGB")
+    w0, h0 = img.size
+    note = ""
+    if (w0, h0) != (width, height):
+        same = abs(w0 / h0 - width / height) <= 0.01 * width / height
+        note = f"{'resized' if same else 'cropped and resized'} {w0}x{h0} to {width}x{height}"
+        img = ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS)
+    return np.ascontiguousarray(np.asarray(img, np.float32) / 255.0), note
+
+
 def load_image(path: str | Path, shape: tuple[int, int, int],
                choose: Chooser | None = None) -> tuple[np.ndarray, str]:
     """Read any image file Pillow knows and convert it (see :func:`to_model_image`)."""

@@ -135,6 +135,8 @@ def folder_tokenizer(folder: Path, name: str) -> Any | None:
 def pipeline_folder(path: Path) -> Path | None:
     """The diffusers pipeline folder ``path`` is or lies in (one level down), or None."""
     path = Path(path)
+    if path.is_dir() and _own_class(path) == "AutoencoderKL":
+        return None             # a pipeline's VAE folder opened by itself is that VAE
     for cand in ([path] if path.is_dir() else []) + [path.parent, path.parent.parent]:
         index = cand / "model_index.json"
         if index.is_file():
@@ -144,6 +146,15 @@ def pipeline_folder(path: Path) -> Path | None:
                 return None
             return cand if str(name).startswith("StableDiffusion") else None
     return None
+
+
+def _own_class(folder: Path) -> str:
+    """The ``_class_name`` of a folder's own config.json ("" when none)."""
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return ""
+    return str(cfg.get("_class_name", "")) if isinstance(cfg, dict) else ""
 
 
 def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]] | None:

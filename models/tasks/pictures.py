@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from models.data.glyphs import CHARS
 from models.image.framing import Chooser, classifier_chooser
-from models.image.io import open_picture, to_model_image
+from models.image.io import fit_picture, open_picture, to_model_image
 from models.protocol import Capability
 from models.registry import Registry
 
@@ -34,9 +34,17 @@ def glyph_chooser(registry: Registry, shape: tuple[int, int, int]) -> Chooser | 
 def picture_for_model(registry: Registry, model: str, picture: Image.Image | np.ndarray
                       ) -> tuple[np.ndarray, str]:
     """(H, W, C) float32 in [0, 1] as ``model`` receives ``picture``, and a note of what was
-    done to it (framing a glyph uses the glyph classifier when one is registered)."""
-    shape = tuple(registry.info(model).image_shape)
+    done to it (framing a glyph uses the glyph classifier when one is registered; a model
+    that takes pictures at their own size gets the photo unframed, cropped only to its
+    view's aspect)."""
+    info = registry.info(model)
+    shape = tuple(info.image_shape)
     img = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
+    if Capability.ANY_SIZE in info.capabilities:
+        if len(shape) != 3:
+            raise ValueError(f"{model} takes pictures at their own size: use one of its "
+                             "sized views (Registry.sized)")
+        return fit_picture(img, shape[0], shape[1])
     return to_model_image(img, shape, choose=glyph_chooser(registry, shape))
 
 
@@ -46,6 +54,16 @@ def read_for_model(registry: Registry, model: str, path: str | Path
     img, note = open_picture(path)
     arr, more = picture_for_model(registry, model, img)
     return arr, "; ".join(n for n in (note, more) if n)
+
+
+def sized_for_file(registry: Registry, model: str, path: str | Path) -> str:
+    """``model``, or its view at the size of the picture in ``path`` (a model whose latents
+    follow the picture's size: see :meth:`Registry.sized`)."""
+    if Capability.ANY_SIZE not in registry.info(model).capabilities:
+        return model
+    img, _ = open_picture(path)
+    w, h = ImageOps.exif_transpose(img).size
+    return registry.sized(model, h, w)
 
 
 def far_warning(registry: Registry, model: str, image: np.ndarray, recon: np.ndarray) -> str:

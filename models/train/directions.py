@@ -56,6 +56,9 @@ def fit_model(name: str, out: Path | None = None, data_path: Path | None = None,
     info = reg.info(name)
     if Capability.LATENT not in info.capabilities:
         raise ValueError(f"'{name}' has no latent space to find directions in")
+    if Capability.ANY_SIZE in info.capabilities:
+        raise ValueError(f"'{name}' takes pictures at their own size; directions are fitted "
+                         "on a data set of one size (the glyphs or the emoji)")
     backend = reg.get(name, "cpu")
     # Glyph models get named directions (labels from the glyphs and their fonts); colour
     # models only principal ones, from the emoji set.

@@ -222,8 +222,10 @@ class AttributesPanel(Panel):
 
     # -- models and directions --------------------------------------------------------------
     def backend_changed(self) -> None:
+        # Directions are fitted on a data set of one size: no model of any size here.
         infos = [i for i in self.ctx.registry.infos(Capability.LATENT)
-                 if Capability.SAMPLE in i.capabilities or i.latent_size]
+                 if (Capability.SAMPLE in i.capabilities or i.latent_size)
+                 and Capability.ANY_SIZE not in i.capabilities]
         prefer = self.doc.model or self.model_combo.current_name or "vae-glyphs"
         self.model_combo.set_models(infos, prefer)
         self._on_model_chosen()

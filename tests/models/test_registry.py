@@ -96,11 +96,11 @@ def test_loading_holds_no_lock_and_idle_models_are_freed(tiny_weights, monkeypat
     gate, entered = threading.Event(), threading.Event()
     real = registry._read_any
 
-    def slow_read(path):
+    def slow_read(path, *args):
         if "tiny-rgb" in str(path):
             entered.set()
             assert gate.wait(5)
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(registry, "_read_any", slow_read)
     loader = threading.Thread(target=lambda: reg.get("tiny-rgb", "cpu"))
@@ -120,13 +120,14 @@ def test_loading_holds_no_lock_and_idle_models_are_freed(tiny_weights, monkeypat
 
 
 def test_a_foreign_checkpoint_is_claimed_by_its_familys_hook(tmp_path):
-    from models.registry import _foreign_family
+    from models.registry import _claimants
 
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "g_00100000").write_bytes(b"x")
-    assert _foreign_family(tmp_path / "g_00100000").__name__ == "models.audio.hifigan"
+    assert [m.__name__ for m in _claimants(tmp_path / "g_00100000")] == [
+        "models.audio.hifigan"]
     path = make_tiny_vae(tmp_path / "ours")
-    assert _foreign_family(path) is None
+    assert _claimants(path) == []
 
 
 def test_default_model_is_the_measured_one_named_in_defaults_json(tmp_path):
