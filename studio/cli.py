@@ -677,9 +677,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     if args.out is not None and len(args.inputs) > 1:
         raise CLIError(f"{len(args.inputs)} inputs need --out-dir, not --out")
-    from models.tasks.pictures import far_warning
-
-    from models.tasks.pictures import sized_for_file
+    from models.tasks.pictures import far_warning, sized_for_file
 
     reg, model = _latent_model(args.model)
     recon = []

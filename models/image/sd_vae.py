@@ -21,7 +21,6 @@ VAE itself is diffusers' ``AutoencoderKL``, always in float32 (SD's VAE overflow
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
