@@ -33,7 +33,6 @@ from models.protocol import BackendInfo, Capability, JobContext
 FAMILY = "sd-vae"
 LAZY = True
 MAX_SIDE = 1024        # a bigger photo is scaled down to this long side (multiples of 8)
-MIN_SIDE = 64
 DEFAULT_SIDE = 512     # the working size when no slot holds a picture (seeds only)
 _VAE_KEYS = ("encoder.conv_in.weight", "decoder.conv_out.weight")
 _PREFIXES = ("", "first_stage_model.", "vae.")
@@ -135,7 +134,7 @@ def working_size(card: dict[str, Any], height: int, width: int) -> tuple[int, in
     h, w = max(int(height), 1), max(int(width), 1)
     shrink = min(1.0, MAX_SIDE / max(h, w))
     h, w = round(h * shrink), round(w * shrink)
-    return (max(MIN_SIDE, h // step * step), max(MIN_SIDE, w // step * step))
+    return (max(step, h // step * step), max(step, w // step * step))
 
 
 def view_info(card: dict[str, Any], info: BackendInfo, height: int, width: int

@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLayout, QVBoxLayout, QWidget
 
-from models.protocol import BackendInfo
+from models.protocol import BackendInfo, Capability
 from models.registry import Registry
 from studio.jobs import JobRunner
 
@@ -118,6 +118,9 @@ class Panel(QWidget):
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     open_filter: ClassVar[str] = ""  # file dialog filter for File > Open, "" if none
+    # What this panel wants of a checkpoint several families read (the Latent Explorer
+    # takes a Stable Diffusion checkpoint's VAE).
+    checkpoint_capability: ClassVar[Capability] = Capability.NONE
 
     error = Signal(str, str)  # message, details: shown in the status bar
     message = Signal(str)  # transient status-bar note
@@ -188,7 +191,8 @@ class Panel(QWidget):
                 then(info)
 
         self.ctx.jobs.submit(f"{self.name}-checkpoint", lambda *, ctx: (
-            self.ctx.registry.add_checkpoint(path)), lane="io",
+            self.ctx.registry.add_checkpoint(path, capability=self.checkpoint_capability)),
+            lane="io",
             label=f"Loading {Path(path).name}", on_result=loaded, on_error=self.error.emit)
 
     def backend_changed(self) -> None:

@@ -10,6 +10,7 @@ dragging only ever shows the newest frame.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,10 @@ from studio.widgets.pad import PadCanvas
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)"
 GIF_FRAMES = 32
 EXPORT_SCALES = (1, 2, 4, 8)
-SOURCE_SIDE = 512   # pictures a slot keeps (encoded again when the model changes)
+# Pictures a slot keeps (encoded again when the model changes); a model of any size (SD's
+# VAE) works at the first picture's own size up to its family's limit (1024).
+SOURCE_SIDE = 1024
+DEFAULT_SIDE = 512  # the working size of such a model when no slot holds a picture
 
 
 # -- jobs (run on the worker thread; numpy in, numpy out) ----------------------------------
@@ -182,6 +186,7 @@ class LatentPanel(Panel):
     name = "latent"
     title = "Latent Explorer"
     open_filter = f"{IMAGE_FILTER};;Checkpoints (*.safetensors *.pt *.pth *.ckpt)"
+    checkpoint_capability = Capability.LATENT
 
     frame_shown = Signal(int)  # scrub position whose frame is now on screen
 
@@ -194,6 +199,7 @@ class LatentPanel(Panel):
         self.dataset: DatasetIndex | None = None
         self.library = LatentLibrary()
         self._applying = False
+        self._working = ""           # the working view last resolved for
         self._scrub_start: int | None = None  # slider value when a drag began
         self._build_ui()
         self._scrub_timer = QTimer(self, singleShot=True, interval=15)
@@ -454,7 +460,36 @@ class LatentPanel(Panel):
         self._resolve_all()
 
     def info(self):
-        return self.ctx.registry.info(self.model) if self.model else None
+        """The info of the model the jobs use (:attr:`working`)."""
+        return self.ctx.registry.info(self.working) if self.model else None
+
+    @property
+    def working(self) -> str:
+        """The model every job uses: the chosen one, or, for a model that takes pictures at
+        their own size (Stable Diffusion's VAE), its view at the size of the first slot
+        holding a picture (A first; other pictures are fitted to it), or DEFAULT_SIDE
+        square when only seeds and latents fill the slots."""
+        if not self.model:
+            return ""
+        reg = self.ctx.registry
+        if Capability.ANY_SIZE not in reg.info(self.model).capabilities:
+            return self.model
+        first = next((s.source for s in self.slots if s is not None and s.source is not None),
+                     None)
+        h, w = first.shape[:2] if first is not None else (DEFAULT_SIDE, DEFAULT_SIDE)
+        return reg.sized(self.model, h, w)
+
+    def _working_changed(self) -> bool:
+        """Whether the working view moved (a new first picture); says where it works now."""
+        working = self.working
+        if working == self._working:
+            return False
+        self._working = working
+        if working != self.model and working:
+            h, w = self.ctx.registry.info(working).image_shape[:2]
+            self.message.emit(f"{self.model} works at {w}x{h} here: the size of the first "
+                              "picture (A first); other pictures are fitted to it")
+        return True
 
     def _on_model_combo_changed(self, index: int) -> None:
         name = self.model_combo.itemData(index)
@@ -543,7 +578,9 @@ class LatentPanel(Panel):
             view.set_image(slot.source)        # until the model's framing of it is back
         if slot is not None and slot.note:
             self.message.emit(f"{SLOTS[index]}: {slot.note}")
-        if slot is None:
+        if self._working_changed():
+            self._resolve_all()
+        elif slot is None:
             self._render()
         else:
             self._resolve(index)
@@ -556,11 +593,11 @@ class LatentPanel(Panel):
             size = self.info().latent_size
             if len(slot.latent) != size:
                 self.error.emit(f"{SLOTS[index]} holds a {len(slot.latent)}-d latent; "
-                                f"{self.model} needs {size}-d", "")
+                                f"{self.working} needs {size}-d", "")
             self._show_slot_latent(index, slot)
             self._render()
             return
-        model = self.model
+        model = self.working
         self.ctx.jobs.submit(
             f"latent-resolve-{index}", resolve_latent, self.ctx.registry, model, slot,
             label=f"Encoding {SLOTS[index]}",
@@ -568,6 +605,7 @@ class LatentPanel(Panel):
             on_error=self.error.emit)
 
     def _resolve_all(self) -> None:
+        self._working_changed()
         for i in range(len(SLOTS)):
             self._resolve(i)
         if not any(self.slots):
@@ -576,7 +614,7 @@ class LatentPanel(Panel):
     def _on_slot_latent(self, index: int, slot: Slot, model: str,
                         result: tuple[np.ndarray, np.ndarray | None, str, str]) -> None:
         z, shown, framing, warning = result
-        if model != self.model or not self.doc.set_latent(index, slot, z):
+        if model != self.working or not self.doc.set_latent(index, slot, z):
             return
         if shown is None:
             self._show_slot_latent(index, self.slots[index])
@@ -595,7 +633,7 @@ class LatentPanel(Panel):
         if slot.latent is None or len(slot.latent) != self.info().latent_size:
             return
         self.ctx.jobs.submit(
-            f"latent-thumb-{index}", decode_rgb, self.ctx.registry, self.model,
+            f"latent-thumb-{index}", decode_rgb, self.ctx.registry, self.working,
             slot.latent[None], label=f"Decoding {SLOTS[index]}",
             on_result=lambda rgb, i=index, s=slot: self._on_thumb(i, s, rgb))
 
@@ -623,7 +661,8 @@ class LatentPanel(Panel):
     def open_file(self, path: str) -> None:
         if not path:
             return
-        if Path(path).suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
+        if Path(path).suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt", ".json") \
+                or Path(path).is_dir():     # a diffusers folder, or a file in one
             self._open_checkpoint(path)
             return
         label = Path(path).stem[:24]
@@ -638,7 +677,13 @@ class LatentPanel(Panel):
         self.set_slot(index, Slot("image", label, source=rgb, note=note))
 
     def _open_checkpoint(self, path: str) -> None:
-        self.register_checkpoint(path, then=self._on_checkpoint_loaded)
+        self.register_checkpoint(path)
+
+    def register_checkpoint(self, path: str,
+                            then: Callable[[BackendInfo], None] | None = None) -> None:
+        """A checkpoint opened here (File > Open Checkpoint too) drives the panel at once;
+        a Stable Diffusion checkpoint is read for its VAE."""
+        super().register_checkpoint(path, then or self._on_checkpoint_loaded)
 
     def _on_checkpoint_loaded(self, info: BackendInfo) -> None:
         if Capability.LATENT not in info.capabilities:
@@ -691,13 +736,14 @@ class LatentPanel(Panel):
         if z is None:
             self.frame_view.set_image(None)
             return
-        self.ctx.jobs.submit("latent-scrub", decode_with_tag, self.ctx.registry, self.model,
+        self.ctx.jobs.submit("latent-scrub", decode_with_tag, self.ctx.registry, self.working,
                              z[None], (self.scrub, time.perf_counter()), label="Decoding frame",
                              on_result=self._on_scrub_frame, on_error=self.error.emit)
 
     def _on_scrub_frame(self, result: tuple[tuple[int, float], np.ndarray]) -> None:
         (position, _), rgb = result
-        self.frame_view.caption = f"A → B  t = {position / SCRUB_MAX:.3f}  ({self.mode})"
+        size = "" if self.working == self.model else f"  {rgb.shape[2]}x{rgb.shape[1]}"
+        self.frame_view.caption = f"A → B  t = {position / SCRUB_MAX:.3f}  ({self.mode}){size}"
         self.frame_view.set_image(rgb[0])
         self.frame_shown.emit(position)
 
@@ -706,7 +752,7 @@ class LatentPanel(Panel):
         if a is None or b is None:
             self._set_strip(None)
             return
-        self.ctx.jobs.submit("latent-strip", decode_rgb, self.ctx.registry, self.model,
+        self.ctx.jobs.submit("latent-strip", decode_rgb, self.ctx.registry, self.working,
                              path(a, b, self.steps, self.mode), label="Decoding strip",
                              on_result=self._set_strip, on_error=self.error.emit)
 
@@ -736,7 +782,7 @@ class LatentPanel(Panel):
         if z is None:
             self.pad_view.set_image(None)
             return
-        self.ctx.jobs.submit("latent-pad", decode_rgb, self.ctx.registry, self.model, z[None],
+        self.ctx.jobs.submit("latent-pad", decode_rgb, self.ctx.registry, self.working, z[None],
                              label="Decoding pad", on_error=self.error.emit,
                              on_result=lambda rgb: self._on_pad_frame(rgb))
 
@@ -751,7 +797,7 @@ class LatentPanel(Panel):
             self.error.emit("Arithmetic needs A, B and C", "")
             return
         self.doc.arith_latent = arithmetic(*zs)
-        self.ctx.jobs.submit("latent-arith", decode_rgb, self.ctx.registry, self.model,
+        self.ctx.jobs.submit("latent-arith", decode_rgb, self.ctx.registry, self.working,
                              self.arith_latent[None], label="Decoding A − B + C",
                              on_result=lambda rgb: self.arith_view.set_image(rgb[0]),
                              on_error=self.error.emit)
@@ -774,7 +820,7 @@ class LatentPanel(Panel):
 
     def keep_latent(self, name: str, z: np.ndarray, source: str = "",
                     model: str | None = None) -> str:
-        name = self.library.add(name, model or self.model, z, source)
+        name = self.library.add(name, model or self.working, z, source)
         self._refresh_library()
         self.message.emit(f"Kept '{name}' in the latent library")
         return name
@@ -802,14 +848,14 @@ class LatentPanel(Panel):
             latents = np.stack([np.asarray(self.library.latent(n), np.float32)
                                 for n in fitting])
             self.ctx.jobs.submit(
-                "latent-library-thumbs", decode_with_tag, self.ctx.registry, self.model,
-                latents, (self.model, tuple(fitting)), label="Drawing library thumbnails",
+                "latent-library-thumbs", decode_with_tag, self.ctx.registry, self.working,
+                latents, (self.working, tuple(fitting)), label="Drawing library thumbnails",
                 on_result=self._on_library_thumbs)
 
     def _on_library_thumbs(self, result: tuple[tuple[str, tuple[str, ...]], np.ndarray]
                            ) -> None:
         (model, names), rgb = result
-        if model != self.model:
+        if model != self.working:
             return
         icons = dict(zip(names, rgb))
         for row in range(self.library_list.count()):
@@ -958,7 +1004,7 @@ class LatentPanel(Panel):
         smooth = self.export_smooth_check.isChecked()
         # One key per file: exporting another file must not cancel this one.
         key = f"latent-export:{out}"
-        self.ctx.jobs.submit(key, export_frames, self.ctx.registry, self.model,
+        self.ctx.jobs.submit(key, export_frames, self.ctx.registry, self.working,
                              path(a, b, n, self.mode), out, scale, smooth, lane="io",
                              label="Exporting",
                              on_result=lambda p: self.message.emit(f"Exported {p}"),
@@ -975,7 +1021,7 @@ class LatentPanel(Panel):
             base = QStandardPaths.writableLocation(
                 QStandardPaths.StandardLocation.AppDataLocation) or str(Path.home())
             folder = str(Path(base) / "samples" / f"{self.model}-seed{self.seed}")
-        model, seed = self.model, self.seed
+        model, seed = self.working, self.seed
         self.ctx.jobs.submit(
             "latent-send", write_samples, self.ctx.registry, model, n, seed, folder, lane="long",
             label="Decoding samples for evaluation", on_error=self.error.emit,

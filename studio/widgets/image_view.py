@@ -16,7 +16,8 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 
 class ImageView(QWidget):
-    """A square picture with an optional caption, scaled with nearest neighbour.
+    """A picture with an optional caption, fitted keeping its aspect: enlarged with nearest
+    neighbour, reduced smoothly.
 
     Emits ``hovered(x, y, text)`` with the pixel under the cursor, and ``clicked()``.
     """
@@ -63,6 +64,9 @@ class ImageView(QWidget):
         r = self._target()
         p.fillRect(r, QColor("#fafafa"))
         if self._pixmap is not None:
+            # Enlarged pictures keep their pixels sharp; a photo drawn smaller is filtered.
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform,
+                            r.width() < self._pixmap.width())
             p.drawPixmap(r, self._pixmap)
         elif self.placeholder:
             p.setPen(QColor("#888"))

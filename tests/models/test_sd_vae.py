@@ -89,7 +89,7 @@ def test_sized_views_take_the_pictures_own_size(tiny):
     assert reg.view_of(view) == name and reg.view_of(name) == name
     big = reg.sized(name, 3000, 4000)                 # scaled to MAX_SIDE on the long side
     assert reg.info(big).image_shape[:2] == (768, 1024)
-    assert reg.sized(name, 10, 10).endswith("@ 64x64")
+    assert reg.sized(name, 10, 30).endswith("@ 24x8")
 
 
 def test_encode_and_decode_equal_diffusers_at_the_pictures_size(tiny):
