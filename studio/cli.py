@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc = sub.add_parser("reconstruct", help="encode then decode images with a latent model")
     rc.add_argument("--model", required=True, help="a model name or a checkpoint file")
     rc.add_argument("inputs", nargs="+", type=Path, metavar="IN")
+    rc.add_argument("--config", help="the configs a single-file Stable Diffusion checkpoint or "
+                    "VAE takes: a diffusers folder or a shipped base (sd15, sdxl, ...)")
     g = rc.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", type=Path, help="output picture (one input)")
     g.add_argument("--out-dir", type=Path, help="folder; each output keeps its input's name")
@@ -317,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--model", required=True, help="a model name or a checkpoint file")
     ip.add_argument("a", type=Path, metavar="A")
     ip.add_argument("b", type=Path, metavar="B")
+    ip.add_argument("--config", help="the configs a single-file Stable Diffusion checkpoint or "
+                    "VAE takes: a diffusers folder or a shipped base (sd15, sdxl, ...)")
     ip.add_argument("--steps", type=int, default=8)
     ip.add_argument("--mode", choices=("linear", "slerp"), default="slerp")
     ip.add_argument("--out", type=Path, required=True, help="strip.png or anim.gif")
@@ -644,13 +648,13 @@ def _resolve_model(reg, name: str, kind: str = "model", capability=None,
     raise CLIError(f"no {kind} named '{name}' and no such checkpoint file ({kind}s: {known})")
 
 
-def _latent_model(name: str):
+def _latent_model(name: str, config: str | None = None):
     """(registry, model name) of a latent model given by name or checkpoint path (the VAE
-    of a Stable Diffusion checkpoint)."""
+    of a Stable Diffusion checkpoint; ``config`` as for ``generate``)."""
     from models.protocol import Capability
 
     reg = _registry()
-    name = _resolve_model(reg, name, "latent model", Capability.LATENT)
+    name = _resolve_model(reg, name, "latent model", Capability.LATENT, config)
     info = reg.info(name)
     if Capability.LATENT not in info.capabilities:
         raise CLIError(f"model '{name}' has no latent space (it is a {info.family})")
@@ -679,7 +683,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise CLIError(f"{len(args.inputs)} inputs need --out-dir, not --out")
     from models.tasks.pictures import far_warning, sized_for_file
 
-    reg, model = _latent_model(args.model)
+    reg, model = _latent_model(args.model, args.config)
     recon = []
     for p in args.inputs:          # each at its own size where the model's latent follows it
         name = sized_for_file(reg, model, p)
@@ -718,7 +722,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise CLIError(f"--steps must be between 2 and 512, got {args.steps}")
     from models.tasks.pictures import sized_for_file
 
-    reg, model = _latent_model(args.model)
+    reg, model = _latent_model(args.model, args.config)
     name = sized_for_file(reg, model, args.a)          # B is fitted to A's size
     z = reg.get(name).encode(_load_images(reg, name, [args.a, args.b]))
     export_frames(reg, name, path(z[0], z[1], args.steps, args.mode), args.out,

@@ -185,9 +185,22 @@ def test_cli_reconstructs_and_interpolates_photos_at_their_own_size(tiny, tmp_pa
             str(tmp_path / "b.png"), "--out-dir", str(tmp_path / "rec"))
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "rec" / "a.png").size == (96, 72)
-    assert Image.open(tmp_path / "rec" / "b.png").size == (64, 64)
+    assert Image.open(tmp_path / "rec" / "b.png").size == (56, 48)
     r = cli("interpolate", "--model", str(tiny["t2i"]), str(tmp_path / "a.png"),
             str(tmp_path / "b.png"), "--steps", "3", "--out", str(tmp_path / "s.png"))
     assert r.returncode == 0, r.stderr
     strip = Image.open(tmp_path / "s.png")
     assert strip.size[1] == 72 and "b.png: cropped" in r.stderr
+
+
+def test_cli_takes_a_standalone_vae_file_with_its_config_and_refuses_a_stranger(tiny,
+                                                                                 tmp_path):
+    Image.fromarray(photo(40, 56)).save(tmp_path / "a.png")
+    r = cli("reconstruct", "--model", str(tiny["vae_file"]), "--config", str(tiny["t2i"]),
+            str(tmp_path / "a.png"), "--out", str(tmp_path / "r.png"))
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "r.png").size == (56, 40)
+    r = cli("reconstruct", "--model", str(tiny["vae_file"]), str(tmp_path / "a.png"),
+            "--out", str(tmp_path / "r.png"))           # the shipped SD 1.5 config: no fit
+    assert r.returncode == 2 and "VAE could not be opened" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
