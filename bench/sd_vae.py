@@ -57,39 +57,40 @@ def timed(fn, reps: int) -> float:
     return float(np.median(times))
 
 
+def measure_size(view, proc, h: int, w: int, reps: int) -> dict:
+    from PIL import Image
+
+    vae, k = view.owner.vae, view.owner.config["scaling_factor"]
+    rng = np.random.default_rng(0)
+    photo = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+    img = photo.astype(np.float32)[None] / 255
+    z = view.encode(img)
+
+    def raw_encode() -> None:
+        with torch.no_grad():
+            vae.encode(proc.preprocess(Image.fromarray(photo))).latent_dist.mean * k
+
+    def raw_decode() -> None:
+        with torch.no_grad():
+            t = torch.from_numpy(z.reshape(view.latent_shape))[None]
+            proc.postprocess(vae.decode(t / k).sample, output_type="np")
+
+    raw_decode()                                     # warm-up
+    enc_raw, enc = timed(raw_encode, reps), timed(lambda: view.encode(img), reps)
+    dec_raw, dec = timed(raw_decode, reps), timed(lambda: view.decode(z), reps)
+    return {"encode_s": round(enc, 3), "raw_encode_s": round(enc_raw, 3),
+            "decode_s": round(dec, 3), "raw_decode_s": round(dec_raw, 3),
+            "decode_overhead": round(dec / dec_raw - 1, 4), "latent": list(view.latent_shape)}
+
+
 def measure(folder: Path, reps: int) -> dict:
     from diffusers.image_processor import VaeImageProcessor
-    from PIL import Image
 
     reg = Registry(None)
     name = reg.add_checkpoint(folder).name
     proc = VaeImageProcessor(vae_scale_factor=8)
-    out = {}
-    for h, w in SIZES:
-        view = reg.get(reg.sized(name, h, w), "cpu")
-        vae, k = view.owner.vae, view.owner.config["scaling_factor"]
-        rng = np.random.default_rng(0)
-        photo = (rng.random((h, w, 3)) * 255).astype(np.uint8)
-        img = photo.astype(np.float32)[None] / 255
-        z = view.encode(img)
-
-        def raw_encode() -> None:
-            with torch.no_grad():
-                vae.encode(proc.preprocess(Image.fromarray(photo))).latent_dist.mean * k
-
-        def raw_decode() -> None:
-            with torch.no_grad():
-                t = torch.from_numpy(z.reshape(view.latent_shape))[None]
-                proc.postprocess(vae.decode(t / k).sample, output_type="np")
-
-        raw_decode()                                     # warm-up
-        enc_raw, enc = timed(raw_encode, reps), timed(lambda: view.encode(img), reps)
-        dec_raw, dec = timed(raw_decode, reps), timed(lambda: view.decode(z), reps)
-        out[f"{w}x{h}"] = {"encode_s": round(enc, 3), "raw_encode_s": round(enc_raw, 3),
-                           "decode_s": round(dec, 3), "raw_decode_s": round(dec_raw, 3),
-                           "decode_overhead": round(dec / dec_raw - 1, 4),
-                           "latent": list(view.latent_shape)}
-    return out
+    return {f"{w}x{h}": measure_size(reg.get(reg.sized(name, h, w), "cpu"), proc, h, w, reps)
+            for h, w in SIZES}
 
 
 def main() -> int:
