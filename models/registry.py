@@ -49,6 +49,7 @@ FAMILIES: dict[str, str] = {
     "stable-diffusion": "models.image.sd",
     "sd-vae": "models.image.sd_vae",
     "vocos": "models.audio.vocos",
+    "bigvgan": "models.audio.nvidia_bigvgan",       # before hifigan: both read config.json
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",
     "ancogen": "models.audio.ancogen",

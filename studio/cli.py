@@ -485,9 +485,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not infos:
         print("no models registered")
     for i in infos:
-        shape = "x".join(map(str, i.image_shape))
+        shape = "x".join(map(str, i.image_shape)) or ("any size" if i.latent_size == 0 and
+                                                      "any-size" in i.capabilities.names else "")
+        what = f"latent {i.latent_size}" if i.latent_size or not i.mel else (
+            f"{i.mel.sample_rate} Hz, {i.mel.n_mels} mels, hop {i.mel.hop}")
         print(f"{i.name:28s} {i.family:8s} {','.join(i.capabilities.names):18s} "
-              f"{i.source:10s} {shape:9s} latent {i.latent_size}")
+              f"{i.source:10s} {shape:9s} {what}")
+        if i.source == "checkpoint" and i.description:
+            print(f"    {i.description}")
     for problem in reg.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 0
