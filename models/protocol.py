@@ -82,7 +82,9 @@ class MelSettings:
     The convention is HiFi-GAN's (jik876): magnitude STFT of frames that are not centred
     (the signal is reflect-padded by ``(n_fft - hop) / 2`` on both sides, so a clip of
     ``L`` samples gives ``L // hop`` frames), Slaney-normalised mel filters on the Slaney mel
-    scale, and ``ln(max(mel, 1e-5))``.
+    scale, and ``ln(max(mel, 1e-5))``. A vocoder that analyses another way names its
+    ``convention`` (``"vocos"``: charactr's Vocos, centred frames, HTK mel scale without
+    normalisation, ``ln(max(mel, 1e-7))``), so its mels never pass for another's.
     """
 
     sample_rate: int = 16000
@@ -92,6 +94,7 @@ class MelSettings:
     n_mels: int = 80
     fmin: float = 0.0
     fmax: float = 8000.0
+    convention: str = "hifigan"
 
     @property
     def frame_rate(self) -> float:
@@ -99,7 +102,8 @@ class MelSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop,
-                "win": self.win, "n_mels": self.n_mels, "fmin": self.fmin, "fmax": self.fmax}
+                "win": self.win, "n_mels": self.n_mels, "fmin": self.fmin, "fmax": self.fmax,
+                "convention": self.convention}
 
 
 PARAM_KINDS = ("int", "float", "choice", "bool")

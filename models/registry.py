@@ -50,6 +50,7 @@ FAMILIES: dict[str, str] = {
     "sd-vae": "models.image.sd_vae",
     "vocos": "models.audio.vocos",
     "bigvgan": "models.audio.nvidia_bigvgan",       # before hifigan: both read config.json
+    "vocos-package": "models.audio.vocos_package",
     "hifigan": "models.audio.hifigan",
     "griffinlim": "models.audio.griffinlim",
     "ancogen": "models.audio.ancogen",

@@ -52,6 +52,8 @@ def magnitude(audio, s: MelSettings) -> torch.Tensor:
 
 def log_mel(audio, s: MelSettings) -> torch.Tensor:
     """ln mel spectrogram ``(B, n_mels, T)`` (or ``(n_mels, T)`` for one clip)."""
+    if s.convention != "hifigan":
+        raise ValueError(f"a '{s.convention}' mel is analysed by its own vocoder, not here")
     x, single = _as_tensor(audio)
     mag = magnitude(x, s)
     mel = torch.log(torch.clamp(mel_basis(s).to(mag.device) @ mag, min=LOG_FLOOR))
@@ -146,7 +148,11 @@ def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
 
 
 def mel_frequencies(s: MelSettings) -> np.ndarray:
-    """Centre frequency in Hz of each mel band (Slaney scale)."""
+    """Centre frequency in Hz of each mel band (Slaney scale; HTK's for a Vocos mel)."""
+    if s.convention == "vocos":
+        lo, hi = (2595.0 * np.log10(1.0 + np.array(f, np.float64) / 700.0)
+                  for f in (s.fmin, s.fmax))
+        return 700.0 * (10.0 ** (np.linspace(lo, hi, s.n_mels + 2)[1:-1] / 2595.0) - 1.0)
     lo, hi = _hz_to_mel_slaney(np.array(s.fmin)), _hz_to_mel_slaney(np.array(s.fmax))
     return _mel_to_hz_slaney(np.linspace(lo, hi, s.n_mels + 2)[1:-1])
 

@@ -407,3 +407,31 @@ def test_an_empty_spectrogram_has_meaningful_axes(studio):
     assert panel.empty_text.isVisible()
     panel.load_audio(tone(1.0), 16000)
     assert not panel.empty_text.isVisible()
+
+
+@pytest.mark.parametrize("kind", ["bigvgan", "vocos"])
+def test_bigvgan_and_vocos_folders_edit_and_vocode_in_the_panel(studio, tmp_path, kind):
+    """Users' BigVGAN and Vocos folders (tiny, built by their packages) drive the editor
+    with their own analysis; the screenshot is kept under LATENT_STUDIO_SHOTS."""
+    import os
+
+    if kind == "bigvgan":
+        from tests.models.test_bigvgan import build
+    else:
+        from tests.models.test_vocos_package import build
+    win, panel = studio
+    info = win.registry.add_checkpoint(build(tmp_path / kind))
+    panel.backend_changed()
+    panel.set_vocoder(info.name)
+    assert panel.mel_settings == info.mel and panel.rate == 8000
+    panel.load_audio(speech(), 16000)             # resampled to the vocoder's own rate
+    win.jobs.wait_until_idle(60)
+    backend = win.registry.get(info.name)
+    assert panel.mel0.shape[0] == info.mel.n_mels
+    assert np.array_equal(panel.mel0, backend.analyse(panel.original))
+    panel.vocode()
+    assert win.jobs.wait_until_idle(60)
+    assert panel.result.size == panel.original.size and np.isfinite(panel.result).all()
+    shot = win.grab()
+    if os.environ.get("LATENT_STUDIO_SHOTS"):
+        shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], f"spectral-{kind}.png"))
