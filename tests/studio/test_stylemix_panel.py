@@ -229,3 +229,33 @@ def test_switching_to_a_model_with_fewer_layers_keeps_a_valid_crossover(qtbot, t
     assert not errors and p.doc.from_b and max(p.doc.from_b) < 6
     assert p.grid_rgb.shape == (1, 1, 16, 16, 3)
     w.close()
+
+
+def test_an_nvidia_stylegan2_pickle_mixes_in_the_panel(win, qtbot, tmp_path):
+    """A network pickle in NVIDIA's format (written by the tests, read as data) drives the
+    grid at its own size with its own rows; the screenshot is kept under LATENT_STUDIO_SHOTS."""
+    import os
+
+    from tests.models.test_stylegan_pkl import REFERENCE, write_pickle
+
+    path = write_pickle(tmp_path / "ffhq-tiny.pkl", REFERENCE["skip"]["kwargs"],
+                        tmp_path / "ran.txt")
+    p = win.show_panel("stylemix")
+    win.resize(1200, 800)
+    names = []
+    p.register_checkpoint(str(path), then=lambda info: names.append(info.name))
+    win.jobs.wait_until_idle(30)
+    qtbot.waitUntil(lambda: bool(names), timeout=5000)
+    p.apply_param("model", names[0])
+    p.apply_preset("coarse")
+    filled(p, qtbot, rows=(0, 7), cols=(42, 3, 5))
+    assert p.doc.from_b == (0, 1, 2)                    # 4 and 8 px rows of a 16 px model
+    reg = p.ctx.registry
+    codes = reg.get(names[0]).codes_from_seeds([0, 7, 42, 3, 5])
+    grid = sm.mix_grid(reg, names[0], codes[:2], codes[2:], (0, 1, 2))
+    assert p.grid_rgb.shape == (2, 3, 16, 16, 3)
+    assert np.array_equal(p.grid_rgb, (grid * 255 + 0.5).astype(np.uint8))
+    assert not (tmp_path / "ran.txt").exists()
+    shot = win.grab()
+    if os.environ.get("LATENT_STUDIO_SHOTS"):
+        shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], "stylemix-pickle.png"))

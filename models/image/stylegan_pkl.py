@@ -1,0 +1,220 @@
+"""NVIDIA StyleGAN2 / StyleGAN2-ADA network pickles (``.pkl``) in the Style Mixer and the
+Latent Explorer: read as data (:mod:`models.image.nvidia_pickle`), the generator built by
+:mod:`models.image.stylegan2` from the pickle's own init kwargs, its weights loaded one to
+one. ``G_ema`` is used (``G`` when a pickle holds no EMA copy).
+
+Seeds mean what they mean in NVIDIA's scripts: ``z = np.random.RandomState(seed).randn(1,
+z_dim)``; a conditional model takes a class (one-hot ``c``, class 0 unless asked). Noise is
+the pickle's own fixed noise (the scripts' ``noise_mode='const'``) unless a request gives a
+noise seed. Latents for the Latent Explorer are W+ codes flattened, ``num_ws * w_dim``.
+Not here yet: StyleGAN3 pickles (refused with a message) and projecting a picture into W.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.checkpoints import Checkpoint, CheckpointError
+from models.image import nvidia_pickle
+from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest, StyleSpec
+
+FAMILY = "stylegan2-pkl"
+BATCH = 8
+
+
+def sniff(path: Path) -> bool:
+    return nvidia_pickle.looks_like_pickle(path)
+
+
+def _generator(path: Path, top: Any) -> Any:
+    if not isinstance(top, dict):
+        raise CheckpointError(f"{path}: not a network pickle (no dict of networks inside)")
+    for key in ("G_ema", "G"):
+        g = top.get(key)
+        if isinstance(g, nvidia_pickle.Persistent):
+            break
+    else:
+        raise CheckpointError(f"{path}: holds no generator ('G_ema' or 'G'): keys "
+                              f"{', '.join(map(str, list(top)[:6]))}")
+    synth = g.modules.get("synthesis")
+    if isinstance(synth, nvidia_pickle.Persistent) and "input" in synth.modules:
+        raise CheckpointError(f"{path}: a StyleGAN3 generator; only StyleGAN2 and "
+                              "StyleGAN2-ADA pickles open here so far")
+    if g.class_name != "Generator" or not isinstance(synth, nvidia_pickle.Persistent):
+        raise CheckpointError(f"{path}: '{key}' is a {g.class_name or 'nameless object'}, "
+                              "not a StyleGAN2 Generator")
+    return key, g
+
+
+def _config(path: Path, key: str, g: Any) -> dict[str, Any]:
+    kw = g.init_kwargs
+    need = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+    missing = [k for k in need if k not in kw]
+    if missing:
+        raise CheckpointError(f"{path}: the generator's init arguments lack "
+                              f"{', '.join(missing)}")
+    res = int(kw["img_resolution"])
+    log2 = int(math.log2(res)) if res > 0 else 0
+    if 2 ** log2 != res or res < 4:
+        raise CheckpointError(f"{path}: img_resolution {res} is not a power of two")
+    num_ws = 2 * log2 - 2
+    rows = [4] + [r for r in (2 ** i for i in range(3, log2 + 1)) for _ in range(2)] + [res]
+    return {"arch": "stylegan2", "network": key, "init_kwargs": kw, "num_ws": num_ws,
+            "layer_resolutions": rows[:num_ws]}
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    path = Path(path)
+    key, g = _generator(path, nvidia_pickle.read_pickle(path))
+    cfg = _config(path, key, g)
+    kw = cfg["init_kwargs"]
+    cls = f", {kw['c_dim']} classes" if kw["c_dim"] else ""
+    card = {"family": FAMILY, "config": cfg,
+            "description": f"StyleGAN2 pickle '{path.stem}' ({key}): {kw['img_resolution']} px,"
+                           f" {kw['img_channels']} channels, {cfg['num_ws']} W+ rows of "
+                           f"{kw['w_dim']}, z {kw['z_dim']}{cls}"}
+    return Checkpoint(path=path, state=g.tensors(), card=card)
+
+
+def read_card(path: Path) -> dict[str, Any]:
+    return read_checkpoint(path).card
+
+
+def describe(card: dict[str, Any]) -> dict[str, Any]:
+    cfg = card["config"]
+    kw = cfg["init_kwargs"]
+    res, ch = int(kw["img_resolution"]), int(kw["img_channels"])
+    return {"capabilities": Capability.STYLE_MIX | Capability.LATENT | Capability.SAMPLE,
+            "image_shape": (res, res, ch),
+            "latent_size": int(cfg["num_ws"]) * int(kw["w_dim"]),
+            "style": StyleSpec(layers=int(cfg["num_ws"]), w_dim=int(kw["w_dim"]),
+                               resolutions=tuple(cfg["layer_resolutions"])),
+            "classes": tuple(str(i) for i in range(int(kw["c_dim"]))),
+            "description": card.get("description", "StyleGAN2 pickle")}
+
+
+def seed_z(seed: int, z_dim: int) -> np.ndarray:
+    """The z of a seed, as NVIDIA's generate.py draws it."""
+    return np.random.RandomState(int(seed)).randn(1, z_dim)
+
+
+class StyleGAN2Backend:
+    """Style mixing (StyleBackend) and W+ walks (LatentBackend) over a pickle's generator."""
+
+    info: BackendInfo
+
+    def __init__(self, net: Any, device: str) -> None:
+        self.net = net.to(device).eval()
+        self.device = device
+
+    # -- codes --
+    def _c(self, n: int, label: int | None) -> Any:
+        import torch
+
+        c = torch.zeros(n, self.net.c_dim, device=self.device)
+        if self.net.c_dim:
+            c[:, int(label or 0) % self.net.c_dim] = 1
+        return c
+
+    def codes_from_seeds(self, seeds: list[int], label: int | None = None,
+                         psi: float = 1.0, cutoff: int | None = None) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():      # one at a time: a seed's code never depends on
+            for s in seeds:               # what else is in the batch (float rounding)
+                z = torch.from_numpy(seed_z(s, self.net.z_dim)).to(self.device)
+                out.append(self.net.mapping(z, self._c(1, label), psi, cutoff)[0])
+        return np.ascontiguousarray(torch.stack(out).float().cpu().numpy()) if out else \
+            np.zeros((0, self.net.num_ws, self.net.w_dim), np.float32)
+
+    def mean_code(self) -> np.ndarray:
+        w = self.net.mapping.w_avg.float().cpu().numpy()
+        return np.ascontiguousarray(np.repeat(w[None], self.net.num_ws, 0))
+
+    def encode_codes(self, images: np.ndarray, *, ctx: JobContext | None = None
+                     ) -> np.ndarray:
+        raise ValueError("projecting a picture into a StyleGAN pickle's W is not available "
+                         "yet; start from seeds")
+
+    # -- pictures --
+    def _synth(self, ws: np.ndarray, noise: Any = "const", ctx: JobContext | None = None
+               ) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for k in range(0, len(ws), BATCH):
+                if ctx is not None:
+                    ctx.report(k / len(ws))
+                chunk = torch.from_numpy(np.ascontiguousarray(ws[k:k + BATCH], np.float32))
+                img = self.net.synthesis(chunk.to(self.device),
+                                         noise if isinstance(noise, str) else noise[k])
+                out.append(((img.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu())
+        return np.ascontiguousarray(torch.cat(out).numpy(), np.float32)
+
+    def synthesize(self, requests: list[StyleMixRequest], *, ctx: JobContext | None = None
+                   ) -> np.ndarray:
+        """Pictures of mixed codes; truncation toward ``w_avg`` below the cutoff; the pickle's
+        fixed noise, or seeded noise scaled per layer when a request has a noise seed."""
+        import torch
+
+        from models.image.stylegan2 import truncate
+
+        ctx = ctx or JobContext()
+        w_avg = self.net.mapping.w_avg.float().cpu()
+        out = []
+        for k, r in enumerate(requests):
+            ctx.report(k / max(len(requests), 1))
+            ws = torch.from_numpy(r.mixed())[None]
+            if r.psi != 1:
+                ws = truncate(ws, w_avg, r.psi, r.cutoff)
+            noise: Any = "const"
+            if r.noise_seed is not None:
+                g = torch.Generator().manual_seed(int(r.noise_seed))
+                layers = self.net.synthesis.noise_layers()
+                strength = list(r.noise_strength) + [1.0] * (len(layers) - len(r.noise_strength))
+                noise = [[(torch.randn(1, 1, res, res, generator=g) * s).to(self.device)
+                          for (_, res), s in zip(layers, strength)]]
+            out.append(self._synth(ws.numpy(), noise))
+        ctx.report(1.0)
+        return np.concatenate(out) if out else np.zeros((0, *self.info.image_shape), np.float32)
+
+    # -- the Latent Explorer: W+ flattened --
+    def encode(self, images: np.ndarray, *, ctx: JobContext | None = None) -> np.ndarray:
+        return self.encode_codes(images, ctx=ctx).reshape(len(images), -1)
+
+    def decode(self, latents: np.ndarray, *, ctx: JobContext | None = None) -> np.ndarray:
+        ws = np.asarray(latents, np.float32).reshape(len(latents), self.net.num_ws, -1)
+        return self._synth(ws, ctx=ctx)
+
+    def sample_latents(self, n: int, seed: int) -> np.ndarray:
+        return self.codes_from_seeds([int(seed) + k for k in range(int(n))]).reshape(n, -1)
+
+
+def load(ckpt: Checkpoint, device: str, **_options: Any) -> StyleGAN2Backend:
+    from models.image.stylegan2 import Generator
+
+    kw = ckpt.card["config"]["init_kwargs"]
+    try:
+        net = Generator(**kw)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{ckpt.path}: the generator's init arguments do not build a "
+                              f"StyleGAN2 ({exc})") from None
+    want = net.state_dict()
+    missing = sorted(set(want) - set(ckpt.state))
+    extra = sorted(set(ckpt.state) - set(want))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"lacks {', '.join(missing[:3])}"
+                         + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+        if extra:
+            parts.append(f"has unknown {', '.join(extra[:3])}")
+        raise CheckpointError(f"{ckpt.path}: the generator {' and '.join(parts)}")
+    net.load_state_dict({k: v.float() for k, v in ckpt.state.items()})
+    return StyleGAN2Backend(net, device)
