@@ -21,6 +21,7 @@ VAE itself is diffusers' ``AutoencoderKL``, always in float32 (SD's VAE overflow
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,15 @@ def _diffusers_state(path: Path, allowed: list[Any]) -> dict[str, Any]:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+@contextlib.contextmanager
+def hooks_removed(hooks: list[Any]):
+    try:
+        yield
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 class SDVAEBackend:
     """The VAE of any size; :meth:`at_size` gives the fixed-size latent model a panel uses."""
 
@@ -230,7 +240,9 @@ class SizedVAE:
                              f"{want}")
         cfg, vae = self.owner.config, self.owner.vae
         out = []
-        with torch.inference_mode():
+        hooks = [] if ctx is None else sd.cancel_points(
+            [m for m in vae.encoder.modules() if type(m).__name__ == "ResnetBlock2D"], ctx)
+        with hooks_removed(hooks), torch.inference_mode():
             for k in range(len(images)):
                 if ctx is not None:
                     ctx.report(k / len(images))
@@ -253,15 +265,33 @@ class SizedVAE:
                              f"(N, {self.size})")
         cfg, vae = self.owner.config, self.owner.vae
         out = np.empty((len(latents), self.height, self.width, 3), np.float32)
-        with torch.inference_mode():
+        # Cancel (a newer scrub position) stops a decode between its residual blocks.
+        hooks = [] if ctx is None else sd.cancel_points(
+            [m for m in vae.decoder.modules() if type(m).__name__ == "ResnetBlock2D"], ctx)
+        with hooks_removed(hooks), torch.inference_mode():
             for k, z in enumerate(latents):
-                if ctx is not None:
-                    ctx.report(k / len(latents))
+                if ctx is not None:     # a single frame (a scrub) previews first: seconds
+                    ctx.report(k / len(latents),  # on a CPU, so the drag shows at once
+                               self.preview(z) if len(latents) == 1 else None)
                 t = torch.from_numpy(z.reshape(self.latent_shape))[None].to(self.owner.device)
                 x = vae.decode(t / cfg["scaling_factor"] + cfg["shift_factor"]).sample
                 x = ((x[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0)
                 out[k] = x.cpu().numpy()
         return out
+
+    def preview(self, latent: np.ndarray) -> np.ndarray | None:
+        """(H, W, 3) in [0, 1] of one flat latent without the VAE: the latent's channels
+        mapped to colours (the linear approximation SD's previews use), each latent pixel
+        an 8x8 block; None for a latent that is not SD's 4 channels."""
+        c, h, w = self.latent_shape
+        if c != 4:
+            return None
+        xl = float(self.owner.config["scaling_factor"]) < 0.15        # SDXL's VAE: 0.13025
+        m = sd.LATENT_RGB["sdxl" if xl else "sd"]
+        rgb = np.einsum("chw,cr->hwr", np.asarray(latent, np.float32).reshape(c, h, w), m)
+        s = self.height // h
+        rgb = np.repeat(np.repeat(np.clip((rgb + 1) / 2, 0, 1), s, 0), s, 1)
+        return np.ascontiguousarray(rgb, np.float32)
 
     def sample_latents(self, n: int, seed: int) -> np.ndarray:
         """``n`` draws of the standard normal the scaled latents roughly follow (a CPU

@@ -738,7 +738,16 @@ class LatentPanel(Panel):
             return
         self.ctx.jobs.submit("latent-scrub", decode_with_tag, self.ctx.registry, self.working,
                              z[None], (self.scrub, time.perf_counter()), label="Decoding frame",
-                             on_result=self._on_scrub_frame, on_error=self.error.emit)
+                             on_result=self._on_scrub_frame, on_error=self.error.emit,
+                             on_preview=self._on_scrub_preview)
+
+    def _on_scrub_preview(self, preview: np.ndarray | None) -> None:
+        """A model whose decode takes seconds (SD's VAE on a CPU) shows a cheap preview of the
+        frame while the full decode runs."""
+        if preview is not None:
+            self.frame_view.caption = (f"A → B  t = {self.scrub / SCRUB_MAX:.3f}  preview, "
+                                       "decoding…")
+            self.frame_view.set_image(to_uint8(np.asarray(preview)[None])[0])
 
     def _on_scrub_frame(self, result: tuple[tuple[int, float], np.ndarray]) -> None:
         (position, _), rgb = result

@@ -204,3 +204,25 @@ def test_cli_takes_a_standalone_vae_file_with_its_config_and_refuses_a_stranger(
             "--out", str(tmp_path / "r.png"))           # the shipped SD 1.5 config: no fit
     assert r.returncode == 2 and "VAE could not be opened" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_one_frame_previews_at_once_and_a_cancel_stops_inside_the_decode(tiny):
+    reg = Registry(None)
+    name = reg.add_checkpoint(tiny["t2i"] / "vae").name
+    view = reg.get(reg.sized(name, 64, 96))
+    z = view.sample_latents(1, 3)
+    previews = []
+    view.decode(z, ctx=JobContext(lambda f, p: previews.append(p)))
+    assert previews[0].shape == (64, 96, 3) and 0 <= previews[0].min() <= previews[0].max() <= 1
+    assert np.array_equal(previews[0][:8, :8], np.broadcast_to(previews[0][0, 0], (8, 8, 3)))
+    ran = []
+    hook = view.owner.vae.decoder.conv_out.register_forward_hook(lambda *a: ran.append(1))
+    try:
+        ctx = JobContext(lambda f, p: ctx.cancel())       # cancelled at the preview
+        with pytest.raises(Cancelled):
+            view.decode(z, ctx=ctx)
+        assert ran == []                                  # stopped before the last layer
+        view.decode(z)                                    # the cancel hooks are gone
+        assert ran == [1]
+    finally:
+        hook.remove()
