@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.inpaint
 	# Stable Diffusion 1.5-sized, random weights (about 12 minutes on 2 cores).
 	$(BIN)/python -m bench.sd
+	$(BIN)/python -m bench.sd_vae
+	$(BIN)/python -m bench.stylegan_pkl
 
 # Build the data sets the shipped models are trained on (installs the font packages, and
 # espeak-ng with MBROLA voices from Debian contrib/non-free for the speech corpus).

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.device import configure_threads
 from models.image import sd
 from models.registry import Registry
 
@@ -98,6 +99,7 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true", help="a tiny VAE (smoke test)")
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    configure_threads()                  # as the studio runs: one core left to the UI
     work = Path(tempfile.mkdtemp(prefix="sd-vae-bench-"))
     try:
         folder = (tiny_vae if args.tiny else real_size_vae)(work / "vae")

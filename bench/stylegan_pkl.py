@@ -1,0 +1,102 @@
+"""NVIDIA StyleGAN2 pickles on this machine (JSON on stdout): an FFHQ-1024-sized generator
+(the official dimensions: z and w 512, 8 mapping layers, channel base 32768, max 512, conv
+clamp 256; random weights, written as a pickle in NVIDIA's format) — pickle read + build
+time, the first frame on the CPU, the Style Mixer's 4x4 grid at 1024 — and a 256-px one (the
+paper's 256 configuration, channel base 16384): Latent Explorer frame times (p50 / p95 of a
+scrub's decodes, one frame each, as the interactive lane runs them).
+
+Run from the repository root: ``python -m bench.stylegan_pkl [--tiny]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.device import configure_threads
+from models.registry import Registry
+from models.tasks import stylemix as sm
+
+
+def kwargs(res: int, base: int, z: int = 512) -> dict:
+    return {"z_dim": z, "c_dim": 0, "w_dim": z, "img_resolution": res, "img_channels": 3,
+            "mapping_kwargs": {"num_layers": 8},
+            "synthesis_kwargs": {"channel_base": base, "channel_max": 512,
+                                 "num_fp16_res": 4, "conv_clamp": 256}}
+
+
+def measure(work: Path, kw: dict, grid: bool, frames: int) -> dict:
+    from tests.models.test_stylegan_pkl import write_pickle
+
+    t0 = time.perf_counter()
+    path = write_pickle(work / f"g{kw['img_resolution']}.pkl", kw, work / "ran.txt")
+    write_s = time.perf_counter() - t0
+    reg = Registry(None)
+    t0 = time.perf_counter()
+    name = reg.add_checkpoint(path).name
+    load_s = time.perf_counter() - t0
+    b = reg.get(name)
+    t0 = time.perf_counter()
+    b.decode(b.sample_latents(1, 0))
+    first_s = time.perf_counter() - t0
+    out = {"pickle_mb": round(path.stat().st_size / 2**20, 1), "write_s": round(write_s, 1),
+           "read_and_build_s": round(load_s, 2), "first_frame_s": round(first_s, 2),
+           "module_source_ran": (work / "ran.txt").exists()}
+    if grid:
+        codes = b.codes_from_seeds(list(range(8)))
+        t0 = time.perf_counter()
+        sm.mix_grid(reg, name, codes[:4], codes[4:], (0, 1, 2, 3))
+        out["grid_4x4_s"] = round(time.perf_counter() - t0, 1)
+    if frames:
+        a, c = b.sample_latents(2, 1)
+        times = []
+        for t in np.linspace(0, 1, frames):
+            t0 = time.perf_counter()
+            b.decode(((1 - t) * a + t * c)[None])
+            times.append(time.perf_counter() - t0)
+        out["scrub_frame_ms_p50"] = round(float(np.percentile(times, 50)) * 1000, 1)
+        out["scrub_frame_ms_p95"] = round(float(np.percentile(times, 95)) * 1000, 1)
+        out["frames"] = frames
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tiny", action="store_true", help="small generators (smoke test)")
+    args = ap.parse_args()
+    threads = configure_threads()            # as the studio runs: one core left to the UI
+    work = Path(tempfile.mkdtemp(prefix="sg2-bench-"))
+    try:
+        if args.tiny:
+            big = measure(work, kwargs(64, 512, 64), True, 0)
+            small = measure(work, kwargs(32, 256, 64), False, 10)
+        else:
+            big = measure(work, kwargs(1024, 32768), True, 0)
+            small = measure(work, kwargs(256, 16384), False, 40)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({
+        "benchmark": "stylegan2-pkl",
+        "ffhq1024_sized": big, "res256": small,
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "device": "cpu", "torch_threads": threads,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{sys.version.split()[0]}",
+        "date": time.strftime("%Y-%m-%d"),
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
