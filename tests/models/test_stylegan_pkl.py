@@ -155,8 +155,26 @@ def test_style_mixing_and_latent_walks_through_the_backend(pickles):
     z = b.sample_latents(2, seed=5)
     assert z.shape == (2, 6 * 16) and np.array_equal(z[0], b.codes_from_seeds([5])[0].ravel())
     assert b.mean_code().shape == (6, 16)
-    with pytest.raises(ValueError, match="not available yet"):
-        b.encode_codes(np.zeros((1, 16, 16, 3), np.float32))
+
+
+def test_a_picture_is_projected_into_w_with_progress_and_previews(pickles):
+    paths, _ = pickles
+    reg = Registry(None)
+    b = reg.get(reg.add_checkpoint(paths["skip"]).name)
+    target = b.decode(b.sample_latents(1, 11))             # a picture the model can make
+    mean = b.decode(b.mean_code().reshape(1, -1))
+    seen = []
+    from models.protocol import JobContext
+
+    codes = b.encode_codes(target, steps=120,
+                           ctx=JobContext(lambda f, p: seen.append((f, p.shape))))
+    assert codes.shape == (1, 6, 16) and np.allclose(codes[0], codes[0, :1])   # one w
+    fit = b.decode(codes.reshape(1, -1))
+    err, before = np.abs(fit - target).mean(), np.abs(mean - target).mean()
+    assert err < 0.5 * before, (err, before)
+    assert len(seen) == 120 and seen[-1] == (1.0, (16, 16, 3))
+    with pytest.raises(ValueError, match="needed"):
+        b.encode_codes(np.zeros((1, 8, 8, 3), np.float32))
 
 
 def test_pickles_that_would_run_code_are_refused_and_nothing_runs(tmp_path):
