@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from models.device import configure_threads
 from models.registry import Registry
