@@ -646,7 +646,8 @@ def _resolve_model(reg, name: str, kind: str = "model", capability=None,
     if name in {i.name for i in reg.infos()}:
         return name
     path = Path(name).expanduser()
-    if path.exists() or path.suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt"):
+    if path.exists() or path.suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt",
+                                                ".pkl"):
         return reg.add_checkpoint(path, config=config,
                                   capability=capability or Capability.NONE).name
     known = ", ".join(i.name for i in reg.infos(capability or Capability.NONE))

@@ -185,7 +185,7 @@ class SetSlotCommand(QUndoCommand):
 class LatentPanel(Panel):
     name = "latent"
     title = "Latent Explorer"
-    open_filter = f"{IMAGE_FILTER};;Checkpoints (*.safetensors *.pt *.pth *.ckpt)"
+    open_filter = f"{IMAGE_FILTER};;Checkpoints (*.safetensors *.pt *.pth *.ckpt *.pkl)"
     checkpoint_capability = Capability.LATENT
 
     frame_shown = Signal(int)  # scrub position whose frame is now on screen
@@ -601,6 +601,9 @@ class LatentPanel(Panel):
         self.ctx.jobs.submit(
             f"latent-resolve-{index}", resolve_latent, self.ctx.registry, model, slot,
             label=f"Encoding {SLOTS[index]}",
+            # An encoder that fits by optimisation (a StyleGAN pickle) shows its fit as it goes.
+            on_preview=lambda p, i=index: self.slot_views[i].set_image(
+                to_uint8(np.asarray(p)[None])[0]),
             on_result=lambda z, i=index, s=slot, m=model: self._on_slot_latent(i, s, m, z),
             on_error=self.error.emit)
 
@@ -661,7 +664,8 @@ class LatentPanel(Panel):
     def open_file(self, path: str) -> None:
         if not path:
             return
-        if Path(path).suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt", ".json") \
+        if Path(path).suffix.lower() in (".safetensors", ".pt", ".pth", ".ckpt", ".json",
+                                         ".pkl", ".bin", ".yaml") \
                 or Path(path).is_dir():     # a diffusers folder, or a file in one
             self._open_checkpoint(path)
             return

@@ -22,8 +22,9 @@ from studio.widgets.record_view import RecordView
 
 _COLUMNS = ("Name", "Family", "Capabilities", "Source", "Data", "Latent", "Quality")
 # HiFi-GAN generator files (jik876) have no extension: "g_02500000" with config.json beside.
-CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.ckpt model_index.json);;"
-                     "HiFi-GAN generators (g_* generator*);;All files (*)")
+CHECKPOINT_FILTER = ("Checkpoints (*.safetensors *.pt *.pth *.ckpt *.pkl model_index.json "
+                     "config.yaml);;HiFi-GAN and BigVGAN generators (g_* generator* "
+                     "bigvgan_generator.pt);;All files (*)")
 
 
 @register_panel

@@ -9,6 +9,7 @@ interactive lane under one key (latest wins). Pictures are encoded once per mode
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from PySide6.QtWidgets import (
 from models.data import dataset_path
 from models.data.browse import DatasetIndex, load_index
 from models.image.io import open_picture, to_uint8
-from models.protocol import Capability, JobContext, StyleMixRequest
+from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest
 from models.registry import Registry
 from models.tasks import stylemix as sm
 from studio.library import LatentLibrary
@@ -671,7 +672,23 @@ class StyleMixPanel(Panel):
                              on_error=self.error.emit)
 
     def open_file(self, path: str) -> None:
+        if Path(path).suffix.lower() in (".pkl", ".safetensors", ".pt", ".pth", ".ckpt"):
+            self.register_checkpoint(path)
+            return
         self.open_picture_file(path, self.target)
+
+    def register_checkpoint(self, path: str,
+                            then: Callable[[BackendInfo], None] | None = None) -> None:
+        """A style generator opened here (File > Open Checkpoint, a dropped .pkl) is chosen
+        at once; anything else joins the registry with a message."""
+        def chosen(info: BackendInfo) -> None:
+            if Capability.STYLE_MIX in info.capabilities:
+                self.push_param("model", self.doc.model, info.name)
+            else:
+                self.error.emit(f"{info.name} is not a style generator; it cannot drive this "
+                                "panel", "")
+
+        super().register_checkpoint(path, then or chosen)
 
     def paste(self, which: str) -> None:
         arr, path, why = clipboard_picture()

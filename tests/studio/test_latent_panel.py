@@ -275,3 +275,24 @@ def test_an_off_centre_letter_is_framed_and_said_so(panel, qtbot, tmp_path):
     rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
     assert rows[0] >= 2 and rows[-1] <= 61 and rows[-1] - rows[0] > 30   # fills the window
     assert abs((cols[0] + cols[-1]) / 2 - 31.5) < 3                      # centred
+
+
+def test_a_stylegan2_pickle_walks_seeds_and_projects_a_picture(panel, qtbot, tmp_path):
+    from tests.models.test_stylegan_pkl import REFERENCE, write_pickle
+
+    path = write_pickle(tmp_path / "faces.pkl", REFERENCE["skip"]["kwargs"], tmp_path / "ran")
+    panel.open_file(str(path))
+    panel.ctx.jobs.wait_until_idle(30)
+    qtbot.waitUntil(lambda: panel.model.startswith("faces"), timeout=5000)
+    backend = panel.ctx.registry.get(panel.model)
+    fill(panel, 1, Slot("random", "s7", seed=7))
+    assert np.array_equal(panel.latent_of(1), backend.codes_from_seeds([7])[0].ravel())
+    shown = []
+    real = panel.slot_views[0].set_image
+    panel.slot_views[0].set_image = lambda img: (shown.append(img), real(img))
+    target = (backend.decode(backend.sample_latents(1, 3))[0] * 255 + 0.5).astype(np.uint8)
+    fill(panel, 0, Slot("image", "photo", source=target))
+    panel.ctx.jobs.wait_until_idle(60)
+    assert panel.latent_of(0) is not None and len(panel.latent_of(0)) == 6 * 16
+    assert len(shown) > 3                     # the picture, the fit as it went, the result
+    assert not (tmp_path / "ran").exists()

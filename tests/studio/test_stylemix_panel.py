@@ -242,11 +242,10 @@ def test_an_nvidia_stylegan2_pickle_mixes_in_the_panel(win, qtbot, tmp_path):
                         tmp_path / "ran.txt")
     p = win.show_panel("stylemix")
     win.resize(1200, 800)
-    names = []
-    p.register_checkpoint(str(path), then=lambda info: names.append(info.name))
+    p.open_file(str(path))                     # a dropped pickle is chosen at once
     win.jobs.wait_until_idle(30)
-    qtbot.waitUntil(lambda: bool(names), timeout=5000)
-    p.apply_param("model", names[0])
+    qtbot.waitUntil(lambda: p.doc.model.startswith("ffhq-tiny"), timeout=5000)
+    names = [p.doc.model]
     p.apply_preset("coarse")
     filled(p, qtbot, rows=(0, 7), cols=(42, 3, 5))
     assert p.doc.from_b == (0, 1, 2)                    # 4 and 8 px rows of a 16 px model
