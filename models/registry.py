@@ -45,6 +45,7 @@ FAMILIES: dict[str, str] = {
     "classifier": "models.image.classifier",
     "stylegen": "models.image.stylegen",
     "stylegan2-pkl": "models.image.stylegan_pkl",
+    "stylegan2-rosinality": "models.image.stylegan_rosinality",
     "diffusion": "models.image.diffusion",
     "diffusers-unet": "models.image.diffusers_unet",
     "stable-diffusion": "models.image.sd",

@@ -61,13 +61,19 @@ def _config(path: Path, key: str, g: Any) -> dict[str, Any]:
         raise CheckpointError(f"{path}: the generator's init arguments lack "
                               f"{', '.join(missing)}")
     res = int(kw["img_resolution"])
-    log2 = int(math.log2(res)) if res > 0 else 0
-    if 2 ** log2 != res or res < 4:
+    if res < 4 or 2 ** int(math.log2(res)) != res:
         raise CheckpointError(f"{path}: img_resolution {res} is not a power of two")
+    num_ws, rows = _config_rows(res)
+    return {"arch": "stylegan2", "network": key, "init_kwargs": kw, "num_ws": num_ws,
+            "layer_resolutions": rows}
+
+
+def _config_rows(res: int) -> tuple[int, list[int]]:
+    """W+ rows of a StyleGAN2 of ``res`` px and the resolution each row drives."""
+    log2 = int(math.log2(res))
     num_ws = 2 * log2 - 2
     rows = [4] + [r for r in (2 ** i for i in range(3, log2 + 1)) for _ in range(2)] + [res]
-    return {"arch": "stylegan2", "network": key, "init_kwargs": kw, "num_ws": num_ws,
-            "layer_resolutions": rows[:num_ws]}
+    return num_ws, rows[:num_ws]
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
