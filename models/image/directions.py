@@ -106,11 +106,14 @@ class Direction:
     label: str = ""               # what it was fitted to
     layers: tuple[int, int] | None = None   # [start, stop) rows of W+ it acts on by default
     explained: float = 0.0        # principal: fraction of the variance
+    # A W-space direction repeated over the W+ rows (GANSpace on a GAN): a step of 1 moves
+    # every row it acts on by one std of W, whatever the layer range (no renormalising).
+    per_row: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "unit": round(float(self.unit), 6), "kind": self.kind,
                 "label": self.label, "layers": list(self.layers) if self.layers else None,
-                "explained": round(float(self.explained), 6)}
+                "explained": round(float(self.explained), 6), "per_row": self.per_row}
 
 
 @dataclass
@@ -157,6 +160,8 @@ class DirectionSet:
         v = self._mask(d.vector.astype(np.float64), rng)
         held = [self._mask(self.get(h).vector.astype(np.float64), rng)
                 for h in hold if h != name]
+        if d.per_row and not held:      # one std of W on every row of the range
+            return (v * d.unit).astype(np.float32)
         if held:
             q, _ = np.linalg.qr(np.stack(held, 1))          # orthonormal basis of the held
             v = v - q @ (q.T @ v)
@@ -200,7 +205,8 @@ class DirectionSet:
         dirs = [Direction(name=j["name"], vector=vecs[i], unit=float(j["unit"]),
                           kind=j["kind"], label=j.get("label", ""),
                           layers=tuple(j["layers"]) if j.get("layers") else None,
-                          explained=float(j.get("explained", 0.0)))
+                          explained=float(j.get("explained", 0.0)),
+                          per_row=bool(j.get("per_row", False)))
                 for i, j in enumerate(cfg["directions"])]
         shape = tuple(cfg["layer_shape"]) if cfg.get("layer_shape") else None
         return cls(dirs, shape, ckpt.card)
@@ -248,6 +254,27 @@ def fit(latents: np.ndarray, labels: dict[str, np.ndarray], n_principal: int = 8
                                   label="principal component of the codes",
                                   explained=float(vals[i] / total) if total else 0.0))
     return DirectionSet(dirs, layer_shape)
+
+
+def fit_w_space(w: np.ndarray, num_ws: int, n_principal: int = 12) -> DirectionSet:
+    """GANSpace on a GAN: principal components of W (N, w_dim) sampled through its mapping,
+    each repeated over the ``num_ws`` rows of W+ (flattened); a step of 1 moves every row it
+    acts on by one standard deviation of W along the component (``per_row``)."""
+    x = np.asarray(w, dtype=np.float64)
+    c = x - x.mean(0)
+    vals, vecs = np.linalg.eigh(c.T @ c / max(len(c) - 1, 1))
+    order = np.argsort(vals)[::-1][:n_principal]
+    total = float(vals.sum())
+    dirs = []
+    for k, i in enumerate(order):
+        v = vecs[:, i] * (np.sign(vecs[np.argmax(np.abs(vecs[:, i])), i]) or 1.0)
+        tiled = np.tile(v, num_ws) / np.sqrt(num_ws)
+        dirs.append(Direction(f"pc{k + 1}", tiled.astype(np.float32),
+                              float(np.sqrt(max(vals[i], 0.0)) * np.sqrt(num_ws)),
+                              "principal", label="principal component of W (GANSpace)",
+                              explained=float(vals[i] / total) if total else 0.0,
+                              per_row=True))
+    return DirectionSet(dirs, (num_ws, x.shape[1]))
 
 
 def measure(backend: Any, classifier: Any, directions: DirectionSet, images: np.ndarray,

@@ -141,6 +141,19 @@ class StyleGAN2Backend:
         return np.ascontiguousarray(torch.stack(out).float().cpu().numpy()) if out else \
             np.zeros((0, self.net.num_ws, self.net.w_dim), np.float32)
 
+    def w_samples(self, n: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+        """``n`` codes in W (N, w_dim) of z drawn from one seeded generator, untruncated:
+        what GANSpace's PCA is fitted on."""
+        import torch
+
+        z = torch.from_numpy(np.random.RandomState(int(seed)).randn(int(n), self.net.z_dim))
+        out = []
+        with torch.inference_mode():
+            for k in range(0, len(z), 1024):
+                chunk = z[k:k + 1024].to(self.device)
+                out.append(self.net.mapping(chunk, self._c(len(chunk), label))[:, 0].cpu())
+        return np.ascontiguousarray(torch.cat(out).float().numpy())
+
     def mean_code(self) -> np.ndarray:
         w = self.net.mapping.w_avg.float().cpu().numpy()
         return np.ascontiguousarray(np.repeat(w[None], self.net.num_ws, 0))

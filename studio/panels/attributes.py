@@ -482,7 +482,8 @@ class AttributesPanel(Panel):
             parts.append("Open a picture, paste one or draw a sample")
         if self.directions is None and self.model:
             parts.append(f"{self.model} has no directions yet: Fit directions… finds them on "
-                         "its data set (glyphs: named and principal; colour: principal)")
+                         "its data set (glyphs: named and principal; colour: principal) or, "
+                         "for a GAN, in its own samples of W (GANSpace)")
         self.status_label.setText(". ".join(parts))
 
     def _slider_moved(self, name: str, value: int) -> None:

@@ -230,3 +230,32 @@ def test_cli_stylemix_and_models_list_take_a_pickle(pickles, tmp_path):
     assert r.returncode == 0 and "16 px, 3 channels, 6 W+ rows of 16, z 16, 3 classes" in \
         r.stdout
     assert not marker.exists()
+
+
+def test_ganspace_directions_of_a_pickle_move_w_by_its_own_spread(pickles, tmp_path):
+    from models.image.directions import DirectionSet
+    from models.train.directions import directions_path, fit_model
+
+    paths, _ = pickles
+    reg = Registry(None)
+    info = reg.add_checkpoint(paths["skip"])
+    r = subprocess.run([sys.executable, "-m", "studio", "train", "directions", "--model",
+                        str(paths["skip"]), "--train", "3000"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    ds = DirectionSet.load(directions_path(info))
+    assert ds.layer_shape == (6, 16) and ds.names[:3] == ["pc1", "pc2", "pc3"]
+    explained = [d.explained for d in ds.directions]
+    assert explained == sorted(explained, reverse=True) and 0 < sum(explained) <= 1 + 1e-6
+    b = reg.get(info.name)
+    w = b.w_samples(3000, 0)
+    sd1 = np.sqrt(np.linalg.eigvalsh(np.cov(w.T.astype(np.float64)))[-1])
+    z = b.sample_latents(2, 77)
+    step = (ds.apply(z, "pc1", 1.0) - z).reshape(2, 6, 16)
+    assert np.allclose(np.linalg.norm(step, axis=2), sd1, rtol=1e-3)      # every row, 1 std
+    part = (ds.apply(z, "pc1", 1.0, layers=(0, 2)) - z).reshape(2, 6, 16)
+    assert np.allclose(np.linalg.norm(part[:, :2], axis=2), sd1, rtol=1e-3)
+    assert not part[:, 2:].any()
+    card = fit_model(info.name, tmp_path / "d.safetensors", registry=reg, n_train=2000,
+                     log=lambda _l: None)
+    assert card["metrics"]["pc1_pixel_change_at_plus2"] > 0

@@ -141,3 +141,34 @@ def test_a_model_without_directions_offers_to_fit_them(panel, qtbot):
     assert panel.directions is None and panel._rows == {}
     assert panel.fit_button.isVisible()
     assert "no directions yet" in panel.status_label.text()
+
+
+def test_a_stylegan2_pickle_gets_ganspace_sliders(win, qtbot, tmp_path):
+    """Fit directions… on an NVIDIA pickle finds GANSpace directions in its own W; a slider
+    moves every W+ row by the component's spread (screenshot under LATENT_STUDIO_SHOTS)."""
+    import os
+
+    from tests.models.test_stylegan_pkl import REFERENCE, write_pickle
+
+    path = write_pickle(tmp_path / "faces.pkl", REFERENCE["skip"]["kwargs"], tmp_path / "ran")
+    info = win.registry.add_checkpoint(path)
+    win.resize(1200, 800)
+    p = win.show_panel("attributes")
+    p.backend_changed()
+    p.model_combo.select(info.name)
+    settle(p, qtbot)
+    assert p.directions is None and p.fit_button.isVisible()
+    p.fit()
+    settle(p, qtbot)
+    assert p.directions is not None and "pc1" in p._rows
+    p.draw_sample()
+    settle(p, qtbot)
+    base = p.base_latent.copy()
+    p._rows["pc1"][0].setValue(20)                      # +2 steps
+    settle(p, qtbot)
+    step = (p.edited_latent - base).reshape(6, 16)
+    assert np.allclose(np.linalg.norm(step, axis=1), 2 * p.directions.get("pc1").unit /
+                       np.sqrt(6), rtol=1e-3)
+    shot = win.grab()
+    if os.environ.get("LATENT_STUDIO_SHOTS"):
+        shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], "attributes-pickle.png"))
