@@ -86,7 +86,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
-        "benchmark": "stylegan2-pkl",
+        "benchmark": "stylegan-pkl",
         "ffhq1024_sized": big, "res256": small,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "device": "cpu", "torch_threads": threads,

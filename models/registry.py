@@ -44,7 +44,7 @@ FAMILIES: dict[str, str] = {
     "vae": "models.image.vae",
     "classifier": "models.image.classifier",
     "stylegen": "models.image.stylegen",
-    "stylegan2-pkl": "models.image.stylegan_pkl",
+    "stylegan-pkl": "models.image.stylegan_pkl",
     "stylegan2-rosinality": "models.image.stylegan_rosinality",
     "diffusion": "models.image.diffusion",
     "diffusers-unet": "models.image.diffusers_unet",

@@ -1,14 +1,15 @@
-"""NVIDIA StyleGAN2 / StyleGAN2-ADA network pickles (``.pkl``) in the Style Mixer and the
-Latent Explorer: read as data (:mod:`models.image.nvidia_pickle`), the generator built by
-:mod:`models.image.stylegan2` from the pickle's own init kwargs, its weights loaded one to
+"""NVIDIA StyleGAN2 / StyleGAN2-ADA / StyleGAN3 (T and R) network pickles (``.pkl``) in the
+Style Mixer, the Latent Explorer and Picture attributes: read as data
+(:mod:`models.image.nvidia_pickle`), the generator built by :mod:`models.image.stylegan2` or
+:mod:`models.image.stylegan3` from the pickle's own init kwargs, its weights loaded one to
 one. ``G_ema`` is used (``G`` when a pickle holds no EMA copy).
 
 Seeds mean what they mean in NVIDIA's scripts: ``z = np.random.RandomState(seed).randn(1,
 z_dim)``; a conditional model takes a class (one-hot ``c``, class 0 unless asked). Noise is
 the pickle's own fixed noise (the scripts' ``noise_mode='const'``) unless a request gives a
 noise seed. Latents for the Latent Explorer are W+ codes flattened, ``num_ws * w_dim``.
-A picture is projected into W by optimisation (:meth:`StyleGAN2Backend.encode_codes`).
-Not here yet: StyleGAN3 pickles (refused with a message).
+A picture is projected into W by optimisation (:meth:`StyleGAN2Backend.encode_codes`);
+StyleGAN3 has no noise inputs, so a noise seed changes nothing there.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from models.checkpoints import Checkpoint, CheckpointError
 from models.image import nvidia_pickle
 from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest, StyleSpec
 
-FAMILY = "stylegan2-pkl"
+FAMILY = "stylegan-pkl"
 BATCH = 8
 PROJECT_STEPS = 150        # projection into W: steps of Adam from w_avg
 PROJECT_LR = 0.05
@@ -44,9 +45,6 @@ def _generator(path: Path, top: Any) -> Any:
         raise CheckpointError(f"{path}: holds no generator ('G_ema' or 'G'): keys "
                               f"{', '.join(map(str, list(top)[:6]))}")
     synth = g.modules.get("synthesis")
-    if isinstance(synth, nvidia_pickle.Persistent) and "input" in synth.modules:
-        raise CheckpointError(f"{path}: a StyleGAN3 generator; only StyleGAN2 and "
-                              "StyleGAN2-ADA pickles open here so far")
     if g.class_name != "Generator" or not isinstance(synth, nvidia_pickle.Persistent):
         raise CheckpointError(f"{path}: '{key}' is a {g.class_name or 'nameless object'}, "
                               "not a StyleGAN2 Generator")
@@ -63,6 +61,13 @@ def _config(path: Path, key: str, g: Any) -> dict[str, Any]:
     res = int(kw["img_resolution"])
     if res < 4 or 2 ** int(math.log2(res)) != res:
         raise CheckpointError(f"{path}: img_resolution {res} is not a power of two")
+    if "input" in g.modules["synthesis"].modules:          # Fourier features: StyleGAN3
+        from models.image.stylegan3 import rows_of
+
+        num_ws, rows = rows_of(res, **{k: v for k, v in kw.items() if k != "img_resolution"})
+        radial = bool(kw.get("use_radial_filters")) or int(kw.get("conv_kernel", 3)) == 1
+        return {"arch": "stylegan3-r" if radial else "stylegan3-t", "network": key,
+                "init_kwargs": kw, "num_ws": num_ws, "layer_resolutions": rows}
     num_ws, rows = _config_rows(res)
     return {"arch": "stylegan2", "network": key, "init_kwargs": kw, "num_ws": num_ws,
             "layer_resolutions": rows}
@@ -82,8 +87,10 @@ def read_checkpoint(path: Path) -> Checkpoint:
     cfg = _config(path, key, g)
     kw = cfg["init_kwargs"]
     cls = f", {kw['c_dim']} classes" if kw["c_dim"] else ""
+    arch = {"stylegan2": "StyleGAN2", "stylegan3-t": "StyleGAN3-T",
+            "stylegan3-r": "StyleGAN3-R"}[cfg["arch"]]
     card = {"family": FAMILY, "config": cfg,
-            "description": f"StyleGAN2 pickle '{path.stem}' ({key}): {kw['img_resolution']} px,"
+            "description": f"{arch} pickle '{path.stem}' ({key}): {kw['img_resolution']} px,"
                            f" {kw['img_channels']} channels, {cfg['num_ws']} W+ rows of "
                            f"{kw['w_dim']}, z {kw['z_dim']}{cls}"}
     return Checkpoint(path=path, state=g.tensors(), card=card)
@@ -264,7 +271,10 @@ class StyleGAN2Backend:
 
 
 def load(ckpt: Checkpoint, device: str, **_options: Any) -> StyleGAN2Backend:
-    from models.image.stylegan2 import Generator
+    if ckpt.card["config"]["arch"].startswith("stylegan3"):
+        from models.image.stylegan3 import Generator
+    else:
+        from models.image.stylegan2 import Generator
 
     kw = ckpt.card["config"]["init_kwargs"]
     try:

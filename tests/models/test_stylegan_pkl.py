@@ -24,6 +24,7 @@ from PIL import Image
 
 from models.checkpoints import CheckpointError
 from models.image import stylegan2 as sg2
+from models.image import stylegan3 as sg3
 from models.protocol import Capability, StyleMixRequest
 from models.registry import Registry
 
@@ -32,7 +33,9 @@ REFERENCE = json.loads((Path(__file__).resolve().parent.parent / "data" /
 NAMES = {sg2.Generator: "Generator", sg2.Mapping: "MappingNetwork",
          sg2.Synthesis: "SynthesisNetwork", sg2.SynthesisBlock: "SynthesisBlock",
          sg2.SynthesisLayer: "SynthesisLayer", sg2.ToRGB: "ToRGBLayer",
-         sg2.FullyConnected: "FullyConnectedLayer", sg2.Conv2dLayer: "Conv2dLayer"}
+         sg2.FullyConnected: "FullyConnectedLayer", sg2.Conv2dLayer: "Conv2dLayer",
+         sg3.Generator: "Generator", sg3.Synthesis: "SynthesisNetwork",
+         sg3.SynthesisInput: "SynthesisInput", sg3.SynthesisLayer: "SynthesisLayer"}
 
 
 class _Persistent:
@@ -53,7 +56,8 @@ def _as_persistent(module: torch.nn.Module, source: str, init_kwargs: dict | Non
                  (k, torch.nn.Parameter(v.detach().clone(), requires_grad=False))
                  for k, v in module._parameters.items()),
              "_buffers": collections.OrderedDict(
-                 (k, v.detach().clone()) for k, v in module._buffers.items()),
+                 (k, None if v is None else v.detach().clone())
+                 for k, v in module._buffers.items()),
              "_non_persistent_buffers_set": set(),
              "_modules": collections.OrderedDict(
                  (k, _as_persistent(m, source)) for k, m in module._modules.items())}
@@ -97,12 +101,31 @@ def dump(obj, path: Path) -> Path:
     return path
 
 
-def write_pickle(path: Path, kwargs: dict, marker: Path) -> Path:
+def fill3(net: torch.nn.Module) -> None:
+    """The StyleGAN3 reference's weights (tests/data/stylegan3-reference.md): crc32-seeded
+    by name; the designed filters and the identity transform are kept."""
+    with torch.no_grad():
+        for name, t in list(net.named_parameters()) + list(net.named_buffers()):
+            if name.endswith(("up_filter", "down_filter", "transform")):
+                continue
+            v = np.asarray(np.random.RandomState(zlib.crc32(name.encode())).randn(*t.shape))
+            if name.endswith("magnitude_ema"):
+                v = np.abs(v) + 0.5
+            elif not name.endswith(("weight", "freqs")):
+                v = v * 0.2
+            t.copy_(torch.from_numpy(np.asarray(v)).float())
+
+
+def write_pickle(path: Path, kwargs: dict, marker: Path, arch: str = "sg2") -> Path:
     """A network pickle in NVIDIA's format whose module source would write ``marker``."""
     source = ("# a placeholder module written by Latent Studio's tests (not NVIDIA's code)\n"
               f"open({str(marker)!r}, 'w').write('the embedded source ran')\n")
-    net = sg2.Generator(**kwargs)
-    fill(net)
+    if arch == "sg3":
+        net = sg3.Generator(**kwargs)
+        fill3(net)
+    else:
+        net = sg2.Generator(**kwargs)
+        fill(net)
     g = _as_persistent(net, source, init_kwargs=json.loads(json.dumps(kwargs)))
     return dump({"G": g, "D": None, "G_ema": g, "augment_pipe": None,
                  "training_set_kwargs": {"resolution": kwargs["img_resolution"]},
@@ -124,7 +147,7 @@ def test_codes_and_pictures_equal_nvidias_code(pickles, key):
     info = reg.add_checkpoint(paths[key])
     case = REFERENCE[key]
     kw = case["kwargs"]
-    assert info.family == "stylegan2-pkl" and Capability.STYLE_MIX in info.capabilities
+    assert info.family == "stylegan-pkl" and Capability.STYLE_MIX in info.capabilities
     assert info.style.layers == case["num_ws"] == len(info.style.resolutions)
     assert info.image_shape == (kw["img_resolution"],) * 2 + (kw["img_channels"],)
     backend = reg.get(info.name)
@@ -138,6 +161,34 @@ def test_codes_and_pictures_equal_nvidias_code(pickles, key):
         ref = np.asarray(out["img"], np.float32)
         assert np.abs(img - ref).mean() * 127.5 <= 1 / 255 and np.abs(img - ref).max() < 1e-4
     assert not marker.exists()                       # the module source never ran
+
+
+REFERENCE3 = json.loads((Path(__file__).resolve().parent.parent / "data" /
+                         "stylegan3-reference.json").read_text())
+
+
+@pytest.mark.parametrize("key", list(REFERENCE3))
+def test_stylegan3_t_and_r_equal_nvidias_code(tmp_path, key):
+    case = REFERENCE3[key]
+    path = write_pickle(tmp_path / f"{key}.pkl", case["kwargs"], tmp_path / "ran", "sg3")
+    reg = Registry(None)
+    info = reg.add_checkpoint(path)
+    assert info.style.layers == case["num_ws"]
+    assert info.description.startswith("StyleGAN3-R" if "r" in key else "StyleGAN3-T")
+    b = reg.get(info.name)
+    assert b.net.synthesis.layer_names == case["layer_names"]
+    for k, out in case["outputs"].items():
+        seed, psi, cutoff = k.split("_")
+        ws = b.codes_from_seeds([int(seed)], label=int(seed), psi=float(psi),
+                                cutoff=None if cutoff == "None" else int(cutoff))
+        with torch.no_grad():
+            img = b.net.synthesis(torch.from_numpy(ws))[0].numpy()
+        ref = np.asarray(out["img"], np.float32)
+        assert np.array_equal(ws[0], np.asarray(out["ws"], np.float32)), k
+        assert np.abs(img - ref).mean() * 127.5 <= 1 / 255 and np.abs(img - ref).max() < 1e-5
+    mixed = b.synthesize([StyleMixRequest(ws[0], ws[0], from_b=(), noise_seed=None)])
+    assert mixed.shape == (1, 16, 16, 3)
+    assert not (tmp_path / "ran").exists()
 
 
 def test_style_mixing_and_latent_walks_through_the_backend(pickles):
@@ -196,7 +247,7 @@ def test_pickles_that_would_run_code_are_refused_and_nothing_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_damaged_legacy_and_stylegan3_pickles_get_clear_messages(pickles, tmp_path):
+def test_damaged_legacy_and_foreign_pickles_get_clear_messages(pickles, tmp_path):
     paths, _ = pickles
     data = paths["skip"].read_bytes()
     (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 2])
@@ -208,12 +259,16 @@ def test_damaged_legacy_and_stylegan3_pickles_get_clear_messages(pickles, tmp_pa
     (tmp_path / "tf.pkl").write_bytes(legacy)
     with pytest.raises(CheckpointError, match="legacy TensorFlow.*legacy.py"):
         Registry(None).add_checkpoint(tmp_path / "tf.pkl")
-    sg3 = _Persistent("SynthesisNetwork", {"_modules": {"input": _Persistent(
-        "SynthesisInput", {}, "")}}, "")
-    g = _Persistent("Generator", {"_modules": {"synthesis": sg3}}, "")
-    dump({"G_ema": g}, tmp_path / "sg3.pkl")
-    with pytest.raises(CheckpointError, match="StyleGAN3"):
-        Registry(None).add_checkpoint(tmp_path / "sg3.pkl")
+    g = _Persistent("Discriminator", {"_modules": {"b4": _Persistent("DiscriminatorBlock",
+                                                                    {}, "")}}, "")
+    dump({"G_ema": g}, tmp_path / "d.pkl")
+    with pytest.raises(CheckpointError, match="not a StyleGAN"):
+        Registry(None).add_checkpoint(tmp_path / "d.pkl")
+    g = _Persistent("Generator", {"_modules": {"synthesis": _Persistent(
+        "SynthesisNetwork", {}, "")}, "_init_kwargs": {"z_dim": 4}}, "")
+    dump({"G_ema": g}, tmp_path / "kw.pkl")
+    with pytest.raises(CheckpointError, match="lack c_dim, w_dim"):
+        Registry(None).add_checkpoint(tmp_path / "kw.pkl")
 
 
 def test_cli_stylemix_and_models_list_take_a_pickle(pickles, tmp_path):
