@@ -3,7 +3,9 @@
 clamp 256; random weights, written as a pickle in NVIDIA's format) — pickle read + build
 time, the first frame on the CPU, the Style Mixer's 4x4 grid at 1024 — and a 256-px one (the
 paper's 256 configuration, channel base 16384): Latent Explorer frame times (p50 / p95 of a
-scrub's decodes, one frame each, as the interactive lane runs them).
+scrub's decodes, one frame each, as the interactive lane runs them), and the seconds per step
+of projecting a picture; a StyleGAN3-T of 256 px (its published dimensions): first frame and
+frame times.
 
 Run from the repository root: ``python -m bench.stylegan_pkl [--tiny]``.
 """
@@ -35,11 +37,20 @@ def kwargs(res: int, base: int, z: int = 512) -> dict:
                                  "num_fp16_res": 4, "conv_clamp": 256}}
 
 
-def measure(work: Path, kw: dict, grid: bool, frames: int) -> dict:
+def kwargs3(res: int, base: int = 32768, cmax: int = 512, z: int = 512) -> dict:
+    """StyleGAN3-T's published configuration (synthesis settings flat, as its pickles)."""
+    return {"z_dim": z, "c_dim": 0, "w_dim": z, "img_resolution": res, "img_channels": 3,
+            "mapping_kwargs": {"num_layers": 2}, "channel_base": base, "channel_max": cmax,
+            "magnitude_ema_beta": 0.999, "num_fp16_res": 4, "conv_clamp": 256}
+
+
+def measure(work: Path, kw: dict, grid: bool, frames: int, arch: str = "sg2",
+            project_steps: int = 0) -> dict:
     from tests.models.test_stylegan_pkl import write_pickle
 
     t0 = time.perf_counter()
-    path = write_pickle(work / f"g{kw['img_resolution']}.pkl", kw, work / "ran.txt")
+    path = write_pickle(work / f"g{kw['img_resolution']}-{arch}.pkl", kw, work / "ran.txt",
+                        arch)
     write_s = time.perf_counter() - t0
     reg = Registry(None)
     t0 = time.perf_counter()
@@ -52,6 +63,11 @@ def measure(work: Path, kw: dict, grid: bool, frames: int) -> dict:
     out = {"pickle_mb": round(path.stat().st_size / 2**20, 1), "write_s": round(write_s, 1),
            "read_and_build_s": round(load_s, 2), "first_frame_s": round(first_s, 2),
            "module_source_ran": (work / "ran.txt").exists()}
+    if project_steps:
+        target = b.decode(b.sample_latents(1, 1))
+        t0 = time.perf_counter()
+        b.encode_codes(target, steps=project_steps)
+        out["projection_s_per_step"] = round((time.perf_counter() - t0) / project_steps, 2)
     if grid:
         codes = b.codes_from_seeds(list(range(8)))
         t0 = time.perf_counter()
@@ -78,16 +94,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sg2-bench-"))
     try:
         if args.tiny:
-            big = measure(work, kwargs(64, 512, 64), True, 0)
+            big = measure(work, kwargs(64, 512, 64), True, 0, project_steps=2)
             small = measure(work, kwargs(32, 256, 64), False, 10)
+            sg3 = measure(work, kwargs3(32, 1024, 64, 64), False, 3, "sg3")
         else:
-            big = measure(work, kwargs(1024, 32768), True, 0)
-            small = measure(work, kwargs(256, 16384), False, 40)
+            big = measure(work, kwargs(1024, 32768), True, 0, project_steps=3)
+            small = measure(work, kwargs(256, 16384), False, 40, project_steps=5)
+            sg3 = measure(work, kwargs3(256), False, 5, "sg3")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({
         "benchmark": "stylegan-pkl",
-        "ffhq1024_sized": big, "res256": small,
+        "ffhq1024_sized": big, "res256": small, "stylegan3_t_256": sg3,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "device": "cpu", "torch_threads": threads,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
