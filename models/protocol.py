@@ -484,8 +484,9 @@ class StyleBackend(Protocol):
 
     info: BackendInfo
 
-    def codes_from_seeds(self, seeds: list[int]) -> np.ndarray:
-        """W+ codes ``(N, layers, w_dim)`` through the mapping network."""
+    def codes_from_seeds(self, seeds: list[int], label: int | None = None) -> np.ndarray:
+        """W+ codes ``(N, layers, w_dim)`` through the mapping network; ``label``: the class
+        of a conditional model (``info.classes``), ignored by others."""
         ...
 
     def encode_codes(self, images: np.ndarray, *, ctx: JobContext | None = None

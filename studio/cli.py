@@ -317,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ip = sub.add_parser("interpolate", help="decode a path between two images")
     ip.add_argument("--model", required=True, help="a model name or a checkpoint file")
-    ip.add_argument("a", type=Path, metavar="A")
-    ip.add_argument("b", type=Path, metavar="B")
+    ip.add_argument("a", metavar="A", help="a picture, or a seed of a model that samples")
+    ip.add_argument("b", metavar="B", help="a picture, or a seed")
     ip.add_argument("--config", help="the configs a single-file Stable Diffusion checkpoint or "
                     "VAE takes: a diffusers folder or a shipped base (sd15, sdxl, ...)")
     ip.add_argument("--steps", type=int, default=8)
@@ -352,7 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     sx.add_argument("--cutoff", type=int, default=None,
                     help="truncate only rows below this one (default: all)")
     sx.add_argument("--seed", type=int, default=None,
-                    help="noise seed (default: no per-layer noise)")
+                    help="noise seed (default: no per-layer noise; a StyleGAN pickle's own "
+                         "fixed noise)")
+    sx.add_argument("--class", dest="klass", type=int, default=0, metavar="C",
+                    help="the class seeds are drawn from (a conditional model)")
     sx.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=1,
                     help="enlarge the result in pixel blocks")
     sx.add_argument("--out", type=Path, help="output picture")
@@ -726,15 +729,31 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.out}: write a strip (.png) or an animation (.gif)")
     if not 2 <= args.steps <= 512:
         raise CLIError(f"--steps must be between 2 and 512, got {args.steps}")
+    import numpy as np
+
     from models.tasks.pictures import sized_for_file
 
     reg, model = _latent_model(args.model, args.config)
-    name = sized_for_file(reg, model, args.a)          # B is fitted to A's size
-    z = reg.get(name).encode(_load_images(reg, name, [args.a, args.b]))
+    ends = [_seed_or_path(x) for x in (args.a, args.b)]
+    pictures = [e for e in ends if isinstance(e, Path)]
+    # B is fitted to A's size (a model of any size); seeds alone: 512 square there.
+    name = sized_for_file(reg, model, pictures[0]) if pictures else reg.sized(model, 512, 512)
+    backend = reg.get(name)
+    codes = iter(backend.encode(_load_images(reg, name, pictures)) if pictures else [])
+    z = np.stack([backend.sample_latents(1, e)[0] if isinstance(e, int) else next(codes)
+                  for e in ends])
     export_frames(reg, name, path(z[0], z[1], args.steps, args.mode), args.out,
                   args.scale or (2 if suffix == ".gif" else 1), args.smooth)
     print(args.out)
     return 0
+
+
+def _seed_or_path(text: str) -> int | Path:
+    """A whole number that is not a file: a seed; otherwise a picture's path."""
+    path = Path(text).expanduser()
+    if text.lstrip("-").isdigit() and not path.exists():
+        return int(text)
+    return path
 
 
 def _save_to_study(path: Path | None, name: str, value) -> None:
@@ -1005,14 +1024,14 @@ def _read_audio(path: Path, rate: int | None = None):
         raise CLIError(str(exc)) from None
 
 
-def _stylemix_codes(reg, name: str, text: str, what: str):
-    """The W+ codes of a seed (a whole number) or of a picture file."""
+def _stylemix_codes(reg, name: str, text: str, what: str, label: int = 0):
+    """The W+ codes of a seed (a whole number; of class ``label``) or of a picture file."""
     try:
         seed = int(text)
     except ValueError:
         seed = None
     if seed is not None:
-        return reg.get(name).codes_from_seeds([seed])[0]
+        return reg.get(name).codes_from_seeds([seed], label=label)[0]
     path = Path(text).expanduser()
     if not path.is_file():
         raise CLIError(f"{what} '{text}' is neither a seed (a whole number) nor a picture file")
@@ -1064,8 +1083,12 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
                 raise CLIError(f"this model has no '{args.preset}' rows")
         else:
             raise CLIError("say which rows take B's codes: --layers 0-3 or --preset coarse")
-        a = _stylemix_codes(reg, name, args.a, "--a")
-        b = _stylemix_codes(reg, name, args.b, "--b")
+        classes = reg.info(name).classes
+        if args.klass and not 0 <= args.klass < len(classes):
+            raise CLIError(f"--class {args.klass}: {name} has "
+                           + (f"classes 0-{len(classes) - 1}" if classes else "no classes"))
+        a = _stylemix_codes(reg, name, args.a, "--a", args.klass)
+        b = _stylemix_codes(reg, name, args.b, "--b", args.klass)
         img = sm.mix_grid(reg, name, a[None], b[None], from_b, psi=args.psi,
                           cutoff=args.cutoff, noise_seed=args.seed)[0, 0]
     elif mode == "--content":

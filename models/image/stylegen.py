@@ -270,8 +270,9 @@ class StyleGenBackend:
         return tuple(float(c.noise_strength.detach().abs().mean())
                      for c in self.net.synthesis.convs)
 
-    def codes_from_seeds(self, seeds: list[int]) -> np.ndarray:
-        """W+ codes (N, layers, w_dim) of seeds, drawn from the fitted mixture."""
+    def codes_from_seeds(self, seeds: list[int], label: int | None = None) -> np.ndarray:
+        """W+ codes (N, layers, w_dim) of seeds, drawn from the fitted mixture (an
+        unconditional model: ``label`` is ignored)."""
         return np.ascontiguousarray(self.net.sample_codes(list(seeds)).numpy(), np.float32)
 
     def mean_code(self) -> np.ndarray:

@@ -68,15 +68,16 @@ EXPORT_SCALE = 4        # a 64-pixel cell is too small to use
 # -- jobs (worker thread; numpy in, numpy out) ----------------------------------------------
 
 def resolve_codes(registry: Registry, model: str, sources: list[MixSource],
-                  known: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """W+ codes of every source (by id) not in ``known``: pictures encoded, seeds drawn,
-    library latents reshaped (a latent of another model is an error that names it)."""
+                  known: dict[int, np.ndarray], label: int = 0) -> dict[int, np.ndarray]:
+    """W+ codes of every source (by id) not in ``known``: pictures encoded, seeds drawn
+    (of class ``label`` for a conditional model), library latents reshaped (a latent of
+    another model is an error that names it)."""
     backend = registry.get(model)
     spec = registry.info(model).style
     out: dict[int, np.ndarray] = {}
     seeds = [s for s in sources if s.kind == "seed" and id(s) not in known]
     if seeds:
-        drawn = backend.codes_from_seeds([int(s.seed) for s in seeds])
+        drawn = backend.codes_from_seeds([int(s.seed) for s in seeds], label=label)
         out.update({id(s): c for s, c in zip(seeds, drawn)})
     pictures = [s for s in sources if s.kind == "picture" and id(s) not in known]
     if pictures:
@@ -96,13 +97,13 @@ def resolve_codes(registry: Registry, model: str, sources: list[MixSource],
 def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: list[MixSource],
                 known: dict[int, np.ndarray], from_b: tuple[int, ...], psi: float,
                 cutoff: int | None, noise_seed: int | None, strengths: tuple[float, ...],
-                heads: bool = True, *, ctx: JobContext
+                heads: bool = True, label: int = 0, *, ctx: JobContext
                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None,
                            dict[int, np.ndarray]]:
     """(grid uint8 (R, K, H, W, 3), row pictures, column pictures (as decoded from their
     codes; None when ``heads`` is False: they do not change with the crossover), the codes
     computed here)."""
-    new = resolve_codes(registry, model, rows + cols, known)
+    new = resolve_codes(registry, model, rows + cols, known, label)
     codes = {**known, **new}
     a = np.stack([codes[id(s)] for s in rows])
     b = np.stack([codes[id(s)] for s in cols])
@@ -397,6 +398,14 @@ class StyleMixPanel(Panel):
         tg.addWidget(self.psi_slider, 0, 1)
         tg.addWidget(QLabel("layers below"), 1, 0)
         tg.addWidget(self.cutoff_spin, 1, 1)
+        # A conditional model (a class-conditional StyleGAN pickle): the class seeds draw.
+        self.class_label = QLabel("class")
+        self.class_spin = QSpinBox(minimum=0, maximum=0, value=0)
+        self.class_spin.setToolTip("The class every seed is drawn from (conditional models)")
+        tg.addWidget(self.class_label, 2, 0)
+        tg.addWidget(self.class_spin, 2, 1)
+        self.class_label.setVisible(False)
+        self.class_spin.setVisible(False)
 
         noise = QGroupBox("Noise")
         ng = QGridLayout(noise)
@@ -460,6 +469,8 @@ class StyleMixPanel(Panel):
             lambda v: self.push_param("psi", self.doc.psi, v / 100.0))
         self.cutoff_spin.valueChanged.connect(
             lambda v: self.push_param("cutoff", self.doc.cutoff, v))
+        self.class_spin.valueChanged.connect(
+            lambda v: self.push_param("label", self.doc.label, v))
         self.noise_check.toggled.connect(
             lambda on: self.push_param("noise", self.doc.noise, on))
         self.noise_seed_spin.valueChanged.connect(
@@ -560,6 +571,11 @@ class StyleMixPanel(Panel):
                 self._codes.clear()
                 if self.doc.model in self.model_combo.names():
                     self.model_combo.select(self.doc.model, quiet=True)
+                classes = self.ctx.registry.info(self.doc.model).classes \
+                    if self.doc.model else ()
+                self.class_spin.setMaximum(max(len(classes) - 1, 0))
+                self.class_label.setVisible(bool(classes))
+                self.class_spin.setVisible(bool(classes))
                 self._build_layer_controls()
                 spec = self.spec()
                 if spec is not None:
@@ -579,6 +595,9 @@ class StyleMixPanel(Panel):
                 self.psi_label.setText(f"ψ {self.doc.psi:.2f}")
             elif name == "cutoff":
                 self.cutoff_spin.setValue(int(self.doc.cutoff))
+            elif name == "label":
+                self._codes.clear()               # seeds draw again, of the new class
+                self.class_spin.setValue(int(self.doc.label))
             elif name == "noise":
                 self.noise_check.setChecked(bool(self.doc.noise))
             elif name == "noise_seed":
@@ -821,12 +840,12 @@ class StyleMixPanel(Panel):
         model = self.doc.model
         # The row and column pictures change with the sources, truncation and noise only.
         heads_key = (model, tuple(map(id, rows)), tuple(map(id, cols)), self.doc.psi, cutoff,
-                     seed, strengths)
+                     seed, strengths, self.doc.label)
         heads = heads_key != self._heads_key
         self.ctx.jobs.submit(
             f"{self.name}-grid", render_grid, self.ctx.registry, model, rows, cols,
             self._known(rows + cols), self.doc.from_b, self.doc.psi, cutoff, seed, strengths,
-            heads, label="Mixing styles",
+            heads, int(self.doc.label), label="Mixing styles",
             on_result=lambda r, m=model, k=heads_key, src=rows + cols: self._show_grid(
                 r, m, k, src),
             on_error=self.error.emit)

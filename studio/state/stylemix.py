@@ -11,7 +11,7 @@ import numpy as np
 from studio.state import Events
 
 PARAMS = ("model", "from_b", "psi", "cutoff", "noise", "noise_seed", "strengths", "text",
-          "style_strength")
+          "style_strength", "label")
 MAX_SOURCES = 8
 
 
@@ -63,6 +63,7 @@ class StyleMixState:
         self.strengths: tuple[float, ...] = ()
         self.text = "Hamburgefonts"
         self.style_strength = 1.0        # "write in this style": 0 the mean font, 1 the glyphs'
+        self.label = 0                   # the class a conditional model draws seeds of
         self.selected: tuple[int, int] | None = None
         self.events = Events("sources", "param", "selected")
 
@@ -106,7 +107,7 @@ class StyleMixState:
             "model": self.model, "from_b": list(self.from_b), "psi": self.psi,
             "cutoff": self.cutoff, "noise": self.noise, "noise_seed": self.noise_seed,
             "strengths": list(self.strengths), "text": self.text,
-            "style_strength": self.style_strength,
+            "style_strength": self.style_strength, "label": self.label,
         }
 
     def restore(self, d: dict[str, Any]) -> None:

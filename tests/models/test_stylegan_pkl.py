@@ -314,3 +314,32 @@ def test_ganspace_directions_of_a_pickle_move_w_by_its_own_spread(pickles, tmp_p
     card = fit_model(info.name, tmp_path / "d.safetensors", registry=reg, n_train=2000,
                      log=lambda _l: None)
     assert card["metrics"]["pc1_pixel_change_at_plus2"] > 0
+
+
+def test_cli_interpolates_between_seeds_and_mixes_a_class(pickles, tmp_path):
+    paths, marker = pickles
+    r = subprocess.run([sys.executable, "-m", "studio", "interpolate", "--model",
+                        str(paths["skip"]), "3", "7", "--steps", "4", "--out",
+                        str(tmp_path / "walk.png")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    strip = np.asarray(Image.open(tmp_path / "walk.png"))
+    reg = Registry(None)
+    b = reg.get(reg.add_checkpoint(paths["skip"]).name)
+    first = (b.decode(b.sample_latents(1, 3))[0] * 255 + 0.5).astype(np.uint8)
+    assert strip.shape[0] == 16 and np.array_equal(strip[:, :16], first)
+    outs = []
+    for klass in ("0", "2"):
+        r = subprocess.run([sys.executable, "-m", "studio", "stylemix", "--model",
+                            str(paths["resnet-cond"]), "--a", "1", "--b", "2", "--layers",
+                            "0-1", "--class", klass, "--out", str(tmp_path / f"c{klass}.png")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        outs.append(np.asarray(Image.open(tmp_path / f"c{klass}.png")))
+    assert not np.array_equal(outs[0], outs[1])
+    r = subprocess.run([sys.executable, "-m", "studio", "stylemix", "--model",
+                        str(paths["skip"]), "--a", "1", "--b", "2", "--layers", "0",
+                        "--class", "1", "--out", str(tmp_path / "x.png")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "no classes" in r.stderr
+    assert not marker.exists()

@@ -258,3 +258,27 @@ def test_an_nvidia_stylegan2_pickle_mixes_in_the_panel(win, qtbot, tmp_path):
     shot = win.grab()
     if os.environ.get("LATENT_STUDIO_SHOTS"):
         shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], "stylemix-pickle.png"))
+
+
+def test_a_conditional_pickle_draws_its_seeds_of_the_chosen_class(win, qtbot, tmp_path):
+    from tests.models.test_stylegan_pkl import REFERENCE, write_pickle
+
+    path = write_pickle(tmp_path / "cond.pkl", REFERENCE["resnet-cond"]["kwargs"],
+                        tmp_path / "ran.txt")
+    p = win.show_panel("stylemix")
+    p.open_file(str(path))
+    win.jobs.wait_until_idle(30)
+    qtbot.waitUntil(lambda: p.doc.model.startswith("cond"), timeout=5000)
+    assert p.class_spin.isVisibleTo(p) and p.class_spin.maximum() == 2
+    filled(p, qtbot, rows=(4,), cols=(5,))
+    b = p.ctx.registry.get(p.doc.model)
+    before = p.grid_rgb.copy()
+    p.class_spin.setValue(2)
+    settle(p, qtbot)
+    codes = b.codes_from_seeds([4, 5], label=2)
+    grid = sm.mix_grid(p.ctx.registry, p.doc.model, codes[:1], codes[1:], p.doc.from_b)
+    assert np.array_equal(p.grid_rgb, (grid * 255 + 0.5).astype(np.uint8))
+    assert not np.array_equal(p.grid_rgb, before)
+    p.undo_stack.undo()                                  # the class is one undo step
+    settle(p, qtbot)
+    assert p.doc.label == 0 and np.array_equal(p.grid_rgb, before)
