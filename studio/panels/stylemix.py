@@ -109,14 +109,14 @@ def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: lis
     b = np.stack([codes[id(s)] for s in cols])
     ctx.check()
     grid = sm.mix_grid(registry, model, a, b, from_b, psi=psi, cutoff=cutoff,
-                       noise_seed=noise_seed, noise_strength=strengths)
+                       noise_seed=noise_seed, noise_strength=strengths, ctx=ctx)
     rgb = to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3)
     if not heads:
         return rgb, None, None, new
     # Each source drawn alone (no crossover), with the same truncation and noise.
     pics = registry.get(model).synthesize([
         StyleMixRequest(c, c, (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
-                        noise_strength=strengths) for c in np.concatenate([a, b])])
+                        noise_strength=strengths) for c in np.concatenate([a, b])], ctx=ctx)
     return rgb, to_uint8(pics[:len(rows)]), to_uint8(pics[len(rows):]), new
 
 
