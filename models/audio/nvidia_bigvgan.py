@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoints import Checkpoint, CheckpointError, read_json, torch_load_weights
+from models.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    load_state,
+    read_json,
+    torch_load_weights,
+)
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
 FAMILY = "bigvgan"
@@ -145,16 +151,7 @@ def load(ckpt: Checkpoint, device: str, **_options: Any) -> BigVGANBackend:
     with warnings.catch_warnings():       # the package applies torch's older weight norm
         warnings.simplefilter("ignore", FutureWarning)
         net = BigVGAN(_hparams(cfg), use_cuda_kernel=False)
-    state = {k: v.float() for k, v in ckpt.state.items()}
-    want = set(net.state_dict())
-    missing = sorted(want - set(state))
-    if missing:
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise ValueError(f"generator lacks {', '.join(missing[:3])}{more}")
-    extra = sorted(set(state) - want)
-    if extra:
-        raise ValueError(f"unexpected keys {', '.join(extra[:3])} (is it a discriminator?)")
-    net.load_state_dict(state)
+    load_state(net, ckpt.state)
     with contextlib.redirect_stdout(io.StringIO()):     # the package prints as it folds
         net.remove_weight_norm()
     return BigVGANBackend(net, cfg, device)

@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoints import Checkpoint, CheckpointError, first_line, torch_load_weights
+from models.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    first_line,
+    load_state,
+    torch_load_weights,
+)
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
 FAMILY = "vocos-package"
@@ -162,5 +168,5 @@ def load(ckpt: Checkpoint, device: str, **_options: Any) -> VocosPackageBackend:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: the Vocos config does not build "
                               f"({first_line(exc)})") from None
-    net.load_state_dict({k: v.float() for k, v in ckpt.state.items()})
+    load_state(net, ckpt.state)
     return VocosPackageBackend(net, cfg, device)

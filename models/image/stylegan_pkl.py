@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoints import Checkpoint, CheckpointError
+from models.checkpoints import Checkpoint, CheckpointError, load_state
 from models.image import nvidia_pickle
 from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest, StyleSpec
 
@@ -282,16 +282,5 @@ def load(ckpt: Checkpoint, device: str, **_options: Any) -> StyleGAN2Backend:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{ckpt.path}: the generator's init arguments do not build a "
                               f"StyleGAN2 ({exc})") from None
-    want = net.state_dict()
-    missing = sorted(set(want) - set(ckpt.state))
-    extra = sorted(set(ckpt.state) - set(want))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"lacks {', '.join(missing[:3])}"
-                         + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
-        if extra:
-            parts.append(f"has unknown {', '.join(extra[:3])}")
-        raise CheckpointError(f"{ckpt.path}: the generator {' and '.join(parts)}")
-    net.load_state_dict({k: v.float() for k, v in ckpt.state.items()})
+    load_state(net, ckpt.state)
     return StyleGAN2Backend(net, device)

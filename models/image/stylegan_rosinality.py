@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from models.checkpoints import Checkpoint, CheckpointError, torch_load_weights
+from models.checkpoints import Checkpoint, CheckpointError, load_state, torch_load_weights
 from models.image import sd
 from models.image.stylegan_pkl import StyleGAN2Backend, _config_rows
 from models.protocol import Capability, StyleSpec
@@ -169,7 +169,7 @@ def load(ckpt: Checkpoint, device: str, **_options: Any) -> StyleGAN2Backend:
     mean = "mapping.w_avg" not in state
     if mean:
         state["mapping.w_avg"] = torch.zeros(net.w_dim)
-    net.load_state_dict({k: v.float() for k, v in state.items()})
+    load_state(net, state)
     if mean:
         with torch.inference_mode():
             z = torch.randn(MEAN_SAMPLES, net.z_dim, generator=torch.Generator().manual_seed(0))
