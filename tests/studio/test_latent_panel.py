@@ -277,8 +277,12 @@ def test_an_off_centre_letter_is_framed_and_said_so(panel, qtbot, tmp_path):
     assert abs((cols[0] + cols[-1]) / 2 - 31.5) < 3                      # centred
 
 
-def test_a_stylegan2_pickle_walks_seeds_and_projects_a_picture(panel, qtbot, tmp_path):
+def test_a_stylegan2_pickle_walks_seeds_and_projects_a_picture(panel, qtbot, tmp_path,
+                                                               monkeypatch):
+    from models.image import stylegan_pkl
     from tests.models.test_stylegan_pkl import REFERENCE, write_pickle
+
+    monkeypatch.setattr(stylegan_pkl, "PROJECT_STEPS", 24)      # a short projection
 
     path = write_pickle(tmp_path / "faces.pkl", REFERENCE["skip"]["kwargs"], tmp_path / "ran")
     panel.open_file(str(path))
