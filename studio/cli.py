@@ -663,7 +663,7 @@ def _latent_model(name: str, config: str | None = None):
     from models.protocol import Capability
 
     reg = _registry()
-    name = _resolve_model(reg, name, "latent model", Capability.LATENT, config)
+    name = _resolve_model(reg, name, "model", Capability.LATENT, config)
     info = reg.info(name)
     if Capability.LATENT not in info.capabilities:
         raise CLIError(f"model '{name}' has no latent space (it is a {info.family})")
