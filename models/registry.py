@@ -127,6 +127,7 @@ class Registry:
         self._weightless_cards: dict[str, dict[str, Any]] = {}
         self._configs: dict[str, str] = {}          # name -> a checkpoint's --config
         self._views: dict[str, tuple[str, int, int]] = {}   # view -> (model, height, width)
+        self._view_cards: dict[str, dict[str, Any]] = {}    # model of any size -> its card
         # Wraps every model load (the studio keeps the garbage collector out of loads:
         # studio/gcpolicy.py); a context manager factory.
         self.load_guard: Callable[[], AbstractContextManager[Any]] = nullcontext
@@ -238,7 +239,10 @@ class Registry:
         if Capability.ANY_SIZE not in info.capabilities or name in self._views:
             return name
         mod = family_module(info.family)
-        card = self.card(name)
+        # Panels ask at every frame: the card (read from the files) is read once.
+        card = self._view_cards.get(name)
+        if card is None:
+            card = self._view_cards[name] = self.card(name)
         h, w = mod.working_size(card, height, width)
         view = f"{name} @ {w}x{h}"
         with self._lock:

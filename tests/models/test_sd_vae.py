@@ -226,3 +226,17 @@ def test_one_frame_previews_at_once_and_a_cancel_stops_inside_the_decode(tiny):
         assert ran == [1]
     finally:
         hook.remove()
+
+
+def test_a_view_is_named_without_reading_the_files_again(tiny, monkeypatch):
+    reg = Registry(None)
+    name = reg.add_checkpoint(tiny["ckpt"], config=str(tiny["t2i"]),
+                              capability=Capability.LATENT).name
+    first = reg.sized(name, 64, 64)
+    reads = []
+    real = sd_vae.read_card
+    monkeypatch.setattr(sd_vae, "read_card", lambda *a, **k: reads.append(1) or real(*a, **k))
+    for _ in range(50):                                # a scrub asks at every frame
+        assert reg.sized(name, 64, 64) == first
+    reg.sized(name, 80, 96)
+    assert reads == []
