@@ -73,16 +73,27 @@ def read_audio(path: str | Path, rate: int | None = None,
 
 
 def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
-    """16-bit PCM WAV, clipped to [-1, 1]."""
+    """16-bit PCM WAV, clipped to [-1, 1], written whole or not at all (encoded in memory,
+    then through a temporary name beside it); a full disk or a folder without permission
+    is said in our words."""
+    import io
+
+    from models.files import os_error_words, write_whole
+
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise AudioFileError(f"{path}: folder {path.parent} does not exist")
+    buf = io.BytesIO()
     try:
-        sf.write(str(path), np.clip(np.asarray(audio, np.float32), -1.0, 1.0), int(rate),
+        sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), int(rate),
                  subtype="PCM_16", format="WAV")
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: could not write ({first_line(exc)})") from None
-    return path
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioFileError(f"{path}: could not encode the audio ({first_line(exc)})"
+                             ) from None
+    try:
+        return write_whole(path, buf.getvalue())
+    except OSError as exc:
+        raise AudioFileError(os_error_words(exc, path)) from None
 
 
 def fit_length(audio: np.ndarray, n: int) -> np.ndarray:

@@ -190,10 +190,7 @@ def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, 
     kind = Image.registered_extensions().get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"unknown picture type '{path.suffix}' (write .png)")
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        img.save(tmp, format=kind, pnginfo=info if kind == "PNG" else None)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from models.files import write_with
+
+    return write_with(path, lambda tmp: img.save(tmp, format=kind,
+                                                 pnginfo=info if kind == "PNG" else None))

@@ -34,13 +34,13 @@ from PySide6.QtWidgets import (
 )
 
 from models.audio.features import log_mel, mel_frequencies, mel_to_db
-from models.audio.io import read_audio, resample, write_wav
+from models.audio.io import AudioFileError, read_audio, resample, write_wav
 from models.audio.speech_edit import METHODS, EditResult, edit_audio
 from models.protocol import Capability, JobContext, MelSettings
 from models.registry import Registry
 from studio import audio
 from studio.panels import register_panel
-from studio.panels.base import DocCommand, Panel, StudioContext
+from studio.panels.base import DocCommand, Panel, StudioContext, with_suffix
 from studio.panels.spectral import AUDIO_FILTER, TOP_DB
 from studio.state.speech_attributes import (
     C50_RANGE,
@@ -581,10 +581,12 @@ class SpeechAttributesPanel(Panel):
             self.export_to(path)
 
     def export_to(self, path: str) -> Path | None:
+        """Write the edited speech as WAV (a name typed without ``.wav`` gets it)."""
+        path = with_suffix(path, ".wav")
         try:
             out = write_wav(path, self.result, RATE)
-        except Exception as exc:  # noqa: BLE001 - any write failure becomes a message
-            self.error.emit(f"Could not write {path}: {exc}", "")
+        except AudioFileError as exc:             # our words: the disk is full, ...
+            self.error.emit(str(exc), "")
             return None
         self.message.emit(f"Exported {Path(path).name}")
         return out

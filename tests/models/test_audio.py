@@ -235,3 +235,32 @@ def test_vocoder_training_runs_end_to_end_and_writes_a_card(tmp_path):
     assert m["griffinlim32_test_mrstft"] > 0 and m["test_mrstft"] > 0 and m["rtf_10s"] > 0
     reg = Registry(tmp_path)
     assert reg.get("voc", "cpu").vocode(np.zeros((80, 10), np.float32)).shape == (2560,)
+
+
+def test_a_wav_is_written_whole_or_not_at_all_and_failures_are_in_our_words(tmp_path,
+                                                                            monkeypatch):
+    """A full disk leaves the earlier take and no partial file; a folder without permission
+    is named; never soundfile's "System error."."""
+    import errno
+    from pathlib import Path
+
+    out = tmp_path / "take.wav"
+    write_wav(out, np.full(16000, 0.25, np.float32), 16000)
+    real = Path.write_bytes
+
+    def full_disk(self, data):
+        real(self, data[: len(data) // 3])       # what got there before the disk filled
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(AudioFileError, match="the disk is full") as info:
+        write_wav(out, np.zeros(64000, np.float32), 16000)
+    assert "System error" not in str(info.value)
+    monkeypatch.setattr(Path, "write_bytes", lambda self, data: (_ for _ in ()).throw(
+        PermissionError(errno.EACCES, "Permission denied")))
+    with pytest.raises(AudioFileError, match=f"no permission to write in {tmp_path}"):
+        write_wav(out, np.zeros(8, np.float32), 16000)
+    monkeypatch.undo()
+    data, sr = sf.read(out)                        # the earlier take, whole
+    assert sr == 16000 and data.size == 16000 and abs(data[0] - 0.25) < 1e-3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.wav"]

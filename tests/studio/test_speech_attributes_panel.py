@@ -92,6 +92,12 @@ def test_drawn_pitch_regenerate_ab_and_export(panel, qtbot, tmp_path):
     out = panel.export_to(str(tmp_path / "edited.wav"))
     y, rate = sf.read(out)
     assert rate == 16000 and len(y) == panel.result.size
+    assert panel.export_to(str(tmp_path / "no-extension")) == tmp_path / "no-extension.wav"
+    errors = []
+    panel.error.connect(lambda m, _d: errors.append(m))
+    assert panel.export_to(str(tmp_path / "missing" / "x.wav")) is None
+    assert errors == [f"{tmp_path / 'missing' / 'x.wav'}: folder {tmp_path / 'missing'} "
+                      "does not exist"]
     panel.pitch_slider.setValue(30)                     # the result is of older settings
     assert not panel.current
 
