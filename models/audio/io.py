@@ -17,6 +17,7 @@ from scipy.signal import resample_poly
 from models.checkpoints import first_line
 
 MAX_SECONDS = 20 * 60
+FORMATS = "WAV, FLAC, OGG, AIFF, MP3"        # what libsndfile reads, as users know them
 
 
 class AudioFileError(ValueError):
@@ -48,11 +49,13 @@ def read_audio(path: str | Path, rate: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioFileError(f"{path}: the file is empty")
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"{path}: not an audio file soundfile can read ({first_line(exc)})")\
-            from None
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        raise AudioFileError(f"{path}: not an audio file the studio can read ({FORMATS}), "
+                             "or a damaged one") from None
     if info.frames == 0:
         raise AudioFileError(f"{path}: the file holds no audio (0 samples)")
     seconds = info.frames / info.samplerate

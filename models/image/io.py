@@ -48,7 +48,8 @@ def open_picture(path: str | Path) -> tuple[Image.Image, str]:
         raise ImageLoadError(f"{path}: the image is too large (at most "
                              f"{MAX_PIXELS / 1e6:.0f} megapixels); scale it down first") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file Pillow can read") from None
+        raise ImageLoadError(f"{path}: not an image file the studio can read (PNG, JPEG, "
+                             "WebP, GIF, BMP, TIFF...)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, ImageLoadError):
             raise

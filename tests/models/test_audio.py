@@ -175,8 +175,13 @@ def test_read_audio_mixes_to_mono_and_resamples(tmp_path):
 
 def test_bad_audio_files_get_clear_errors(tmp_path):
     (tmp_path / "notes.wav").write_text("not audio")
-    with pytest.raises(AudioFileError, match="not an audio file"):
+    with pytest.raises(AudioFileError, match="not an audio file") as info:
         read_audio(tmp_path / "notes.wav")
+    # Our words, never the library's (soundfile, "Error opening", "Format not recognised").
+    assert "soundfile" not in str(info.value) and "Error opening" not in str(info.value)
+    (tmp_path / "zero.wav").write_bytes(b"")             # a 0-byte file is called empty
+    with pytest.raises(AudioFileError, match="zero.wav: the file is empty"):
+        read_audio(tmp_path / "zero.wav")
     sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
     with pytest.raises(AudioFileError, match="no audio"):
         read_audio(tmp_path / "empty.wav")

@@ -58,8 +58,9 @@ def test_bad_image_files_are_clear(tmp_path):
     (tmp_path / "text.png").write_text("hello")
     with pytest.raises(ImageLoadError, match="empty"):
         load_image(tmp_path / "empty.png", (64, 64, 1))
-    with pytest.raises(ImageLoadError, match="not an image"):
+    with pytest.raises(ImageLoadError, match="not an image") as info:
         load_image(tmp_path / "text.png", (64, 64, 1))
+    assert "Pillow" not in str(info.value) and "PNG, JPEG" in str(info.value)
     with pytest.raises(ImageLoadError, match="no such file"):
         load_image(tmp_path / "gone.png", (64, 64, 1))
 
