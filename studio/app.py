@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoGroup
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QGuiApplication,
+    QKeySequence,
+    QUndoGroup,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -79,13 +87,21 @@ IDLE_MODEL_S = 600  # a model unused this long is freed (it loads again when nex
 
 class StatusBar(QWidget):
     """Compute device, current job with progress and Cancel, the last message, and the last
-    error with Details (cleared when the next action succeeds)."""
+    error with Details (cleared when the next action succeeds).
+
+    An error belongs to the panel it came from (``owner``): it shows while that panel is
+    the one in view (:meth:`show_owner`), comes back when the user returns to it, and is
+    cleared by that panel's next success, not by another panel's."""
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.jobs = jobs
         self._active: dict[str, str] = {}  # key -> label, in start order
         self._details = ""
+        self._errors: dict[str, tuple[str, str]] = {}    # panel -> its last error
+        self._owner = ""                                 # the panel in view
+        # A job's panel, from its key (set by the window): "latent-scrub" -> "latent".
+        self.owner_of: Callable[[str], str] = lambda _key: ""
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 0, 6, 0)
         self.device_label = QLabel()
@@ -130,14 +146,25 @@ class StatusBar(QWidget):
     def current_key(self) -> str | None:
         return next(reversed(self._active), None) if self._active else None
 
-    def show_message(self, text: str) -> None:
-        """A note that something worked ("Exported …"); it also clears the last error."""
-        self.clear_error()
+    def show_message(self, text: str, owner: str = "") -> None:
+        """A note that something worked ("Exported …"); it also clears the last error (of
+        its panel, ``owner``)."""
+        self._errors.pop(owner, None)
+        if not owner or owner == self._owner or self._details_owner == owner:
+            self.clear_error()
         self.message_label.setText(text)
         self.message_label.setToolTip(text)
         self._message_timer.start()
 
-    def show_error(self, message: str, details: str = "") -> None:
+    _details_owner = ""
+
+    def show_error(self, message: str, details: str = "", owner: str = "") -> None:
+        """Show an error (kept for its panel ``owner``, shown when that panel is in view)."""
+        if owner:
+            self._errors[owner] = (message, details)
+            if owner != self._owner:
+                return
+        self._details_owner = owner
         self.message_label.clear()
         self.error_label.setText(message)
         self.error_label.setToolTip(message)
@@ -145,8 +172,18 @@ class StatusBar(QWidget):
         self.error_label.setVisible(True)
         self.details_button.setVisible(True)
 
+    def show_owner(self, owner: str) -> None:
+        """The panel in view changed: show its own last error, or none."""
+        self._owner = owner
+        kept = self._errors.get(owner)
+        if kept is not None:
+            self.show_error(kept[0], kept[1], owner)
+        elif self._details_owner:                       # another panel's error goes
+            self.clear_error()
+
     def clear_error(self) -> None:
         # Hidden when empty, so a message has the whole bar to be read in.
+        self._details_owner = ""
         self.error_label.setText("")
         self.error_label.setVisible(False)
         self._details = ""
@@ -189,7 +226,7 @@ class StatusBar(QWidget):
 
     def _on_jobs_failed(self, key: str, message: str, details: str) -> None:
         self._on_jobs_ended(key)
-        self.show_error(message, details)
+        self.show_error(message, details, self.owner_of(key))
 
 
 class MainWindow(QMainWindow):
@@ -217,8 +254,9 @@ class MainWindow(QMainWindow):
             self.panels[cls.name] = panel
             self.tabs.addTab(panel, cls.title)
             self.undo_group.addStack(panel.undo_stack)
-            panel.error.connect(self.status.show_error)
-            panel.message.connect(self._on_panel_message)
+            panel.error.connect(
+                lambda m, d, n=cls.name: self.status.show_error(m, d, n))
+            panel.message.connect(lambda text, n=cls.name: self.status.show_message(text, n))
             panel.models_changed.connect(self._on_panel_models_changed)
             panel.send_to_evaluation.connect(self._on_panel_send_to_evaluation)
             panel.send_latent.connect(self._on_panel_send_latent)
@@ -227,6 +265,8 @@ class MainWindow(QMainWindow):
             panel.request_clip.connect(self._on_panel_request_clip)
             panel.undo_stack.cleanChanged.connect(self._update_title)
         self.tabs.currentChanged.connect(self._on_tabs_changed)
+        self.status.owner_of = lambda key: next(
+            (n for n in self.panels if key == n or key.startswith(n + "-")), "")
         self._build_menus()
         self._on_tabs_changed(self.tabs.currentIndex())
         self._restore_window()
@@ -352,9 +392,7 @@ class MainWindow(QMainWindow):
         panel = self.tabs.widget(index)
         if panel is not None:
             self.undo_group.setActiveStack(panel.undo_stack)
-
-    def _on_panel_message(self, text: str) -> None:
-        self.status.show_message(text)
+            self.status.show_owner(panel.name)
 
     def set_device(self, name: str) -> None:
         chosen = devices.set_device(name)
@@ -532,8 +570,20 @@ class MainWindow(QMainWindow):
 
     def _restore_window(self) -> None:
         geometry = self.settings.value("window/geometry")
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
         if geometry is not None:
             self.restoreGeometry(geometry)
+            if avail is not None and (self.width() > avail.width()
+                                      or self.height() > avail.height()):
+                self.resize(min(self.width(), avail.width()),
+                            min(self.height(), avail.height()))   # a smaller screen now
+        elif avail is not None:
+            # The first start: most of the screen (messages and controls have room), centred.
+            w = min(avail.width(), max(1000, round(avail.width() * 0.85)))
+            h = min(avail.height(), max(700, round(avail.height() * 0.85)))
+            self.resize(w, h)
+            self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
         else:
             self.resize(1280, 820)
         index = self.settings.value("window/panel")

@@ -228,3 +228,38 @@ def test_model_cards_read_as_tables(window):
     assert "test mse vae" in rows                  # fields by name, numbers formatted
     assert not panel.card_view.json_view.toPlainText().startswith("Select")
     assert '"family": "vae"' in panel.card_view.json_view.toPlainText()
+
+
+def test_an_error_belongs_to_its_panel_and_follows_it_not_the_user(window):
+    latent, spectral = window.panels["latent"], window.panels["spectral"]
+    window.show_panel("latent")
+    latent.error.emit("A broke", "details of A")
+    assert window.status.error_label.text() == "A broke"
+    window.show_panel("spectral")                         # another panel: not its error
+    assert window.status.error_label.text() == "" and not window.status.error_label.isVisible()
+    spectral.message.emit("Opened take.wav")              # its success clears nothing of A's
+    window.show_panel("latent")                           # back: A's error is still there
+    assert window.status.error_label.text() == "A broke"
+    assert window.status._details == "details of A"
+    latent.message.emit("Exported x.png")                 # A's next success clears it
+    assert window.status.error_label.text() == ""
+    window.show_panel("spectral")
+    window.show_panel("latent")
+    assert window.status.error_label.text() == ""
+    # A job of a panel out of view fails: its error waits for that panel.
+    window.jobs.submit("spectral-open", lambda *, ctx: (_ for _ in ()).throw(
+        OSError("no such take")))
+    window.jobs.wait_until_idle(5)
+    assert window.status.error_label.text() == ""
+    window.show_panel("spectral")
+    assert window.status.error_label.text() == "no such take"
+
+
+def test_the_first_window_fits_the_screen(qtbot, tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_STUDIO_SETTINGS", str(tmp_path / "fresh.ini"))
+    win = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(win)
+    avail = win.screen().availableGeometry()
+    assert win.width() <= avail.width() and win.height() <= avail.height()
+    assert win.width() >= 0.8 * avail.width() and win.height() >= 0.8 * avail.height()
+    win.close()
