@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from models.audio import edits
 from models.audio.features import linear_db, mel_frequencies, mel_to_db
-from models.audio.io import AudioFileError, read_audio, write_wav
+from models.audio.io import AudioFileError, fit_length, read_audio, resample, write_wav
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings, VocodeRequest
 from models.tasks.audio import analyse_clip
 from models.tasks.audio import vocode as vocode_request
@@ -868,10 +868,16 @@ class SpectralPanel(Panel):
                                  on_error=self.error.emit)
 
     def _export_clips(self, out: str) -> list[tuple[Path, np.ndarray, int]]:
+        """The take as it was recorded or read, at its own rate, and the vocoded result
+        brought back to that rate (the vocoder works at its own)."""
         stem = Path(out).with_suffix("")
-        clips = [(stem.parent / f"{stem.name}-original.wav", self.original, self.rate)]
+        source, rate = self.doc.source
+        if not source.size:                     # a clip without its source (an old session)
+            source, rate = self.original, self.rate
+        clips = [(stem.parent / f"{stem.name}-original.wav", source, rate)]
         if self.result is not None:
-            clips.append((stem.parent / f"{stem.name}-vocoded.wav", self.result, self.rate))
+            back = fit_length(resample(self.result, self.rate, rate), source.size)
+            clips.append((stem.parent / f"{stem.name}-vocoded.wav", back, rate))
         return clips
 
     def _exported(self, paths: list[Path]) -> None:
@@ -889,6 +895,7 @@ class SpectralPanel(Panel):
 
     def state(self) -> dict[str, Any]:
         return {"rate": self.rate, "original": self.original, "ops": list(self.ops),
+                "source": self.doc.source[0], "source_rate": int(self.doc.source[1]),
                 "result": self.result if self.result is not None else np.zeros(0, np.float32),
                 "vocoder": self.vocoder_name, "view": self.view_combo.currentIndex(),
                 "listening": self.listening, "cursor": self.cursor,
@@ -900,7 +907,11 @@ class SpectralPanel(Panel):
         original = np.asarray(state.get("original", np.zeros(0)), np.float32)
         if original.size == 0:
             return
-        self.load_audio(original, int(state.get("rate", self.rate)))
+        source = np.asarray(state.get("source", np.zeros(0)), np.float32)
+        if source.size:                         # the take at its own rate (exports keep it)
+            self.load_audio(source, int(state["source_rate"]))
+        else:
+            self.load_audio(original, int(state.get("rate", self.rate)))
         self._replaying = True
         try:
             for op in state.get("ops", []):

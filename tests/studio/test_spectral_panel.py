@@ -233,6 +233,24 @@ def test_export_writes_original_and_vocoded(studio, tmp_path):
         assert info.samplerate == 16000 and info.frames == panel.original.size
 
 
+def test_export_keeps_the_inputs_own_rate_also_after_a_session(studio, tmp_path):
+    win, panel = studio
+    x = tone(1.0, rate=44100)
+    panel.load_audio(x, 44100)                  # analysed at the vocoder's 16 kHz
+    assert panel.rate == 16000
+    panel.vocode()
+    assert win.jobs.wait_until_idle(60)
+    orig, voc = panel.export_to(str(tmp_path / "take"))
+    a, ra = sf.read(orig, dtype="float32")
+    b, rb = sf.read(voc, dtype="float32")
+    assert ra == rb == 44100 and a.size == b.size == x.size
+    assert np.abs(a - x).max() <= 1 / 32767 + 1e-6           # the take itself, 16-bit
+    state = panel.state()
+    panel.load_audio(tone(0.5), 16000)
+    panel.restore_state(state)
+    assert sf.info(panel.export_to(str(tmp_path / "again"))[0]).samplerate == 44100
+
+
 # --- real devices (a PulseAudio null sink) ---------------------------------------------------
 
 def wait_for(qtbot, cond, timeout=10.0):
