@@ -5,6 +5,10 @@ glyph VAE, and reports slider-to-frame latency (p50/p95, ms), frames shown vs re
 largest main-thread gap (a 5 ms QTimer), and decode throughput at batch 1 and 16. Then the
 same scrub again while a 30-second CPU job (matrix products, as a sampling run or a metric
 over a folder would be) runs in the job runner's long lane: ``latency_ms_with_long_job``.
+
+``--checkpoint FILE`` scrubs a user's model instead (e.g. a 256 px StyleGAN pickle;
+``--write-stylegan2-256 FILE`` writes one at the ADA paper's 256 configuration with random
+weights, in NVIDIA's format).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import platform
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from models import device as devices
 from studio.app import offscreen_platform
@@ -123,12 +128,27 @@ def scrub(win, panel) -> tuple[list[float], list[int], list[float], list[int]]:
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", help="scrub this model instead of the glyph VAE")
+    ap.add_argument("--write-stylegan2-256", metavar="FILE",
+                    help="first write a 256 px StyleGAN2 pickle (random weights) there")
+    args = ap.parse_args()
+    if args.write_stylegan2_256:
+        from bench.stylegan_pkl import kwargs
+        from tests.models.test_stylegan_pkl import write_pickle
+
+        write_pickle(Path(args.write_stylegan2_256), kwargs(256, 16384),
+                     Path(args.write_stylegan2_256).with_suffix(".ran"))
+        args.checkpoint = args.checkpoint or args.write_stylegan2_256
     ensure_app()
     win = MainWindow()
     win.show()
     gcpolicy.install(win.registry)                    # as run_gui does
     panel = win.show_panel("latent")
-    panel._apply_param("model", MODEL)
+    model = win.registry.add_checkpoint(args.checkpoint).name if args.checkpoint else MODEL
+    panel._apply_param("model", model)
     panel.set_slot(0, Slot("random", "a", seed=1))
     panel.set_slot(1, Slot("random", "b", seed=2))
     win.jobs.wait_until_idle(60)
@@ -146,12 +166,12 @@ def main() -> int:
     win.jobs.cancel("bench-long")
     win.jobs.wait_until_idle(10)
 
-    backend = win.registry.get(MODEL)
+    backend = win.registry.get(model)
     tp1, tp16 = throughput(backend, 1), throughput(backend, 16)
     lat = np.array(latencies)
     result = {
         "benchmark": "latent_scrub",
-        "model": MODEL,
+        "model": model,
         "positions_requested": len(positions),
         "frames_shown": len(shown),
         "last_frame_is_last_position": bool(shown and shown[-1] == positions[-1]),
