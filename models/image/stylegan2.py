@@ -46,12 +46,14 @@ def _pad4(padding: int | tuple[int, int, int, int]) -> list[int]:
     return [int(p) for p in padding]
 
 
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1,
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
               padding: int | tuple[int, int, int, int] = 0, gain: float = 1.0) -> torch.Tensor:
-    """Upsample by zero insertion, pad (or crop: negative), convolve with the 2-D FIR ``f``
-    (a true convolution: the filter is flipped), keep every ``down``-th pixel.
-    ``padding`` is (x0, x1, y0, y1)."""
+    """Upsample by zero insertion, pad (or crop: negative), convolve with the FIR ``f``
+    (2-D; 1-D: separable, rows then columns; None: identity; a true convolution, the filter
+    flipped), keep every ``down``-th pixel. ``padding`` is (x0, x1, y0, y1)."""
     n, c, h, w = x.shape
+    if f is None:
+        f = torch.ones(1, 1, dtype=torch.float32, device=x.device)
     px0, px1, py0, py1 = _pad4(padding)
     if up > 1:
         x = x.reshape(n, c, h, 1, w, 1)
@@ -59,8 +61,13 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1,
         x = x.reshape(n, c, h * up, w * up)
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
     x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
-    k = (f * gain ** (f.ndim / 2)).to(x.dtype).flip([0, 1])
-    x = F.conv2d(x, k[None, None].repeat(c, 1, 1, 1), groups=c)
+    k = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
+    k = k[None, None].repeat([c, 1] + [1] * f.ndim)
+    if f.ndim == 2:
+        x = F.conv2d(x, k, groups=c)
+    else:
+        x = F.conv2d(x, k.unsqueeze(2), groups=c)
+        x = F.conv2d(x, k.unsqueeze(3), groups=c)
     return x[:, :, ::down, ::down]
 
 

@@ -32,31 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models.image.stylegan2 import FullyConnected, Mapping
-
-
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
-              padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0
-              ) -> torch.Tensor:
-    """As :func:`models.image.stylegan2.upfirdn2d`, for a 1-D (separable: rows, then
-    columns), 2-D or absent (identity) filter."""
-    n, c, h, w = x.shape
-    if f is None:
-        f = torch.ones(1, 1, dtype=torch.float32, device=x.device)
-    px0, px1, py0, py1 = padding
-    if up > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
-    k = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
-    k = k[None, None].repeat([c, 1] + [1] * f.ndim)
-    if f.ndim == 2:
-        x = F.conv2d(x, k, groups=c)
-    else:
-        x = F.conv2d(x, k.unsqueeze(2), groups=c)
-        x = F.conv2d(x, k.unsqueeze(3), groups=c)
-    return x[:, :, ::down, ::down]
+from models.image.stylegan2 import FullyConnected, Mapping, upfirdn2d
 
 
 def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None,
@@ -65,7 +41,8 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | 
     """Bias, upsample (filter ``fu``), leaky ReLU times ``gain`` (clamped), downsample
     (filter ``fd``): the nonlinearity at a temporarily higher sampling rate."""
     x = x + b.reshape(1, -1, 1, 1)
-    x = upfirdn2d(x, fu, up=up, padding=tuple(padding), gain=up ** 2)
+    x = upfirdn2d(x, fu, up=up, padding=(padding[0], padding[1], padding[2], padding[3]),
+                  gain=up ** 2)
     x = F.leaky_relu(x, slope) if slope != 1 else x
     if gain != 1:
         x = x * gain
