@@ -34,6 +34,7 @@ from typing import Any
 
 from models import device as devices
 from models.checkpoints import CheckpointError, first_line, load_checkpoint, read_card
+from models.files import fingerprint
 from models.protocol import BackendInfo, Capability, ParamSpec
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "resources" / "weights"
@@ -128,6 +129,9 @@ class Registry:
         self._configs: dict[str, str] = {}          # name -> a checkpoint's --config
         self._views: dict[str, tuple[str, int, int]] = {}   # view -> (model, height, width)
         self._view_cards: dict[str, dict[str, Any]] = {}    # model of any size -> its card
+        # A user checkpoint's name -> how it was opened (path, config, capability) and its
+        # fingerprint: what a session needs to open it again (:meth:`checkpoint_sources`).
+        self._sources: dict[str, dict[str, str]] = {}
         # Wraps every model load (the studio keeps the garbage collector out of loads:
         # studio/gcpolicy.py); a context manager factory.
         self.load_guard: Callable[[], AbstractContextManager[Any]] = nullcontext
@@ -187,12 +191,20 @@ class Registry:
         info = self._add(info)
         if config:
             self._configs[info.name] = str(config)
+        self._sources[info.name] = {
+            "name": info.name, "path": str(path), "config": str(config or ""),
+            "capability": capability.name or "", "fingerprint": fingerprint(path)}
         if backend is not None:
             backend.info = info
             with self._lock:
                 self._loaded[(info.name, "cpu")] = backend
                 self._used[(info.name, "cpu")] = time.monotonic()
         return info
+
+    def checkpoint_sources(self) -> list[dict[str, str]]:
+        """Every user checkpoint registered: its name, path, config, the capability it was
+        opened for and its content's fingerprint (:func:`models.files.fingerprint`)."""
+        return [dict(s) for s in self._sources.values()]
 
     def set_load_options(self, name: str, **options: Any) -> None:
         """How ``name`` loads (e.g. Stable Diffusion's precision, offload, attention

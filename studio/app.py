@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -37,6 +37,8 @@ from PySide6.QtWidgets import (
 
 from models import __version__
 from models import device as devices
+from models.files import fingerprint
+from models.protocol import Capability
 from models.registry import Registry, default_registry
 from studio import gcpolicy
 from studio.jobs import JobRunner
@@ -47,6 +49,33 @@ from studio.session import SUFFIX, SessionError, load_session, save_session
 
 APP_NAME = "Latent Studio"
 MAX_RECENT = 8
+CHECKPOINTS_KEY = "_checkpoints"   # in a session: the user checkpoints it used
+AUTOSAVE_KEY = "_autosave"         # in an autosave: when, and the session it belongs to
+
+
+def _capability(record: dict) -> Capability:
+    try:
+        return Capability[str(record.get("capability") or "NONE")]
+    except KeyError:
+        return Capability.NONE
+
+
+def _renamed(value, renames: dict[str, str]):
+    """``value`` with every string naming a renamed model (or a sized view of one:
+    "name @ 512x512") naming it as it is now called."""
+    if not renames:
+        return value
+    if isinstance(value, dict):
+        return {k: _renamed(v, renames) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, renames) for v in value]
+    if isinstance(value, str):
+        if value in renames:
+            return renames[value]
+        base, at, size = value.partition(" @ ")
+        if at and base in renames:
+            return f"{renames[base]} @ {size}"
+    return value
 
 
 def make_settings() -> QSettings:
@@ -231,6 +260,8 @@ class StatusBar(QWidget):
 
 class MainWindow(QMainWindow):
     """The studio window: one tab per registered panel, shared menus and status bar."""
+
+    session_opened = Signal()      # a session's panels were restored
 
     def __init__(self, registry: Registry | None = None, jobs: JobRunner | None = None,
                  settings: QSettings | None = None) -> None:
@@ -492,7 +523,11 @@ class MainWindow(QMainWindow):
     # -- sessions -------------------------------------------------------------------------
 
     def session_state(self) -> dict:
-        return {name: panel.state() for name, panel in self.panels.items()}
+        """Every panel's state, and the user checkpoints registered (path, config and
+        fingerprint: :meth:`open_session` opens them again before the panels restore)."""
+        state = {name: panel.state() for name, panel in self.panels.items()}
+        state[CHECKPOINTS_KEY] = self.registry.checkpoint_sources()
+        return state
 
     def save_session(self) -> bool:
         if self.session_path is None:
@@ -540,24 +575,116 @@ class MainWindow(QMainWindow):
             return False
         return answer != QMessageBox.StandardButton.Save or self.save_session()
 
-    def open_session(self, path: str | Path) -> bool:
-        if not self.confirm_discard(f"opening {Path(path).name}"):
+    def open_session(self, path: str | Path, *, recovered: bool = False) -> bool:
+        """Open a session: the user checkpoints it used are opened again first (by path,
+        checked by fingerprint; one missing or changed is asked for: :meth:`ask_for_checkpoint`),
+        then every panel restores. True when the file was read (the panels may restore a
+        moment later, once the checkpoints are open). ``recovered``: an autosave being
+        restored (the work stays unsaved, under its own session's name)."""
+        if not recovered and not self.confirm_discard(f"opening {Path(path).name}"):
             return False
         try:
             state = load_session(path)
         except SessionError as exc:
             self.status.show_error(str(exc))
             return False
+        records = [r for r in state.pop(CHECKPOINTS_KEY, []) if isinstance(r, dict)]
+        meta = state.pop(AUTOSAVE_KEY, {})
+        self._reopen_checkpoints(records, {}, [], lambda renames, missing: self._apply_session(
+            Path(path), state, renames, missing, meta if recovered else None))
+        return True
+
+    def _reopen_checkpoints(self, records: list[dict], renames: dict[str, str],
+                            missing: list[str], done: Callable[[dict, list], None]) -> None:
+        """Register ``records`` (a session's checkpoints) one after another in the io lane,
+        then call ``done(renames, missing)``: old name -> name now, and those left out."""
+        if not records:
+            done(renames, missing)
+            return
+        rec, rest = records[0], records[1:]
+        go_on = lambda: self._reopen_checkpoints(rest, renames, missing, done)  # noqa: E731
+        name, path = str(rec.get("name", "")), str(rec.get("path", ""))
+        for src in self.registry.checkpoint_sources():
+            if src["path"] == path and src["fingerprint"] == rec.get("fingerprint"):
+                renames[name] = src["name"]            # already open in this window
+                go_on()
+                return
+
+        def added(info) -> None:
+            renames[name] = info.name
+            self._on_panel_models_changed()
+            go_on()
+
+        def ask(why: str) -> None:
+            chosen = self.ask_for_checkpoint(rec, why)
+            if not chosen:
+                missing.append(f"{name} ({path}: {why})")
+                go_on()
+                return
+            self.jobs.submit("window-checkpoint", lambda *, ctx: self.registry.add_checkpoint(
+                chosen, rec.get("config") or None, _capability(rec)), lane="io",
+                label=f"Opening {Path(chosen).name}", on_result=added,
+                on_error=lambda message, _details: ask(message))
+
+        if not path or not Path(path).exists():
+            ask("the file is missing")
+            return
+
+        def reopen(*, ctx) -> object:
+            ctx.report(0.0)
+            if fingerprint(path) != rec.get("fingerprint"):
+                return None
+            return self.registry.add_checkpoint(path, rec.get("config") or None,
+                                                _capability(rec))
+
+        self.jobs.submit("window-checkpoint", reopen, lane="io",
+                         label=f"Opening {Path(path).name} (used by the session)",
+                         on_result=lambda info: added(info) if info is not None else ask(
+                             "the file has changed since the session was saved"),
+                         on_error=lambda message, _details: ask(message))
+
+    def ask_for_checkpoint(self, record: dict, why: str) -> str:
+        """A session's checkpoint cannot be opened as saved (``why``): ask for the file
+        ("" to go on without it; the panels that used it fall back and say so)."""
+        if os.environ.get("LATENT_STUDIO_NO_PROMPT"):
+            return ""
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
+                          f"The session used the checkpoint '{record.get('name', '')}':\n"
+                          f"{record.get('path', '')}\n{why[:1].upper() + why[1:]}.", parent=self)
+        locate = box.addButton("Locate…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Continue without it", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is not locate:
+            return ""
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Locate {Path(str(record.get('path', ''))).name}",
+            str(Path(str(record.get("path", ""))).parent), CHECKPOINT_FILTER)
+        return path
+
+    def _apply_session(self, path: Path, state: dict, renames: dict[str, str],
+                       missing: list[str], recovered: dict | None) -> None:
+        state = _renamed(state, {k: v for k, v in renames.items() if k != v})
         for name, panel in self.panels.items():
             if name in state:
                 panel.restore_state(state[name])
                 panel.undo_stack.clear()
-                panel.mark_saved()
-        self.session_path = Path(path)
-        self._add_recent(str(path))
+                if recovered is None:
+                    panel.mark_saved()
+                else:            # recovered work is not saved anywhere yet
+                    panel.undo_stack.resetClean()
+        if recovered is None:
+            self.session_path = path
+            self._add_recent(str(path))
+        else:
+            saved_as = str(recovered.get("session", ""))
+            self.session_path = Path(saved_as) if saved_as else None
         self._update_title()
-        self.status.show_message(f"Opened session {Path(path).name}")
-        return True
+        self.status.show_message(f"Restored the work autosaved at {recovered.get('time', '')}"
+                                 if recovered is not None else f"Opened session {path.name}")
+        if missing:
+            self.status.show_error("Not opened, so the panels that used it fell back: "
+                                   + "; ".join(missing))
+        self.session_opened.emit()
 
     def is_dirty(self) -> bool:
         return any(p.is_dirty() for p in self.panels.values())
