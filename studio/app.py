@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from models import device as devices
 from models.files import fingerprint
 from models.protocol import Capability
 from models.registry import Registry, default_registry
-from studio import gcpolicy
+from studio import autosave, gcpolicy
 from studio.jobs import JobRunner
 from studio.panels import registered_panels
 from studio.panels.base import Panel, StudioContext
@@ -295,6 +296,7 @@ class MainWindow(QMainWindow):
             panel.keep_in_library.connect(self._on_panel_keep_in_library)
             panel.request_clip.connect(self._on_panel_request_clip)
             panel.undo_stack.cleanChanged.connect(self._update_title)
+            panel.undo_stack.indexChanged.connect(self._on_work_changed)
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self.status.owner_of = lambda key: next(
             (n for n in self.panels if key == n or key.startswith(n + "-")), "")
@@ -307,6 +309,16 @@ class MainWindow(QMainWindow):
         self._release_timer.start()
         for problem in self.registry.problems:
             self.status.show_error(problem)
+        # Autosave (studio/autosave.py): every 30 s while there is unsaved work, and soon
+        # after each result of a long job; in the io lane.
+        self.autosave_path = autosave.own_path()
+        self._changes = self._autosaved = 0
+        self._autosave_timer = QTimer(self, interval=autosave.INTERVAL_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        self._autosave_timer.start()
+        self._autosave_soon = QTimer(self, singleShot=True, interval=autosave.AFTER_RESULT_MS)
+        self._autosave_soon.timeout.connect(self.autosave)
+        self.jobs.job_finished.connect(self._on_job_finished)
 
     # -- menus ----------------------------------------------------------------------------
 
@@ -552,6 +564,7 @@ class MainWindow(QMainWindow):
         self.session_path = Path(path)
         for panel in self.panels.values():
             panel.mark_saved()
+        self._drop_autosave()
         self._add_recent(str(path))
         self._update_title()
         self.status.show_message(f"Session saved to {path}")
@@ -689,6 +702,75 @@ class MainWindow(QMainWindow):
     def is_dirty(self) -> bool:
         return any(p.is_dirty() for p in self.panels.values())
 
+    # -- autosave and crash recovery ------------------------------------------------------
+
+    def _on_work_changed(self, *_: object) -> None:
+        self._changes += 1
+
+    def _on_job_finished(self, key: str) -> None:
+        if self.jobs.lane_of.get(key) == "long":     # a result (not a scrub frame)
+            self._changes += 1
+            self._autosave_soon.start()
+
+    def autosave(self) -> bool:
+        """Write the session to this studio's autosave file in the io lane, when something
+        changed since the last autosave and is not saved; True when one was started."""
+        if self._changes == self._autosaved or not self.is_dirty():
+            return False
+        self._autosaved = self._changes
+        state = autosave.snapshot(self.session_state())
+        state[AUTOSAVE_KEY] = {"time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                               "session": str(self.session_path or "")}
+        path = self.autosave_path
+
+        def write(*, ctx) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_session(path, state)
+
+        def failed(message: str, details: str) -> None:
+            self._autosaved = -1                      # try again at the next tick
+            self.status.show_error(f"Autosave failed: {message}", details)
+
+        self.jobs.submit("window-autosave", write, lane="io", on_error=failed)
+        return True
+
+    def _drop_autosave(self) -> None:
+        self._autosave_soon.stop()
+        self.autosave_path.unlink(missing_ok=True)
+
+    def offer_recovery(self) -> bool:
+        """At start: the work a studio that did not quit cleanly left in its autosave is
+        offered back (:meth:`ask_restore`); True when it was restored."""
+        found = autosave.leftovers()
+        if not found:
+            return False
+        newest, older = found[0], found[1:]
+        for path in older:
+            path.unlink(missing_ok=True)
+        try:
+            when = load_session(newest).get(AUTOSAVE_KEY, {}).get("time", "")
+        except SessionError as exc:
+            self.status.show_error(f"An autosave could not be read: {exc}")
+            newest.unlink(missing_ok=True)
+            return False
+        if not self.ask_restore(when):
+            newest.unlink(missing_ok=True)
+            return False
+        # It becomes this studio's own autosave: kept until the work is saved or quit.
+        self.autosave_path.parent.mkdir(parents=True, exist_ok=True)
+        newest.replace(self.autosave_path)
+        return self.open_session(self.autosave_path, recovered=True)
+
+    def ask_restore(self, when: str) -> bool:
+        """Whether to restore the work autosaved at ``when`` by a studio that did not quit."""
+        if os.environ.get("LATENT_STUDIO_NO_PROMPT"):
+            return False
+        answer = QMessageBox.question(
+            self, APP_NAME, f"Latent Studio did not quit properly last time. Restore the work "
+            f"autosaved at {when}?", QMessageBox.StandardButton.Yes
+            | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _update_title(self, *_: object) -> None:
         name = self.session_path.name if self.session_path else "untitled"
         self.setWindowTitle(f"{name}{' *' if self.is_dirty() else ''} — {APP_NAME}")
@@ -725,10 +807,13 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/panel", self.tabs.currentIndex())
         self.settings.sync()
         self.shutdown()
+        self._drop_autosave()                          # a clean quit: nothing to recover
         event.accept()
 
     def shutdown(self) -> None:
         self._release_timer.stop()
+        self._autosave_timer.stop()
+        self._autosave_soon.stop()
         for panel in self.panels.values():
             panel.shutdown()
         self.jobs.shutdown()
@@ -741,5 +826,6 @@ def run_gui(argv: list[str] | None = None) -> int:
     win.show()
     QTimer.singleShot(0, win.raise_)
     gcpolicy.install(win.registry)
+    QTimer.singleShot(0, win.offer_recovery)
     return app.exec()
 

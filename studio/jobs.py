@@ -96,6 +96,7 @@ class JobRunner(QObject):
         self._next_id = 1
         self._current: dict[str, int] = {}  # key -> id of the newest job
         self._live: dict[int, _Job] = {}  # submitted, final signal not yet handled
+        self.lane_of: dict[str, str] = {}  # key -> the lane its newest job ran in
         self._queues: dict[str, list[_Job]] = {lane: [] for lane in LANES}
         self._running: dict[str, _Job | None] = {lane: None for lane in LANES}
         self._cond = threading.Condition()
@@ -142,6 +143,7 @@ class JobRunner(QObject):
         self._supersede(key)
         self._current[key] = job_id
         self._live[job_id] = job
+        self.lane_of[key] = lane
         if self.synchronous:
             self._run(job)
             QCoreApplication.sendPostedEvents(self)

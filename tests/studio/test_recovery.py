@@ -124,3 +124,76 @@ def test_fingerprints_tell_files_apart(tmp_path):
     first = files.fingerprint(folder)
     (folder / "unet" / "w.bin").write_bytes(b"2")
     assert files.fingerprint(folder) != first
+
+
+KILLED = r'''
+import json, os, signal, sys, time
+from pathlib import Path
+from studio.app import MainWindow, ensure_app, offscreen_platform
+os.environ["QT_QPA_PLATFORM"] = offscreen_platform()
+from PySide6.QtCore import QCoreApplication
+from models.registry import Registry
+app = ensure_app()
+win = MainWindow(registry=Registry(Path(sys.argv[1])))
+win.show()
+latent = win.show_panel("latent")
+latent.fill_random()
+win.jobs.wait_until_idle(20)
+win.autosave()                   # the 30 s tick, now
+win.jobs.wait_until_idle(20)
+assert win.autosave_path.is_file()
+print(json.dumps([float(x) for x in latent.latent_of(0)]), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_work_survives_kill_9_and_is_offered_back(qtbot, weights, tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    from studio import autosave
+
+    done = subprocess.run([sys.executable, "-c", KILLED, str(weights)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -9, done.stderr[-2000:]
+    latent = np.array(json.loads(done.stdout.strip().splitlines()[-1]), np.float32)
+    assert len(autosave.leftovers()) == 1
+
+    win = new_window(qtbot, weights)
+    asked = []
+    monkeypatch.setattr(win, "ask_restore", lambda when: asked.append(when) or True)
+    with qtbot.waitSignal(win.session_opened, timeout=20000):
+        assert win.offer_recovery()
+    assert len(asked) == 1 and asked[0]                 # said when it was autosaved
+    assert np.allclose(win.panels["latent"].latent_of(0), latent)
+    assert win.is_dirty()                               # restored work is not saved yet
+    assert autosave.leftovers() == [] and win.autosave_path.is_file()
+    win.close()                                         # a clean quit leaves nothing
+    assert not win.autosave_path.exists()
+
+
+def test_autosave_after_a_change_and_never_of_saved_work(qtbot, weights, tmp_path):
+    win = new_window(qtbot, weights)
+    assert not win.autosave()                           # nothing changed
+    latent = win.show_panel("latent")
+    latent.fill_random()
+    win.jobs.wait_until_idle(20)
+    assert win.autosave()
+    win.jobs.wait_until_idle(20)
+    assert win.autosave_path.is_file()
+    assert not win.autosave()                           # nothing new since
+    win.autosave_path.unlink()
+    latent.fill_random()                                # unsaved work, then a result:
+    win.jobs.submit("latent-render", lambda *, ctx: 1, lane="long")
+    qtbot.waitUntil(win.autosave_path.is_file, timeout=5000)   # autosaved soon after it
+    win.jobs.wait_until_idle(20)
+    win.write_session(tmp_path / "saved.lsession")
+    assert not win.autosave_path.exists()               # saved: nothing to recover
+    # Another studio that is still running is not a crash: its autosave is not offered.
+    from studio import autosave
+
+    other = autosave.folder() / f"autosave-{1}.lsession"   # pid 1 is alive
+    other.write_bytes(b"x")
+    assert autosave.leftovers() == []
+    win.close()
