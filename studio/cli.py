@@ -386,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "network calls); quality 250/10/10 (2,410)")
     ip.add_argument("--feather", type=float, default=1.5,
                     help="width in pixels of the blend at the mask's edge")
+    ip.add_argument("--frame-glyph", action="store_true",
+                    help="glyph models: find the glyph in the picture and frame it as the "
+                    "data set frames its glyphs, the mask moved with it (the panel's 'Frame "
+                    "as a glyph'); without it the picture is centre-cropped and resized")
     ip.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=1,
                     help="enlarge the result in pixel blocks")
     ip.add_argument("--out", type=Path, help="output picture (PNG keeps the options)")
@@ -1176,6 +1180,9 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     name = _resolve_model(reg, str(args.model), "inpainting model", Capability.INPAINT,
                           config=args.config)
     info = reg.info(name)
+    if args.frame_glyph and not ip.can_frame_glyph(reg, name):
+        raise CLIError(f"--frame-glyph is for glyph models (gray pictures); '{name}' is a "
+                       f"{info.family}")
     if Capability.PROMPT in info.capabilities:
         return _inpaint_prompted(args, reg, name)
     if args.prompt is not None:
@@ -1193,7 +1200,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
     def one(image: Path, mask: Path, out: Path, where: str = "") -> None:
         try:
-            prep = ip.read_pair(info.image_shape, image, mask)
+            prep = ip.read_pair(reg, name, image, mask, args.frame_glyph)
             result = ip.run(reg, name, prep.image, prep.mask, options)
         except (ImageLoadError, ValueError) as exc:
             raise CLIError(f"{where}{exc}") from None

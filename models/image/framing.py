@@ -85,9 +85,10 @@ def is_framed(gray: np.ndarray) -> bool:
 
 
 def place(gray: np.ndarray, box: tuple[int, int, int, int], target: GlyphBox,
-          size: int = SIZE) -> np.ndarray:
+          size: int = SIZE, background: float | None = None) -> np.ndarray:
     """The ink of ``gray`` scaled to fill ``target``'s rows (narrower if it would pass the
-    margin), centred horizontally, on the picture's background; (size, size) float32."""
+    margin), centred horizontally, on the picture's background (or ``background``: 0 for
+    a mask moved with its picture); (size, size) float32."""
     top, bottom, left, right = box
     h, w = bottom - top, right - left
     k = size / SIZE
@@ -97,7 +98,8 @@ def place(gray: np.ndarray, box: tuple[int, int, int, int], target: GlyphBox,
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     src = Image.fromarray(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8))
     glyph = src.crop((left, top, right, bottom)).resize((nw, nh), Image.Resampling.LANCZOS)
-    canvas = Image.new("L", (size, size), int(round(float(np.median(border(gray))) * 255)))
+    fill = float(np.median(border(gray))) if background is None else background
+    canvas = Image.new("L", (size, size), int(round(fill * 255)))
     # A glyph too wide for its rows keeps its middle where the box's middle is.
     y0 = target.top * k if nh >= round(rows) else (target.top + target.bottom) * k / 2 - nh / 2
     canvas.paste(glyph, (int(round((size - nw) / 2)), int(round(y0))))
@@ -108,22 +110,36 @@ def frame_glyph(gray: np.ndarray, size: int = SIZE, choose: Chooser | None = Non
                 ) -> tuple[np.ndarray, str]:
     """Frame a light-on-dark glyph picture (any size) like the data set; returns the
     (size, size) picture and a note of what was done."""
+    picture, _, note = frame_glyph_and_mask(gray, None, size, choose)
+    return picture, note
+
+
+def frame_glyph_and_mask(gray: np.ndarray, mask: np.ndarray | None, size: int = SIZE,
+                         choose: Chooser | None = None
+                         ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """:func:`frame_glyph`, and ``mask`` (the picture's size, 1 = repaint) moved and scaled
+    exactly as the glyph is, so it covers the same strokes (None stays None)."""
     box = ink_box(gray)
     if box is None:
-        img = Image.fromarray(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8))
-        note = (f"center-cropped {img.size[0]}x{img.size[1]} to square (no ink found)"
-                if img.size[0] != img.size[1] else "")
-        side = min(img.size)
-        img = img.crop(((img.width - side) // 2, (img.height - side) // 2,
-                        (img.width + side) // 2, (img.height + side) // 2))
-        return np.asarray(img.resize((size, size), Image.Resampling.LANCZOS),
-                          np.float32) / 255.0, note
+        h, w = gray.shape
+        side = min(h, w)
+        crop = ((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2)
+
+        def square(a: np.ndarray) -> np.ndarray:
+            img = Image.fromarray(np.asarray(a, np.float32), mode="F").crop(crop)
+            return np.clip(np.asarray(img.resize((size, size), Image.Resampling.LANCZOS),
+                                      np.float32), 0.0, 1.0)
+
+        note = f"center-cropped {w}x{h} to square (no ink found)" if w != h else ""
+        return square(gray), None if mask is None else square(mask), note
     candidates = np.stack([place(gray, box, b, size) for b in BOXES])
     k = choose(candidates[..., None]) if choose is not None else 0
     top, bottom, left, right = box
     note = (f"framed the glyph ({right - left}x{bottom - top} px of ink at {left},{top}) as "
             f"{BOXES[k].name}, as the data set frames its glyphs")
-    return candidates[k], note
+    moved = None if mask is None else place(np.clip(mask, 0.0, 1.0), box, BOXES[k], size,
+                                            background=0.0)
+    return candidates[k], moved, note
 
 
 def classifier_chooser(classify: Callable[[np.ndarray], np.ndarray], chars: str) -> Chooser:

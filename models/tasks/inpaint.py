@@ -152,12 +152,72 @@ def picture_and_mask(shape: tuple[int, int, int], picture: Image.Image,
                     "; ".join(n for n in notes if n), dark_on_light(picture, shape))
 
 
-def read_pair(shape: tuple[int, int, int], image_path: str | Path,
-              mask_path: str | Path | None) -> Prepared:
-    """Files as :func:`picture_and_mask` takes them (errors name the file)."""
+def can_frame_glyph(registry: Registry, model: str) -> bool:
+    """Whether ``model`` paints glyphs (gray pictures at a fixed size): "frame as a glyph"
+    is an option only for such a model."""
+    info = registry.info(model)
+    return (Capability.PROMPT not in info.capabilities
+            and tuple(info.image_shape)[-1:] == (1,))
+
+
+def _mask_array(mask: Image.Image | np.ndarray, h: int, w: int) -> np.ndarray:
+    m = mask_from_picture(mask) if isinstance(mask, Image.Image) else np.asarray(mask,
+                                                                                 np.float32)
+    return m if m.shape == (h, w) else mk.resize(m, h, w)
+
+
+def prepare(registry: Registry, model: str, picture: Image.Image,
+            mask: Image.Image | np.ndarray | None = None, frame_glyph: bool = False
+            ) -> Prepared:
+    """A user's picture (and mask) as ``model`` takes it: the one way the panel and the
+    CLI both read a picture, so the same input gives the same result in both.
+
+    * a model that takes a prompt (Stable Diffusion): its own size, in colour;
+    * otherwise centre-cropped square and resized (:func:`picture_and_mask`);
+    * ``frame_glyph`` (glyph models only, an explicit option): the glyph is found and
+      framed as the data set frames its glyphs, the mask moved with it."""
+    info = registry.info(model)
+    shape = tuple(info.image_shape)
+    if Capability.PROMPT in info.capabilities:
+        img = flatten_alpha(ImageOps.exif_transpose(picture)).convert("RGB")
+        rgb = np.ascontiguousarray(np.asarray(img, np.float32) / 255.0)
+        h, w = rgb.shape[:2]
+        m = mk.empty(h, w) if mask is None else _mask_array(mask, h, w)
+        return Prepared(rgb, np.clip(m, 0.0, 1.0).astype(np.float32), "", False)
+    if not frame_glyph:
+        return picture_and_mask(shape, picture, mask)
+    if not can_frame_glyph(registry, model):
+        raise ValueError(f"'frame as a glyph' is for glyph models (gray pictures); '{model}' "
+                         f"takes {shape[-1]}-channel pictures")
+    from models.image.framing import frame_glyph_and_mask, is_framed
+    from models.tasks.pictures import glyph_chooser
+
+    img = flatten_alpha(ImageOps.exif_transpose(picture))
+    notes = [] if img.mode == "L" else ["converted to gray"]
+    gray = np.asarray(img.convert("L"), np.float32) / 255.0
+    if float(border(gray).mean()) > 0.5:
+        notes.append("inverted to light-on-dark")
+        gray = 1.0 - gray
+    m = None if mask is None else _mask_array(mask, *gray.shape)
+    size = shape[0]
+    if gray.shape == (size, size) and is_framed(gray):
+        framed, moved = gray, m
+    else:
+        framed, moved, note = frame_glyph_and_mask(gray, m, size,
+                                                   glyph_chooser(registry, shape))
+        notes.append(note)
+    moved = mk.empty(size, size) if moved is None else moved
+    return Prepared(np.ascontiguousarray(framed[..., None], dtype=np.float32),
+                    np.clip(moved, 0.0, 1.0).astype(np.float32),
+                    "; ".join(n for n in notes if n), dark_on_light(picture, shape))
+
+
+def read_pair(registry: Registry, model: str, image_path: str | Path,
+              mask_path: str | Path | None, frame_glyph: bool = False) -> Prepared:
+    """Files as :func:`prepare` takes them (errors name the file)."""
     img, note = open_picture(image_path)
     mask = open_picture(mask_path)[0] if mask_path is not None else None
-    p = picture_and_mask(shape, img, mask)
+    p = prepare(registry, model, img, mask, frame_glyph)
     return Prepared(p.image, p.mask, "; ".join(n for n in (note, p.note) if n),
                     p.dark_on_light)
 

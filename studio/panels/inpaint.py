@@ -54,7 +54,6 @@ from models.registry import Registry
 from models.samplers.repaint import PRESETS
 from models.tasks import generate as gen
 from models.tasks import inpaint as ip
-from models.tasks.pictures import picture_for_model
 from studio.panels import register_panel
 from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png
 from studio.panels.latent import IMAGE_FILTER, keep_source, paste_picture
@@ -74,18 +73,11 @@ MAX_RECENT, MAX_PROMPTS = 10, 50
 
 def prepare_picture(registry: Registry, model: str, picture: np.ndarray, frame: bool, *,
                     ctx: JobContext) -> tuple[np.ndarray, bool, str]:
-    """(the picture as ``model`` takes it, shown dark on light?, a note). A new picture is
-    framed as the model's data are (a glyph found and centred); ``frame`` False only
-    resizes, so a mask drawn on it stays in place."""
-    shape = tuple(registry.info(model).image_shape)
-    img = Image.fromarray(picture)
-    if takes_prompt(registry, model):          # worked on at its own size, in colour
-        rgb = np.asarray(img.convert("RGB"), np.float32) / 255.0
-        return np.ascontiguousarray(rgb), False, ""
-    if frame and shape[-1] == 1:
-        image, note = picture_for_model(registry, model, picture)
-        return image, ip.dark_on_light(img, shape), note
-    prep = ip.picture_and_mask(shape, img)
+    """(the picture as ``model`` takes it, shown dark on light?, a note), by the task the
+    CLI uses too (:func:`models.tasks.inpaint.prepare`); ``frame``: the "frame as a glyph"
+    option (glyph models only)."""
+    prep = ip.prepare(registry, model, Image.fromarray(picture),
+                      frame_glyph=frame and ip.can_frame_glyph(registry, model))
     return prep.image, prep.dark_on_light, prep.note
 
 
@@ -174,6 +166,7 @@ class InpaintPanel(Panel):
         self._started = 0.0                         # when the run began (seconds per step)
         self._kind: bool | None = None              # the model takes a prompt
         self._applying = False
+        self._restoring = False         # a session is being restored
         self._build_ui()
         # A cancel from anywhere (Esc, the status bar's Cancel) ends this panel's run too.
         self.ctx.jobs.job_cancelled.connect(self._on_job_cancelled)
@@ -342,6 +335,11 @@ class InpaintPanel(Panel):
         self.scheduler_combo = QComboBox()
         self.scheduler_combo.addItems(list(gen.SCHEDULER_NAMES))
         self.scheduler_combo.setToolTip("The model's own scheduler (default) or another")
+        self.frame_check = QCheckBox("Frame as a glyph")
+        self.frame_check.setToolTip(
+            "Glyph models: find the glyph in a new picture and frame it as the data set "
+            "frames its glyphs (off: the picture is only centre-cropped and resized, as "
+            "'latent-studio inpaint' does without --frame-glyph)")
         self.lock_check = QCheckBox("lock")
         self.lock_check.setToolTip("Keep the seed; unlocked, a new one after each run")
         rows = [("sampler", self.sampler_combo), ("scheduler", self.scheduler_combo),
@@ -366,6 +364,7 @@ class InpaintPanel(Panel):
         g.addWidget(feather_label, len(rows) + 2, 0)
         g.addWidget(self.feather_spin, len(rows) + 2, 1, 1, 2)
         self._glyph_only += [feather_label, self.feather_spin]
+        g.addWidget(self.frame_check, len(rows) + 3, 1, 1, 2)
         self.sd_box = self._build_sd_box()
         self._prompt_only.append(self.sd_box)
         self.run_button = QPushButton("Inpaint")
@@ -460,6 +459,8 @@ class InpaintPanel(Panel):
             lambda t: self.push_param("scheduler", self.doc.scheduler, t))
         self.lock_check.toggled.connect(
             lambda v: self.push_param("lock_seed", self.doc.lock_seed, bool(v)))
+        self.frame_check.toggled.connect(
+            lambda v: self.push_param("frame_glyph", self.doc.frame_glyph, bool(v)))
         for name, spin in (("strength", self.strength_spin), ("width", self.width_spin),
                            ("height", self.height_spin), ("batch", self.batch_spin),
                            ("mask_blur", self.blur_spin), ("padding", self.padding_spin),
@@ -633,6 +634,8 @@ class InpaintPanel(Panel):
             w.setVisible(prompted)
         for w in self._glyph_only:
             w.setVisible(not prompted)
+        self.frame_check.setVisible(bool(self.doc.model)
+                                    and ip.can_frame_glyph(self.ctx.registry, self.doc.model))
         self.run_button.setText("Generate" if prompted else "Inpaint")
         self.canvas.placeholder = (
             "Open, paste or drop a picture, paint where to repaint; with no picture, "
@@ -839,6 +842,13 @@ class InpaintPanel(Panel):
                 self.scheduler_combo.setCurrentText(d.scheduler)
             elif name == "lock_seed":
                 self.lock_check.setChecked(bool(d.lock_seed))
+            elif name == "frame_glyph":
+                self.frame_check.setChecked(bool(d.frame_glyph))
+                if d.picture is not None and not self._restoring and self.info() is not None:
+                    # The picture again from what the user gave, framed or not (the mask
+                    # drawn on the other framing would not stay on its strokes).
+                    self._prepare(d.picture, d.label_text, keep_mask=False,
+                                  what="Frame as a glyph", undoable=False)
             elif name == "only_masked":
                 self.only_masked_check.setChecked(bool(d.only_masked))
             elif name == "loras":
@@ -916,7 +926,7 @@ class InpaintPanel(Panel):
                 self.message.emit(f"{label}: {said}")
 
         self.ctx.jobs.submit(f"{self.name}-prepare", prepare_picture, self.ctx.registry,
-                             model, rgb, not keep_mask, lane="io", label=f"Reading {label}",
+                             model, rgb, self.doc.frame_glyph and not keep_mask, lane="io", label=f"Reading {label}",
                              on_result=done, on_error=self.error.emit)
 
     def _open_dialog(self) -> None:
@@ -1265,13 +1275,16 @@ class InpaintPanel(Panel):
             self.error.emit(f"The session's inpainting model '{model}' is not registered; "
                             "open its checkpoint first", "")
             state = {k: v for k, v in state.items() if k != "model"}
-        self._applying = True
+        self._applying = self._restoring = True
         try:
             self.doc.restore(state)
         finally:
             self._applying = False
-        for name in PARAMS:
-            self._on_doc_param(name)
+        try:
+            for name in PARAMS:
+                self._on_doc_param(name)
+        finally:
+            self._restoring = False
         self.undo_stack.clear()
 
     def shutdown(self) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from studio.state import Events
 
 PARAMS = ("model", "sampler", "steps", "repaint", "guidance", "label", "seed", "feather",
-          "tool", "brush", "hardness", "opacity",
+          "tool", "brush", "hardness", "opacity", "frame_glyph",
           # Stable Diffusion (a model that takes a prompt)
           "prompt", "negative", "scheduler", "strength", "width", "height", "batch",
           "mask_blur", "only_masked", "padding", "loras", "lock_seed", "preview_every",
@@ -63,6 +63,7 @@ class InpaintState:
         self.brush = 4.0                           # radius in model pixels
         self.hardness = 0.8
         self.opacity = 0.5
+        self.frame_glyph = False                   # glyph models: find and frame the glyph
         self.prompt = ""
         self.negative = ""
         self.scheduler = "default"

@@ -157,3 +157,21 @@ def test_baselines_fill_only_the_mask():
     grey = ev.grey_fill(g, m)
     assert np.all(grey[0][m[0] > 0.5] == 0.5)
     assert ev.masked_mse(truth, truth, m) == 0.0
+
+
+def test_framing_a_glyph_moves_its_mask_with_it():
+    from models.image.framing import frame_glyph_and_mask
+
+    gray = np.zeros((200, 300), np.float32)
+    gray[120:180, 220:240] = 1.0                  # a small bar, low and to the right
+    mask = np.zeros_like(gray)
+    mask[150:180, 215:245] = 1.0                  # over its lower half
+    framed, moved, note = frame_glyph_and_mask(gray, mask, 64)
+    assert "framed the glyph" in note and framed.shape == moved.shape == (64, 64)
+    ink = framed > 0.5
+    rows = np.flatnonzero(ink.any(axis=1))
+    covered = moved[ink].mean()                   # half the framed bar is under the mask
+    assert 0.35 < covered < 0.65
+    lower = moved[rows[-1] - 2, ink[rows[-1] - 2]].mean()
+    upper = moved[rows[0] + 2, ink[rows[0] + 2]].mean()
+    assert lower > 0.9 and upper < 0.1            # ...and it is the lower half

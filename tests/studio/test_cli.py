@@ -510,6 +510,13 @@ def test_inpaint_one_picture_and_pairs(glyph_png, tiny_diffusion, tmp_path):
               tmp_path / "pairs", "--repaint", "fast", "--steps", "6")
     assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == ["one.png", "two.png"]
     assert Image.open(tmp_path / "pairs" / "one.png").text["repaint"] == "fast"
+    framed = tmp_path / "framed.png"                # the panel's "Frame as a glyph"
+    res = cli("inpaint", "--model", tiny_diffusion, glyph_png[0], mask, "--out", framed,
+              "--steps", "4", "--class", "g", "--guidance", "2", "--seed", "3",
+              "--frame-glyph")
+    assert "framed the glyph" in res.stderr and "framed the glyph" not in cli(
+        "inpaint", "--model", tiny_diffusion, glyph_png[0], mask, "--out", out,
+        "--steps", "1").stderr
 
 
 def test_inpaint_errors_are_one_line(glyph_png, tiny_diffusion, tmp_path):

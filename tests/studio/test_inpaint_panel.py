@@ -310,3 +310,30 @@ def test_a_users_diffusers_unet_opens_and_paints_in_the_panel(win, qtbot, tmp_pa
     assert entry is not None and entry.result.shape == (8, 8, 3)
     assert entry.options["model"] == name and entry.options["class"] == "none"
     assert np.allclose(entry.result[6:], p.doc.image[6:], atol=1e-6)   # beyond the feather
+
+
+def test_the_panel_and_the_cli_read_a_picture_the_same_way(win, qtbot, tmp_path):
+    """A 512 px colour photo: by default only centre-cropped and resized, as the CLI does
+    (never framed into a padded glyph behind the user's back); "Frame as a glyph" is an
+    explicit option, undoable, the same as the CLI's --frame-glyph."""
+    p = win.show_panel("inpaint")
+    settle(p, qtbot)
+    rng = np.random.default_rng(3)
+    photo = np.full((512, 512, 3), 235, np.uint8)
+    photo[300:380, 60:120] = (30, 60, 200)                       # a small dark shape
+    photo += rng.integers(0, 10, photo.shape, dtype=np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path)
+    assert p.frame_check.isVisible() and not p.frame_check.isChecked()
+    p.open_file(str(path))
+    settle(p, qtbot)
+    plain = ip.read_pair(win.registry, p.doc.model, path, None)          # the CLI's way
+    assert np.array_equal(p.doc.image, plain.image)
+    p.frame_check.setChecked(True)
+    settle(p, qtbot)
+    framed = ip.read_pair(win.registry, p.doc.model, path, None, frame_glyph=True)
+    assert np.array_equal(p.doc.image, framed.image)
+    assert not np.array_equal(framed.image, plain.image)
+    p.undo_stack.undo()
+    settle(p, qtbot)
+    assert not p.frame_check.isChecked() and np.array_equal(p.doc.image, plain.image)
