@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--system", action="append", required=True, metavar="NAME=DIR")
     sc.add_argument("--reference", default="", help="MUSHRA: the reference system's name")
     sc.add_argument("--title", default="")
+    sc.add_argument("--rate-before-play", action="store_true",
+                    help="sound: count a rating even before the sample played to its end "
+                    "(by default the panel opens rating only after it played)")
     sc.add_argument("--out", type=Path, required=True, metavar="STUDY.db")
     sr = ssub.add_parser("results", help="statistics of a study")
     sr.add_argument("study", type=Path, metavar="STUDY.db")
@@ -940,6 +943,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                 raise CLIError(f"system '{name}' is given twice")
             systems[name] = Path(folder)
         study = Study.create(args.out, args.type, systems, title=args.title,
+                             must_play=not args.rate_before_play,
                              reference=args.reference)
         print(f"{args.out}: {args.type} study, {len(study.systems)} systems, "
               f"{len(study.items)} items")

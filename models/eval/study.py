@@ -138,6 +138,9 @@ class Study:
         self.study_id = meta["study_id"]
         self.title = meta.get("title", "")
         self.reference = meta.get("reference", "")
+        # A rating of sound counts only after every sample of the trial played (webMUSHRA's
+        # rule; on unless the study was made without it).
+        self.must_play = meta.get("must_play", "1") != "0"
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ class Study:
 
     @classmethod
     def create(cls, path: str | Path, kind: str, systems: dict[str, str | Path],
-               title: str = "", reference: str = "") -> Study:
+               title: str = "", reference: str = "", must_play: bool = True) -> Study:
         """Make a study from system folders; items are the stems every system has."""
         path = Path(path)
         if kind not in KINDS:
@@ -187,7 +190,8 @@ class Study:
             conn.execute("BEGIN")
             meta = {"schema_version": str(SCHEMA_VERSION), "kind": kind, "title": title,
                     "study_id": uuid.uuid4().hex, "created": _now(), "reference": reference,
-                    "media": "audio" if True in audio else "image"}
+                    "media": "audio" if True in audio else "image",
+                    "must_play": "1" if must_play else "0"}
             conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             for name, folder in systems.items():
                 conn.execute("INSERT INTO systems VALUES (?, ?)",
@@ -324,6 +328,29 @@ class Study:
         if row is None:
             raise StudyError(f"rater {rater} has no trial {position}")
         return self._trial(rater, *row)
+
+    def previous_rated(self, rater: str, before: int | None) -> Trial | None:
+        """The rater's rated trial just before position ``before`` (None: the last rated),
+        to go back to and rate again; None when there is none."""
+        row = self.conn.execute(
+            "SELECT t.position, t.item, t.conditions FROM trials t WHERE t.rater=? AND "
+            "t.position < ? AND EXISTS (SELECT 1 FROM ratings r WHERE r.rater=t.rater AND "
+            "r.position=t.position) ORDER BY t.position DESC LIMIT 1",
+            (rater, 1 << 62 if before is None else before)).fetchone()
+        return None if row is None else self._trial(rater, *row)
+
+    def answer_of(self, trial: Trial) -> tuple[bool, Any]:
+        """(rated?, the answer as :meth:`rate` took it) for ``trial``."""
+        rows = dict(self.conn.execute("SELECT condition, value FROM ratings WHERE rater=? AND "
+                                      "position=?", (trial.rater, trial.position)).fetchall())
+        if not rows:
+            return False, None
+        if self.kind == "mos":
+            return True, int(next(iter(rows.values())))
+        if self.kind == "ab":
+            cond = next(iter(rows))
+            return True, None if cond == TIE else trial.conditions.index(cond)
+        return True, [int(rows.get(c, 0)) for c in trial.conditions]
 
     def progress(self, rater: str) -> tuple[int, int]:
         total = self.conn.execute("SELECT COUNT(*) FROM trials WHERE rater=?",

@@ -4,13 +4,15 @@ with charts, and the objective metrics (FID, KID, IS, DNSMOS) as background jobs
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -37,7 +39,7 @@ from models.tasks.metrics import compute_metric, metric_value
 from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext, with_suffix
-from studio.state.evaluation import EvaluationState
+from studio.state.evaluation import EvaluationState, NotPlayed
 from studio.widgets.image_view import ImageView
 from studio.widgets.record_view import RecordView
 
@@ -53,11 +55,16 @@ def _read_stimulus(path: str) -> np.ndarray:
 
 
 class NewStudyDialog(QDialog):
-    """Type, systems (name + folder), MUSHRA reference, title and file of a new study."""
+    """Type, systems (name + folder), MUSHRA reference, title and file of a new study.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    OK asks where to save and calls ``create(dialog, path)``; a refusal (its message) is
+    shown in the dialog, which stays open with everything typed."""
+
+    def __init__(self, parent: QWidget | None = None,
+                 create: Callable[[NewStudyDialog, str], str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New study")
+        self.create = create
         self.type_combo = QComboBox()
         self.type_combo.addItems(["mos", "ab", "mushra"])
         self.title_edit = QLineEdit()
@@ -67,17 +74,32 @@ class NewStudyDialog(QDialog):
         add.clicked.connect(self._on_add_clicked)
         self.reference_edit = QLineEdit()
         self.reference_edit.setPlaceholderText("MUSHRA only: the reference system's name")
+        self.must_play_check = QCheckBox("Sound: a rating counts only after the sample "
+                                         "played to its end")
+        self.must_play_check.setChecked(True)
+        hint = QLabel("Each system is a folder; the items are the file names every folder "
+                      "has (without extension). A study holds pictures or sounds, not both.")
+        hint.setWordWrap(True)
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #b00020;")
+        self.problem_label.setVisible(False)
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.addRow(hint)
         form.addRow("Test", self.type_combo)
         form.addRow("Title", self.title_edit)
         form.addRow("Systems", self.systems_edit)
         form.addRow("", add)
         form.addRow("Reference", self.reference_edit)
+        form.addRow(self.must_play_check)
+        form.addRow(self.problem_label)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                | QDialogButtonBox.StandardButton.Cancel)
-        box.accepted.connect(self.accept)
+        box.accepted.connect(self._on_ok)
         box.rejected.connect(self.reject)
         form.addRow(box)
+        self.setMinimumWidth(max(560, self.sizeHint().width()))
 
     def _on_add_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "System folder")
@@ -91,6 +113,24 @@ class NewStudyDialog(QDialog):
             if sep:
                 out[name.strip()] = folder.strip()
         return out
+
+    def _on_ok(self) -> None:
+        if self.create is None:
+            self.accept()
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save study as", "study.db", STUDY_FILTER)
+        path = with_suffix(path, ".db", (".db", ".sqlite"))
+        if path:
+            self.submit(path)
+
+    def submit(self, path: str) -> bool:
+        """Create the study at ``path``; on a refusal say why here and stay open."""
+        problem = self.create(self, path) if self.create is not None else ""
+        self.problem_label.setText(problem)
+        self.problem_label.setVisible(bool(problem))
+        if not problem:
+            self.accept()
+        return not problem
 
 
 @register_panel
@@ -137,7 +177,17 @@ class EvaluationPanel(Panel):
         row.addWidget(self.start_button)
         tl.addLayout(row)
         self.progress_label = QLabel()
-        tl.addWidget(self.progress_label)
+        self.back_button = QPushButton("◀ Previous trial")
+        self.back_button.setToolTip("Go back to the trial you rated last and rate it again")
+        prow = QHBoxLayout()
+        prow.addWidget(self.progress_label, 1)
+        prow.addWidget(self.back_button)
+        tl.addLayout(prow)
+        # What the rater must do next ("play the sample first") or what was just saved.
+        self.trial_note = QLabel()
+        self.trial_note.setObjectName("trial-note")
+        self.trial_note.setWordWrap(True)
+        tl.addWidget(self.trial_note)
         self.stage = QStackedWidget()
         tl.addWidget(self.stage, 1)
         self.idle_page = QLabel("Open a study, type your name and press Start. Ratings are "
@@ -232,8 +282,14 @@ class EvaluationPanel(Panel):
         self.plot = pg.PlotWidget(background="w")
         self.plot.showGrid(y=True, alpha=0.3)
         self.results_table = QTableWidget(0, 5)
+        self.pairs_table = QTableWidget(0, len(PAIR_COLUMNS))
+        self.pairs_table.setObjectName("pairwise-tests")
+        self.pairs_table.setVisible(False)
+        for t in (self.results_table, self.pairs_table):
+            t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         rl.addWidget(self.plot, 1)
         rl.addWidget(self.results_table, 1)
+        rl.addWidget(self.pairs_table)
         self.tabs.addTab(res, "Results")
 
         # Objective metrics.
@@ -285,6 +341,7 @@ class EvaluationPanel(Panel):
         self.start_button.clicked.connect(self._on_start_clicked)
         self.rater_edit.returnPressed.connect(lambda: self.start(self.rater_edit.text()))
         self.skip_button.clicked.connect(self.skip)
+        self.back_button.clicked.connect(self.back)
         self.mos_play.clicked.connect(lambda: self._play(0))
         for i, b in enumerate(self.ab_play):
             b.clicked.connect(lambda _=False, i=i: self._play(i))
@@ -313,28 +370,39 @@ class EvaluationPanel(Panel):
 
     def set_study(self, study: Study) -> None:
         self.doc.set_study(study)
+        self._show_metrics()                 # this study's metrics, not the last one's
         self.end_rating()
         self.show_results()
 
     def create_study(self, path: str, kind: str, systems: dict[str, str], title: str = "",
-                     reference: str = "") -> bool:
+                     reference: str = "", must_play: bool = True) -> bool:
+        problem = self._create(path, kind, systems, title, reference, must_play)
+        if problem:
+            self.error.emit(problem, "")
+        return not problem
+
+    def _create(self, path: str, kind: str, systems: dict[str, str], title: str,
+                reference: str, must_play: bool) -> str:
+        """Make and open a study; "" or why it was refused."""
         try:
-            study = Study.create(path, kind, systems, title=title, reference=reference)
+            study = Study.create(path, kind, systems, title=title, reference=reference,
+                                 must_play=must_play)
         except (StudyError, OSError) as exc:
-            self.error.emit(describe_error(exc), "")
-            return False
+            return describe_error(exc)
         self.set_study(study)
-        return True
+        self.message.emit(f"Created {Path(path).name}")
+        return ""
+
+    def new_study_dialog(self) -> NewStudyDialog:
+        """The New study dialog (open, not modal to the test); it stays open on a refusal."""
+        dlg = NewStudyDialog(self, create=lambda d, path: self._create(
+            path, d.type_combo.currentText(), d.systems(), d.title_edit.text(),
+            d.reference_edit.text().strip(), d.must_play_check.isChecked()))
+        dlg.open()
+        return dlg
 
     def _on_new_clicked(self) -> None:
-        dlg = NewStudyDialog(self)
-        if dlg.exec() != QDialog.DialogCode.Accepted:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save study as", "study.db", STUDY_FILTER)
-        path = with_suffix(path, ".db", (".db", ".sqlite"))
-        if path:
-            self.create_study(path, dlg.type_combo.currentText(), dlg.systems(),
-                              dlg.title_edit.text(), dlg.reference_edit.text().strip())
+        self.new_study_dialog()
 
     def _on_open_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open study", "", STUDY_FILTER)
@@ -350,6 +418,11 @@ class EvaluationPanel(Panel):
         # While a rater is rating, the name field is locked so the 1-5 keys rate.
         self.rater_edit.setEnabled(enabled and not self.rater)
         self.start_button.setText("Change rater" if self.rater else "Start / Resume")
+        self.idle_page.setText(
+            "Open a study (New study… or Open study…), then type your name and press Start."
+            if s is None else "Type your name and press Start / Resume. Ratings are saved "
+            "the moment you give them; close any time and resume later with the same name.")
+        self.back_button.setEnabled(self.doc.can_go_back())
         if s is None:
             self.study_label.setText("No study open: New study… or Open study…")
             return
@@ -374,6 +447,7 @@ class EvaluationPanel(Panel):
         """Leave the test (ratings are already stored); the name field opens again."""
         self.doc.end()
         self.progress_label.setText("")
+        self.trial_note.setText("")
         self.stage.setCurrentWidget(self.idle_page)
         self._show_study()
 
@@ -418,6 +492,61 @@ class EvaluationPanel(Panel):
                             "study's author", str(exc))
             return
         self.doc.shown()
+        self._show_rating_state()
+
+    def _show_rating_state(self) -> None:
+        """Rating controls open only once the trial's samples played (when the study asks
+        it); the note says what to do; Back is there when a rated trial is behind."""
+        waiting = bool(self.doc.unplayed())
+        for b in (*self.mos_buttons.values(), *self.ab_buttons, self.mushra_next):
+            b.setEnabled(not waiting)
+        self.back_button.setEnabled(self.doc.can_go_back())
+        if waiting:
+            n = len(self.doc.must_hear())
+            self.trial_note.setStyleSheet("color: #8a5a00;")
+            self.trial_note.setText(
+                "▶ Play the sample: rating opens once it has played to its end." if n == 1
+                else f"▶ Play every sample ({len(self.doc.unplayed())} of {n} still to play): "
+                "rating opens once each has played to its end.")
+        elif self.doc.revisiting and self.trial is not None:
+            _, before = self.study.answer_of(self.trial)
+            self.trial_note.setStyleSheet("color: #204a87;")
+            self.trial_note.setText(f"You rated this trial {self._answer_text(before)}; rate "
+                                    "it again to change that.")
+
+    def _answer_text(self, answer: Any) -> str:
+        if self.study is None:
+            return str(answer)
+        if self.study.kind == "mos":
+            return f"{answer} — {ACR_LABELS[int(answer)]}"
+        if self.study.kind == "ab":
+            return "no preference" if answer is None else f"{'AB'[int(answer)]} is better"
+        return "scores " + ", ".join(str(int(v)) for v in answer)
+
+    def back(self) -> None:
+        """Show the trial rated last (before the one on screen) to rate it again."""
+        trial = self.doc.back()
+        if trial is None:
+            return
+        done, total = self.study.progress(self.rater)
+        self.progress_label.setText(f"{self.rater}: back to trial {trial.position + 1} of "
+                                    f"{total} ({done} rated)")
+        try:
+            self._show_trial(trial)
+        except StudyError as exc:
+            self.error.emit(str(exc), "")
+            return
+        _, before = self.study.answer_of(trial)
+        if self.study.kind == "mushra" and before is not None:
+            for slider, v in zip(self.mushra_sliders, before):
+                slider.setValue(int(v))
+        self.doc.shown()
+        self._show_rating_state()
+
+    def _on_played(self, trial: Trial | None, index: int) -> None:
+        self.doc.mark_played(index, trial)
+        if trial is not None and trial is self.trial:
+            self._show_rating_state()
 
     def _show_trial(self, trial: Trial) -> None:
         """Put every stimulus of ``trial`` on screen; StudyError if one does not decode."""
@@ -482,29 +611,47 @@ class EvaluationPanel(Panel):
         """Commit the answer to the current trial at once, then show the next trial.
 
         Only a trial whose stimuli are on screen can be rated."""
+        trial = self.trial
         try:
             rated = self.doc.rate(value)
+        except NotPlayed as exc:
+            self.trial_note.setStyleSheet("color: #b00020;")
+            self.trial_note.setText(str(exc))
+            return
         except StudyError as exc:
             self.error.emit(str(exc), "")
             return
-        if rated:
+        if rated and trial is not None:
+            saved = f"Saved trial {trial.position + 1}: {self._answer_text(value)}"
+            self.message.emit(saved)          # first: a next trial's problem stays shown
             self._next()
+            if self.trial is not None:
+                self._show_rating_state()
+            # The confirmation stays in view, over what the next trial asks for.
+            then = self.trial_note.text() if self.doc.unplayed() else ""
+            self.trial_note.setStyleSheet("color: #2e7d32;")
+            self.trial_note.setText(f"✓ {saved}" + (f"\n{then}" if then else ""))
 
     def _play(self, index: int) -> None:
         if self.trial is not None:
-            self._play_path(self.trial.paths[index])
+            seconds = self._play_path(self.trial.paths[index])
+            if seconds is not None:          # heard to its end: then it counts as played
+                QTimer.singleShot(int(seconds * 1000) + 30,
+                                  lambda t=self.trial, i=index: self._on_played(t, i))
 
     def _play_reference(self) -> None:
         if self.trial is not None and self.study is not None:
             self._play_path(self.study.stimulus(self.study.reference, self.trial.item))
 
-    def _play_path(self, path: str) -> None:
+    def _play_path(self, path: str) -> float | None:
+        """Start playing ``path``; its length in seconds (None when it could not play)."""
         from studio.audio import AudioError, play_file
 
         try:
-            play_file(path)
+            return play_file(path)
         except AudioError as exc:
             self.error.emit(str(exc), "")
+            return None
 
     # -- results --------------------------------------------------------------------------
 
@@ -529,9 +676,10 @@ class EvaluationPanel(Panel):
             header = ["system", "MOS", "95% CI", "sd", "n"]
             for n, m in res["mos"].items():
                 ci = [max(1.0, m["ci95"][0]), min(5.0, m["ci95"][1])]
-                rows.append([n, f"{m['mean']:.3f}", _ci(ci) + (" *" if m["n"] < MIN_RATINGS
-                                                                else ""),
-                             f"{m['sd']:.3f}", str(m["n"])])
+                one = m["n"] < 2            # no spread, no interval from one rating
+                rows.append([n, f"{m['mean']:.3f}",
+                             "—" if one else _ci(ci) + (" *" if m["n"] < MIN_RATINGS else ""),
+                             "—" if one else f"{m['sd']:.3f}", str(m["n"])])
         elif res["kind"] == "ab":
             names = [f"{p['a']} vs {p['b']}" for p in res["preferences"]]
             shares = [p["share_a"] for p in res["preferences"]]
@@ -559,17 +707,20 @@ class EvaluationPanel(Panel):
                 ci = [max(0.0, b["ci95"][0]), min(100.0, b["ci95"][1])]
                 rows.append([n, f"{b['median']:.1f}", f"[{b['q1']:.1f}, {b['q3']:.1f}]",
                              f"{b['mean']:.1f} {_ci(ci, 1)}", str(b["n"])])
-        for p in res.get("pairwise", []):
-            rows.append([f"{p['a']} vs {p['b']}", "Mann–Whitney", f"p={p['p']:.4g}",
-                         f"Holm p={p['p_holm']:.4g}", "significant" if p["significant"]
-                         else "n.s."])
-        self.results_table.setColumnCount(len(header))
-        self.results_table.setHorizontalHeaderLabels(header)
-        self.results_table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                self.results_table.setItem(r, c, QTableWidgetItem(text))
-        self.results_table.resizeColumnsToContents()
+        # Pairwise tests have columns of their own (not under the systems' MOS column).
+        pairs = [[f"{p['a']} vs {p['b']}", "Mann–Whitney U", f"{p['p']:.4g}",
+                  f"{p['p_holm']:.4g}", "significant" if p["significant"] else "n.s."]
+                 for p in res.get("pairwise", [])]
+        for table, head, body in ((self.results_table, header, rows),
+                                  (self.pairs_table, PAIR_COLUMNS, pairs)):
+            table.setColumnCount(len(head))
+            table.setHorizontalHeaderLabels(head)
+            table.setRowCount(len(body))
+            for r, row in enumerate(body):
+                for c, text in enumerate(row):
+                    table.setItem(r, c, QTableWidgetItem(text))
+            table.resizeColumnsToContents()
+        self.pairs_table.setVisible(bool(pairs))
         self.results_note.setText(" ".join(notes))
         self.results_note.setVisible(bool(notes))
         self._show_study()
@@ -718,6 +869,7 @@ class EvaluationPanel(Panel):
 # Fewer ratings per system than this make an interval meaningless (said above the chart).
 MIN_RATINGS = 5
 METRIC_COLUMNS = ("Metric", "Features", "Folders", "Images", "Value", "Warning")
+PAIR_COLUMNS = ["pair", "test", "p", "p (Holm)", "at 5%"]
 
 
 def metric_row(res: dict[str, Any]) -> tuple[str, ...]:

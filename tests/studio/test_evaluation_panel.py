@@ -50,7 +50,12 @@ def test_mos_test_taken_in_the_panel(panel, systems, tmp_path, qtbot):
     assert panel.stage.currentWidget() is panel.done_page
     res = panel.show_results()
     assert res["mos"]["real"]["mean"] == 5 and res["mos"]["fake"]["mean"] == 2
-    assert panel.results_table.rowCount() == 3  # two systems and one pairwise test
+    assert panel.results_table.rowCount() == 2  # two systems...
+    assert panel.pairs_table.rowCount() == 1    # ...and one pairwise test, in its own columns
+    header = [panel.pairs_table.horizontalHeaderItem(c).text() for c in range(5)]
+    row = [panel.pairs_table.item(0, c).text() for c in range(5)]
+    assert header[1] == "test" and row[1].startswith("Mann–Whitney")
+    assert float(row[header.index("p")]) < 1
     # Every rating is already on disk: a fresh connection sees them all.
     assert Study.open(tmp_path / "mos.db").progress("rae") == (6, 6)
 
@@ -144,7 +149,9 @@ def test_mushra_trial_with_sliders(panel, tmp_path):
         for i in range(2):
             sf.write(tmp_path / name / f"u{i}.wav", tone, sr)
         folders[name] = str(tmp_path / name)
-    assert panel.create_study(str(tmp_path / "mu.db"), "mushra", folders, reference="ref")
+    # Made without the play-before-rating rule (tested with a real device below).
+    assert panel.create_study(str(tmp_path / "mu.db"), "mushra", folders, reference="ref",
+                              must_play=False)
     panel.start("mo")
     assert panel.stage.currentWidget() is panel.mushra_page
     assert len(panel.mushra_sliders) == 4  # codec, other, hidden reference, anchor
@@ -215,10 +222,16 @@ def test_results_of_few_ratings_say_so_and_stay_on_the_scale(panel, systems, tmp
     res = panel.show_results()
     assert any(m["n"] < 5 for m in res["mos"].values())
     assert not panel.results_note.isHidden() and "Too few ratings" in panel.results_note.text()
+    ns = []
     for r in range(2):
-        low, high = (float(v) for v in panel.results_table.item(r, 2).text().strip(" *")
-                     .strip("[]").split(","))
-        assert 1.0 <= low <= high <= 5.0
+        cells = [panel.results_table.item(r, c).text() for c in range(5)]
+        ns.append(int(cells[4]))
+        if ns[-1] < 2:                    # one rating: no spread and no interval, not "nan"
+            assert cells[2] == cells[3] == "—"
+            continue
+        low, high = (float(v) for v in cells[2].strip(" *").strip("[]").split(","))
+        assert 1.0 <= low <= high <= 5.0 and float(cells[3]) >= 0
+    assert sorted(ns) == [1, 2]
     left, right = panel.plot.getViewBox().viewRange()[1]
     assert (left, right) == pytest.approx((1, 5), abs=0.3)
 
@@ -230,3 +243,83 @@ def test_exports_get_the_extension_of_the_chosen_format():
     assert with_suffix("/tmp/ratings.CSV", ".csv") == "/tmp/ratings.CSV"
     assert with_suffix("/tmp/s.sqlite", ".db", (".db", ".sqlite")) == "/tmp/s.sqlite"
     assert with_suffix("", ".csv") == ""
+
+
+def _tones(tmp_path, names, seconds=0.25):
+    import soundfile as sf
+
+    sr = 16000
+    t = np.arange(int(sr * seconds)) / sr
+    folders = {}
+    for k, name in enumerate(names):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            sf.write(tmp_path / name / f"u{i}.wav",
+                     (0.2 * np.sin(2 * np.pi * (300 + 100 * k) * t)).astype(np.float32), sr)
+        folders[name] = str(tmp_path / name)
+    return folders
+
+
+def test_a_sound_counts_only_after_it_played_and_the_rater_can_go_back(
+        panel, tmp_path, qtbot, virtual_audio):
+    folders = _tones(tmp_path, ("clean", "codec"))
+    assert panel.create_study(str(tmp_path / "p.db"), "mos", folders)
+    panel.start("pia")
+    first = panel.trial
+    assert not panel.mos_buttons[3].isEnabled() and "Play the sample" in panel.trial_note.text()
+    assert not panel.back_button.isEnabled()           # nothing rated yet
+    panel._on_score_key(3)                              # keys 1-5 straight away: refused
+    panel.answer(3)
+    assert panel.study.progress("pia") == (0, 4) and panel.trial is first
+    assert "only after it played" in panel.trial_note.text()
+    panel.mos_play.click()
+    qtbot.waitUntil(lambda: panel.mos_buttons[4].isEnabled(), timeout=5000)
+    panel.mos_buttons[4].click()
+    assert panel.study.progress("pia") == (1, 4) and panel.trial is not first
+    note = panel.trial_note.text().splitlines()
+    assert note[0] == "✓ Saved trial 1: 4 — Good" and "Play" in note[1]   # a confirmation
+    assert not panel.mos_buttons[4].isEnabled()         # the next sample must play too
+    # Back to the previous trial: its rating is shown and a new one replaces it.
+    assert panel.back_button.isEnabled()
+    panel.back_button.click()
+    assert panel.trial.position == first.position
+    assert "You rated this trial 4 — Good" in panel.trial_note.text()
+    assert panel.mos_buttons[2].isEnabled()             # heard when it was rated
+    panel.mos_buttons[2].click()
+    assert panel.study.progress("pia") == (1, 4)
+    assert [r["value"] for r in panel.study.rating_rows()] == [2.0]
+    assert panel.trial.position != first.position       # on to the next unrated one
+    # A study made without the rule rates at once.
+    other = Study.create(tmp_path / "q.db", "mos", folders, must_play=False)
+    panel.set_study(other)
+    panel.start("pia")
+    assert panel.mos_buttons[3].isEnabled()
+    panel._on_score_key(3)
+    assert other.progress("pia") == (1, 4)
+
+
+def test_a_refused_new_study_keeps_the_dialog_and_what_was_typed(panel, systems, tmp_path):
+    dlg = panel.new_study_dialog()
+    typed = f"real={systems['real']}\nghost={tmp_path / 'nowhere'}"
+    dlg.systems_edit.setPlainText(typed)
+    dlg.type_combo.setCurrentText("ab")
+    assert not dlg.submit(str(tmp_path / "n.db"))
+    assert dlg.isVisible() and dlg.systems_edit.toPlainText() == typed
+    assert dlg.problem_label.isVisible() and "nowhere" in dlg.problem_label.text()
+    assert dlg.problem_label.wordWrap() and dlg.width() >= 560   # hints are not clipped
+    dlg.systems_edit.setPlainText(f"real={systems['real']}\nfake={systems['fake']}")
+    assert dlg.submit(str(tmp_path / "n.db"))
+    assert not dlg.isVisible() and panel.study.kind == "ab"
+    assert "Open a study" not in panel.idle_page.text()    # one is open
+
+
+def test_the_metrics_table_shows_the_open_studys_results(panel, systems, tmp_path):
+    assert panel.create_study(str(tmp_path / "a.db"), "mos", systems)
+    panel.doc.add_metric({"metric": "fid", "fid": 12.5, "dir_a": "x", "dir_b": "y",
+                          "n_a": 3, "n_b": 3, "features": "inception"})
+    panel._show_metrics()
+    assert panel.metrics_table.rowCount() == 1
+    assert panel.create_study(str(tmp_path / "b.db"), "mos", systems)
+    assert panel.metrics_table.rowCount() == 0           # not the previous study's rows
+    panel.open_file(str(tmp_path / "a.db"))
+    assert panel.metrics_table.rowCount() == 1 and panel.metric_results[0]["fid"] == 12.5
