@@ -74,6 +74,19 @@ class JobContext:
         if self._on_progress is not None:
             self._on_progress(min(max(float(fraction), 0.0), 1.0), preview)
 
+    def part(self, start: float, end: float) -> JobContext:
+        """A context for one stage of this job: its progress 0..1 is reported as
+        ``start``..``end`` of the whole; a cancel of the whole stops it too."""
+        outer = self
+
+        def forward(fraction: float, preview: Any) -> None:
+            if outer._on_progress is not None:
+                outer._on_progress(start + (end - start) * fraction, preview)
+
+        child = JobContext(forward)
+        child._cancel = self._cancel
+        return child
+
 
 @dataclass(frozen=True)
 class MelSettings:

@@ -112,6 +112,15 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
 
 
 MESSAGE_MS = 8000   # how long a status message stays
+ETA_AFTER_S = 1.5   # a job's time left is estimated once it has run this long
+SAY_END_AFTER_S = 2.0   # a job that ran this long says how it ended
+
+
+def _clock(seconds: float) -> str:
+    """0:07, 2:31, 1:02:03."""
+    s = int(round(seconds))
+    h, m = divmod(s, 3600)
+    return f"{h}:{m // 60:02d}:{m % 60:02d}" if h else f"{m // 60}:{m % 60:02d}"
 IDLE_MODEL_S = 600  # a model unused this long is freed (it loads again when next used)
 
 
@@ -127,6 +136,13 @@ class StatusBar(QWidget):
         super().__init__(parent)
         self.jobs = jobs
         self._active: dict[str, str] = {}  # key -> label, in start order
+        self._labels: dict[str, str] = {}  # key -> label of its last job
+        self._started: dict[str, float] = {}    # key -> when its job started
+        self._fraction: dict[str, float] = {}   # key -> progress reported
+        self._ended = ""                   # how the last long job ended, shown when idle
+        self._shown_at = 0.0
+        self._text_timer = QTimer(self, singleShot=True, interval=250)
+        self._text_timer.timeout.connect(self._refresh)
         self._details = ""
         self._errors: dict[str, tuple[str, str]] = {}    # panel -> its last error
         self._owner = ""                                 # the panel in view
@@ -162,8 +178,8 @@ class StatusBar(QWidget):
         self.details_button.clicked.connect(self.show_details)
         jobs.job_started.connect(self._on_jobs_started)
         jobs.job_progress.connect(self._on_jobs_progress)
-        for sig in (jobs.job_finished, jobs.job_cancelled):
-            sig.connect(self._on_jobs_ended)
+        jobs.job_finished.connect(self._on_jobs_finished)
+        jobs.job_cancelled.connect(self._on_jobs_cancelled)
         jobs.job_failed.connect(self._on_jobs_failed)
         self.set_device(devices.current_device())
         self._refresh()
@@ -228,33 +244,80 @@ class StatusBar(QWidget):
     def _refresh(self) -> None:
         key = self.current_key
         busy = key is not None
-        self.job_label.setText(self._active[key] if busy else "Ready")
+        text = self._active[key] if busy else (self._ended or "Ready")
+        if busy and key in self._fraction:
+            text += f" — {self._progress_text(key)}"
+        self.job_label.setText(text)
+        self.job_label.setToolTip(text)
+        self._shown_at = time.monotonic()
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
+
+    def _progress_text(self, key: str) -> str:
+        """"42%, about 1:23 left" (the estimate once the job has run a moment)."""
+        fraction = self._fraction[key]
+        elapsed = time.monotonic() - self._started.get(key, time.monotonic())
+        text = f"{fraction:.0%}"
+        if elapsed >= ETA_AFTER_S and 0.01 <= fraction < 1.0:
+            text += f", about {_clock(elapsed * (1.0 - fraction) / fraction)} left"
+        return text
+
+    def _say_end(self, key: str, how: str) -> None:
+        """A job that ran a while says how it ended where it ran ("…: done in 0:42")."""
+        label = self._active.get(key) or self._labels.get(key, "")
+        started = self._started.pop(key, None)
+        self._fraction.pop(key, None)
+        if started is None or not label:
+            return
+        took = time.monotonic() - started
+        if took >= SAY_END_AFTER_S:
+            self._ended = f"{label}: {how} {_clock(took)}"
 
     def cancel_current(self) -> None:
         """Cancel the job shown in the status bar."""
         key = self.current_key
         if key is not None:
             self.jobs.cancel(key)
+            self._say_end(key, "cancelled after")
             self._active.pop(key, None)
             self._refresh()
 
     def _on_jobs_started(self, key: str, label: str) -> None:
         self._active.pop(key, None)
         self._active[key] = label
+        self._labels[key] = label
+        self._started[key] = time.monotonic()
+        self._fraction.pop(key, None)
+        self._ended = ""
         self.progress.setValue(0)
         self._refresh()
 
     def _on_jobs_progress(self, key: str, fraction: float) -> None:
+        self._fraction[key] = fraction
         if key == self.current_key:
             self.progress.setValue(int(fraction * 1000))
+            # The text at most 4 times a second; the last report shows too.
+            now = time.monotonic()
+            if now - self._shown_at >= 0.25:
+                self._text_timer.stop()
+                self._refresh()
+            elif not self._text_timer.isActive():
+                self._text_timer.start()
+
+    def _on_jobs_finished(self, key: str) -> None:
+        self._say_end(key, "done in")
+        self._on_jobs_ended(key)
+
+    def _on_jobs_cancelled(self, key: str) -> None:
+        self._say_end(key, "cancelled after")
+        self._on_jobs_ended(key)
 
     def _on_jobs_ended(self, key: str) -> None:
         self._active.pop(key, None)
         self._refresh()
 
     def _on_jobs_failed(self, key: str, message: str, details: str) -> None:
+        self._say_end(key, "failed after")
         self._on_jobs_ended(key)
         self.show_error(message, details, self.owner_of(key))
 

@@ -29,6 +29,9 @@ from models.checkpoints import (
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings
 
 LRELU = 0.1
+# Mel frames of context each side a piece needs to join seamlessly when a long mel is
+# vocoded piece by piece (models.tasks.audio.vocode; measured: the pieces equal one pass).
+CHUNK_CONTEXT = 48
 REQUIRED = ("upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock",
             "resblock_kernel_sizes", "resblock_dilation_sizes", "num_mels", "n_fft", "hop_size",
             "win_size", "sampling_rate", "fmin", "fmax")

@@ -65,9 +65,10 @@ class SourceFilterBackend:
             raise ValueError(f"the pitch needs {mel.shape[1]} values, one per frame")
         ctx.check()
         log_env = _band_to_bins(s) @ (mel - np.log(_band_areas(s))[:, None])
+        ctx.report(0.3)
         y = self._harmonics(log_env, f0) + self._noise(log_env, f0 > 0, seed)
-        for _ in range(self.passes):
-            ctx.check()
+        for i in range(self.passes):
+            ctx.report(0.4 + 0.6 * i / max(self.passes, 1))
             y = _toward(y, mel, s)
         ctx.report(1.0)
         return y.astype(np.float32)

@@ -83,8 +83,10 @@ class InceptionFeatures:
         return torch.cat(out).numpy()
 
 
-def load_folder(folder: str | Path, limit: int | None = None) -> np.ndarray:
-    """Every image in a folder as uint8 RGB (N, H, W, 3); sizes must agree."""
+def load_folder(folder: str | Path, limit: int | None = None,
+                ctx: JobContext | None = None) -> np.ndarray:
+    """Every image in a folder as uint8 RGB (N, H, W, 3); sizes must agree (progress and
+    cancel per file through ``ctx``)."""
     from PIL import Image
 
     folder = Path(folder)
@@ -94,7 +96,9 @@ def load_folder(folder: str | Path, limit: int | None = None) -> np.ndarray:
     if len(files) < 2:
         raise ValueError(f"{folder}: needs at least 2 images, found {len(files)}")
     arrays = []
-    for p in files:
+    for i, p in enumerate(files):
+        if ctx is not None and i % 16 == 0:
+            ctx.report(i / len(files))
         try:
             with Image.open(p) as im:
                 arrays.append(np.asarray(im.convert("RGB"), dtype=np.uint8))

@@ -19,13 +19,35 @@ def analyse_clip(registry: Registry, vocoder: str, audio: np.ndarray, rate: int,
     return out, backend.analyse(out), settings
 
 
+# A mel longer than two of these is vocoded piece by piece (progress, a prompt cancel)
+# by vocoders whose family says how many frames of context each side a piece needs
+# (``CHUNK_CONTEXT``: a convolutional vocoder; its pieces join to what one pass gives).
+CHUNK_FRAMES = 1024
+
+
 def vocode(registry: Registry, vocoder: str, request: VocodeRequest, *,
            ctx: JobContext | None = None) -> np.ndarray:
     """Audio of ``request.mel`` by ``vocoder``, its settings checked against what it
     declares (ValueError names a setting it does not have)."""
+    from models.registry import family_module
+
     backend = registry.get(vocoder)
     params = check_params(backend.info.params, request.params, vocoder)
-    return backend.vocode(request.mel, ctx=ctx, **params)
+    mel, ctx = request.mel, ctx or JobContext()
+    context = int(getattr(family_module(backend.info.family), "CHUNK_CONTEXT", 0))
+    frames = mel.shape[1]
+    if not context or frames <= 2 * CHUNK_FRAMES:
+        return backend.vocode(mel, ctx=ctx, **params)
+    hop = backend.info.mel.hop
+    starts = list(range(0, frames, CHUNK_FRAMES))
+    pieces = []
+    for k, s in enumerate(starts):
+        e = min(frames, s + CHUNK_FRAMES)
+        a, b = max(0, s - context), min(frames, e + context)
+        y = backend.vocode(mel[:, a:b], ctx=ctx.part(k / len(starts), (k + 1) / len(starts)),
+                           **params)
+        pieces.append(y[(s - a) * hop:(e - a) * hop])
+    return np.concatenate(pieces)
 
 
 def round_trip(registry: Registry, vocoder: str, audio: np.ndarray, rate: int,

@@ -46,14 +46,16 @@ def compute_metric(registry: Registry, kind: str, dir_a: str | Path,
         feature_kind = "glyphs"          # the shipped InceptionV3 has no class head
     feats = features(registry, feature_kind)
     if kind == "is":
-        probs = feats.run(fid.load_folder(dir_a, limit), ctx=ctx)[1]
+        probs = feats.run(fid.load_folder(dir_a, limit, ctx.part(0.0, 0.3)),
+                          ctx=ctx.part(0.3, 1.0))[1]
         mean, std = fid.inception_score(probs)
         return {"metric": "is", "features": feature_kind, "dir": str(dir_a), "n": len(probs),
                 "is": mean, "std": std}
     if dir_b is None:
         raise ValueError(f"{kind.upper()} compares two folders; give folder B too")
-    fa = feats(fid.load_folder(dir_a, limit), ctx=ctx)
-    fb = feats(fid.load_folder(dir_b, limit), ctx=ctx)
+    # Reading each folder, then its features: four stages of one progress bar.
+    fa = feats(fid.load_folder(dir_a, limit, ctx.part(0.0, 0.15)), ctx=ctx.part(0.15, 0.5))
+    fb = feats(fid.load_folder(dir_b, limit, ctx.part(0.5, 0.65)), ctx=ctx.part(0.65, 1.0))
     out: dict[str, Any] = {"metric": kind, "features": feature_kind, "dir_a": str(dir_a),
                            "dir_b": str(dir_b), "n_a": len(fa), "n_b": len(fb)}
     if kind == "fid":

@@ -99,3 +99,27 @@ def test_fid_of_few_images_with_themselves_is_zero_not_negative():
     # distance come out a little below zero.
     f = np.random.default_rng(0).normal(size=(6, 64)) * 30
     assert fid_from_features(f, f) == 0.0
+
+
+def test_a_metric_reports_progress_through_all_its_stages(tmp_path):
+    """Reading each folder and its features are stages of one bar (it never goes back,
+    and moves during the reading of a big folder, not only at the end)."""
+    from PIL import Image
+
+    from models.protocol import JobContext
+    from models.registry import default_registry
+    from models.tasks.metrics import compute_metric
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(40):
+            Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(
+                tmp_path / name / f"{i}.png")
+    seen = []
+    res = compute_metric(default_registry(), "fid", tmp_path / "a", tmp_path / "b", "glyphs",
+                         ctx=JobContext(lambda f, _p: seen.append(f)))
+    assert res["n_a"] == res["n_b"] == 40
+    assert seen == sorted(seen)
+    for lo, hi in ((0.0, 0.15), (0.15, 0.5), (0.5, 0.65), (0.65, 1.0)):
+        assert any(lo <= f < hi for f in seen), (lo, hi, seen)

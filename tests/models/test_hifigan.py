@@ -121,3 +121,30 @@ def test_not_a_torch_file(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="not a PyTorch weights file"):
         Registry(None).add_checkpoint(path)
+
+
+def test_a_long_mel_is_vocoded_in_pieces_with_progress_and_equals_one_pass(tmp_path,
+                                                                           monkeypatch):
+    """HiFi-GAN V1's shape (upsampling 8, 8, 2, 2; resblocks 3/7/11 at dilations 1, 3, 5),
+    narrow: one mel frame reaches 10 frames each side, well inside CHUNK_CONTEXT."""
+    from models.audio import hifigan
+    from models.protocol import Cancelled, JobContext, VocodeRequest
+    from models.tasks import audio as ta
+
+    cfg = HiFiGANConfig(upsample_initial_channel=32)
+    path = write_jik876(tmp_path / "v1", reference("new", cfg), cfg)
+    reg = Registry(None)
+    name = reg.add_checkpoint(path).name
+    monkeypatch.setattr(ta, "CHUNK_FRAMES", 40)
+    mel = (torch.randn(80, 130) * 0.5 - 5).numpy()
+    seen = []
+    got = ta.vocode(reg, name, VocodeRequest(mel), ctx=JobContext(
+        lambda f, _p: seen.append(f)))
+    want = reg.get(name).vocode(mel)
+    assert got.shape == want.shape == (130 * 256,)
+    assert np.abs(got - want).max() < 1e-5
+    assert hifigan.CHUNK_CONTEXT >= 2 * 10
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(set(seen)) >= 4   # 4 pieces
+    ctx = JobContext(lambda f, _p: f > 0.3 and ctx.cancel())
+    with pytest.raises(Cancelled):
+        ta.vocode(reg, name, VocodeRequest(mel), ctx=ctx)

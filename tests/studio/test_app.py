@@ -34,6 +34,7 @@ def test_status_bar_shows_errors_with_details(window, qtbot):
 
 def test_status_bar_tracks_the_running_job_and_cancels_it(window, qtbot):
     import threading
+    import time
 
     started = threading.Event()
 
@@ -41,14 +42,57 @@ def test_status_bar_tracks_the_running_job_and_cancels_it(window, qtbot):
         started.set()
         while True:
             ctx.report(0.5)
+            time.sleep(0.005)                 # a step of work (which lets the window run)
 
     window.jobs.submit("long", forever, label="Thinking hard")
     assert started.wait(2)
-    qtbot.waitUntil(lambda: window.status.job_label.text() == "Thinking hard", timeout=2000)
+    qtbot.waitUntil(lambda: window.status.job_label.text().startswith("Thinking hard — 50%"),
+                    timeout=2000)
     assert window.status.cancel_button.isVisible()
     window.status.cancel_button.click()
     assert window.jobs.wait_until_idle(3)
     assert window.status.job_label.text() == "Ready"
+
+
+def test_a_long_job_shows_text_progress_with_time_left_and_says_how_it_ended(window, qtbot):
+    import threading
+    import time
+
+    status = window.status
+    go_on, step = threading.Event(), threading.Event()
+
+    def job(*, ctx):
+        ctx.report(0.0)
+        step.wait(5)
+        time.sleep(0.1)                      # reports closer than 30 ms are thinned out
+        ctx.report(0.25)
+        go_on.wait(5)
+        return 1
+
+    window.jobs.submit("evaluation-metric", job, lane="long", label="Computing FID")
+    qtbot.waitUntil(lambda: "Computing FID" in status.job_label.text(), timeout=2000)
+    status._started["evaluation-metric"] = time.monotonic() - 30    # as if 30 s ago
+    step.set()
+    qtbot.waitUntil(lambda: "25%" in status.job_label.text(), timeout=2000)
+    status._refresh()
+    import re
+
+    # 30 s for a quarter: about 90 s left (a few tenths of a second later than set above)
+    assert re.fullmatch(r"Computing FID — 25%, about 1:3[01] left", status.job_label.text())
+    status._started["evaluation-metric"] = time.monotonic() - 65
+    go_on.set()
+    assert window.jobs.wait_until_idle(5)
+    assert status.job_label.text() == "Computing FID: done in 1:05"   # not just "Ready"
+    # A cancelled one says so too.
+    window.jobs.submit("evaluation-metric", lambda *, ctx: [ctx.report(0.1), go_on.clear(),
+                                                            go_on.wait(5), ctx.check()],
+                       lane="long", label="Computing KID")
+    qtbot.waitUntil(lambda: "Computing KID" in status.job_label.text(), timeout=2000)
+    status._started["evaluation-metric"] = time.monotonic() - 3
+    status.cancel_button.click()
+    go_on.set()
+    assert window.jobs.wait_until_idle(5)
+    assert status.job_label.text() == "Computing KID: cancelled after 0:03"
 
 
 def test_device_choice_is_remembered(window, qtbot, tiny_weights):
