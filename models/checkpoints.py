@@ -210,8 +210,13 @@ def save_checkpoint(
         if half and v.is_floating_point():
             v = v.half()
         tensors[k] = v
-    save_file(tensors, str(path), metadata={"family": str(card["family"])})
-    card_path(path).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    from models.files import write_whole, write_with
+
+    # Each file whole or not at all (a temporary name renamed): a full disk or a kill
+    # never leaves half a weights file under a name the studio would load.
+    write_with(path, lambda tmp: save_file(tensors, str(tmp),
+                                           metadata={"family": str(card["family"])}))
+    write_whole(card_path(path), (json.dumps(card, indent=2, sort_keys=False) + "\n").encode())
     return path
 
 

@@ -15,6 +15,11 @@ from pathlib import Path
 from models.checkpoints import first_line
 
 
+class WriteError(OSError):
+    """A file the studio writes could not be written (the error number and the file the
+    user asked for; :func:`os_error_words` says it)."""
+
+
 def os_error_words(exc: OSError, path: str | Path) -> str:
     """One line for a failed write of ``path``, from the error number."""
     path = Path(path)
@@ -44,6 +49,11 @@ def write_with(path: str | Path, write: Callable[[Path], object]) -> Path:
     try:
         write(tmp)
         tmp.replace(path)
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        # The error names the file the user asked for, not the temporary one.
+        raise WriteError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -91,3 +101,15 @@ def fingerprint(path: str | Path) -> str:
             h.update(f"{f.relative_to(path).as_posix()}\0{_file_fingerprint(f)}\n".encode())
         return "sha256:" + h.hexdigest()
     return "sha256:" + _file_fingerprint(path)
+
+
+def save_picture(img, path: str | Path, **options) -> Path:
+    """A Pillow image written whole or not at all, its format from ``path``'s extension
+    (ValueError for one Pillow cannot write)."""
+    from PIL import Image
+
+    path = Path(path)
+    kind = Image.registered_extensions().get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{path}: unknown picture type '{path.suffix}' (write .png)")
+    return write_with(path, lambda tmp: img.save(tmp, format=kind, **options))

@@ -41,7 +41,8 @@ from models import device as devices
 from models.files import fingerprint
 from models.protocol import Capability
 from models.registry import Registry, default_registry
-from studio import autosave, gcpolicy
+from studio import autosave, dialogs, gcpolicy
+from studio.dialogs import make_settings  # noqa: F401  (the studio's settings)
 from studio.jobs import JobRunner
 from studio.panels import registered_panels
 from studio.panels.base import Panel, StudioContext
@@ -49,7 +50,6 @@ from studio.panels.models import CHECKPOINT_FILTER
 from studio.session import SUFFIX, SessionError, load_session, save_session
 
 APP_NAME = "Latent Studio"
-MAX_RECENT = 8
 CHECKPOINTS_KEY = "_checkpoints"   # in a session: the user checkpoints it used
 AUTOSAVE_KEY = "_autosave"         # in an autosave: when, and the session it belongs to
 
@@ -77,14 +77,6 @@ def _renamed(value, renames: dict[str, str]):
         if at and base in renames:
             return f"{renames[base]} @ {size}"
     return value
-
-
-def make_settings() -> QSettings:
-    """Persistent settings; $LATENT_STUDIO_SETTINGS points them at an INI file (tests)."""
-    path = os.environ.get("LATENT_STUDIO_SETTINGS")
-    if path:
-        return QSettings(path, QSettings.Format.IniFormat)
-    return QSettings("LatentStudio", "Latent Studio")
 
 
 def offscreen_platform(width: int = 1920, height: int = 1200) -> str:
@@ -401,6 +393,7 @@ class MainWindow(QMainWindow):
         self._action(m, "&Open…", self.open_file_dialog, QKeySequence.StandardKey.Open,
                      "Open a file in the current panel")
         self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent)
         self._action(m, "Open &Checkpoint…", self.open_checkpoint_dialog, "Ctrl+Shift+O",
                      "Load your own model weights (.safetensors + .json card, or .pt)")
         m.addSeparator()
@@ -516,8 +509,10 @@ class MainWindow(QMainWindow):
         if not panel.open_filter:
             panel.open_file("")
             return
-        path, _ = QFileDialog.getOpenFileName(self, f"Open — {panel.title}", "",
-                                              panel.open_filter)
+        exts = [e.strip("*)( ").lower() for e in panel.open_filter.split() if "*." in e]
+        kind = next((dialogs.kind_of(f"x{e}") for e in exts if dialogs.kind_of(f"x{e}")),
+                    "picture")
+        path = dialogs.open_file(self, kind, f"Open — {panel.title}", panel.open_filter)
         if path:
             self.open_file(path)
 
@@ -529,8 +524,7 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
 
     def open_checkpoint_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "",
-                                              CHECKPOINT_FILTER)
+        path = dialogs.open_file(self, "checkpoint", "Open Checkpoint", CHECKPOINT_FILTER)
         if path:
             self.open_checkpoint(path)
 
@@ -570,21 +564,54 @@ class MainWindow(QMainWindow):
             panel.backend_changed()
 
     def _add_recent(self, path: str) -> None:
-        recent = [p for p in self._recent() if p != path]
-        self.settings.setValue("recent_files", [path] + recent[: MAX_RECENT - 1])
+        dialogs.remember(self.settings, path)
         self._rebuild_recent()
 
     def _recent(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        """Every recent file, sessions first, then pictures, sounds, studies, checkpoints."""
+        return [p for kind in dialogs.KINDS for p in dialogs.recent(self.settings, kind)]
 
     def _rebuild_recent(self) -> None:
+        """File > Open Recent: a section per kind of file (rebuilt each time it opens, so
+        what a panel's own Open… chose is there too)."""
         self.recent_menu.clear()
-        for path in self._recent():
-            act = self.recent_menu.addAction(Path(path).name)
-            act.setToolTip(path)
-            act.triggered.connect(lambda _=False, p=path: self.open_file(p))
-        self.recent_menu.setEnabled(bool(self._recent()))
+        for kind, (title, _) in dialogs.KINDS.items():
+            paths = dialogs.recent(self.settings, kind)
+            if not paths:
+                continue
+            self.recent_menu.addSection(title)
+            for path in paths:
+                act = self.recent_menu.addAction(Path(path).name)
+                act.setToolTip(path)
+                act.setStatusTip(path)
+                act.triggered.connect(lambda _=False, p=path, k=kind: self.open_recent(p, k))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("Nothing opened yet").setEnabled(False)
+
+    def open_recent(self, path: str, kind: str) -> None:
+        """Open a recent file where it belongs: a session in the window, a study in the
+        Evaluation panel, a checkpoint in the current panel, a picture or a sound in the
+        current panel when it takes one (else the Inpainting panel or the Spectrogram)."""
+        if not Path(path).exists():
+            items = [p for p in dialogs.recent(self.settings, kind) if p != path]
+            self.settings.setValue(f"recent/{kind}", items)
+            self._rebuild_recent()
+            self.status.show_error(f"{path}: no longer there (taken off the recent list)")
+            return
+        if kind == "session":
+            self.open_session(path)
+            return
+        if kind == "checkpoint":
+            self.open_checkpoint(path)
+            dialogs.remember(self.settings, path, kind)
+            return
+        home = {"study": "evaluation", "picture": "inpaint", "sound": "spectral"}.get(kind)
+        panel = self.current_panel()
+        if f"*{Path(path).suffix.lower()}" not in panel.open_filter.lower() and home in \
+                self.panels:
+            panel = self.show_panel(home)
+        panel.open_file(path)
+        self._add_recent(path)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt override)
         if event.mimeData().hasUrls():
@@ -610,8 +637,8 @@ class MainWindow(QMainWindow):
         return self.write_session(self.session_path)
 
     def save_session_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save Session", "session" + SUFFIX,
-                                              f"Latent Studio sessions (*{SUFFIX})")
+        path = dialogs.save_file(self, "session", "Save Session", "session" + SUFFIX,
+                                 f"Latent Studio sessions (*{SUFFIX})")
         if not path:
             return False
         if not path.endswith(SUFFIX):
@@ -634,8 +661,8 @@ class MainWindow(QMainWindow):
         return True
 
     def open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Session", "",
-                                              f"Latent Studio sessions (*{SUFFIX})")
+        path = dialogs.open_file(self, "session", "Open Session",
+                                 f"Latent Studio sessions (*{SUFFIX})")
         if path:
             self.open_session(path)
 

@@ -40,6 +40,10 @@ _USER_ERRORS = (CheckpointError, ValueError, OSError, KeyError, MemoryError)
 
 def describe_error(exc: BaseException) -> str:
     """One line for the status bar: the message alone for errors a user can act on."""
+    from models.files import WriteError, os_error_words
+
+    if isinstance(exc, WriteError):          # "the disk is full", never "System error."
+        return os_error_words(exc, exc.filename)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, KeyError) and text.startswith(("'", '"')):
         text = text[1:-1]

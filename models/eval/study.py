@@ -122,9 +122,11 @@ def make_anchor(src: Path, out: Path, cutoff: float = ANCHOR_CUTOFF_HZ) -> Path:
     else:
         sos = butter(8, cutoff, btype="low", fs=sr, output="sos")
         low = sosfiltfilt(sos, audio, axis=0)
+    from models.files import write_with
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(out), low.astype(np.float32), sr)
-    return out
+    return write_with(out, lambda tmp: sf.write(str(tmp), low.astype(np.float32), sr,
+                                                format="WAV"))
 
 
 class Study:
@@ -431,16 +433,22 @@ class Study:
         return out
 
     def write_csv(self, path: str | Path) -> Path:
-        path = Path(path)
+        """Every rating, one a row, written whole or not at all (a temporary name renamed)."""
+        from models.files import write_with
+
         rows = self.rating_rows()
-        with path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["rater", "seed", "position", "item", "condition", "value", "answered"])
-            seeds = {r: self.seed_of(r) for r in self.raters}
-            for r in rows:
-                w.writerow([r["rater"], seeds[r["rater"]], r["position"], r["item"],
-                            r["condition"], r["value"], r["answered"]])
-        return path
+        seeds = {r: self.seed_of(r) for r in self.raters}
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["rater", "seed", "position", "item", "condition", "value",
+                            "answered"])
+                for r in rows:
+                    w.writerow([r["rater"], seeds[r["rater"]], r["position"], r["item"],
+                                r["condition"], r["value"], r["answered"]])
+
+        return write_with(path, write)
 
     # -- objective figures saved with the study -------------------------------------------
 
@@ -474,12 +482,18 @@ class Study:
                             (arc, system, item))
         dst.execute("PRAGMA journal_mode=DELETE")
         dst.close()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-            z.write(tmp, "study.db")
-            for arc, src in files.items():
-                z.write(src, arc)
-        tmp.unlink()
-        return out
+        from models.files import write_with
+
+        def write(part: Path) -> None:
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+                z.write(tmp, "study.db")
+                for arc, src in files.items():
+                    z.write(src, arc)
+
+        try:
+            return write_with(out, write)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def import_bundle(cls, bundle: str | Path, folder: str | Path) -> Study:

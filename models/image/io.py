@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.files import save_picture
 from models.image.framing import Chooser, border, frame_glyph, frame_object, is_framed
 
 
@@ -171,8 +172,7 @@ def save_image(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
     img = Image.fromarray(arr)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    img.save(path)
-    return Path(path)
+    return save_picture(img, path)
 
 
 def enlarge(arr: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:
@@ -195,8 +195,7 @@ def save_strip(images: np.ndarray, path: str | Path, gap: int = 2, scale: int = 
     strip = np.full((h, n * w + (n - 1) * gap, 3), 255, np.uint8)
     for i in range(n):
         strip[:, i * (w + gap): i * (w + gap) + w] = arr[i]
-    Image.fromarray(strip).save(path)
-    return Path(path)
+    return save_picture(Image.fromarray(strip), path)
 
 
 def save_gif(images: np.ndarray, path: str | Path, fps: float = 20.0, scale: int = 2,
@@ -206,6 +205,5 @@ def save_gif(images: np.ndarray, path: str | Path, fps: float = 20.0, scale: int
     frames = [Image.fromarray(a) for a in enlarge(to_uint8(images), scale, smooth)]
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
-    frames[0].save(path, save_all=True, append_images=frames[1:], loop=0,
-                   duration=int(1000 / fps), optimize=False, disposal=2)
-    return Path(path)
+    return save_picture(frames[0], path, save_all=True, append_images=frames[1:], loop=0,
+                        duration=int(1000 / fps), optimize=False, disposal=2)

@@ -41,6 +41,7 @@ from models.image.io import save_image, to_uint8
 from models.protocol import Capability, JobContext
 from models.registry import Registry
 from models.tasks.pictures import picture_for_model
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import DocCommand, Panel, ParamCommand, StudioContext, ask_png
 from studio.panels.latent import IMAGE_FILTER, open_dataset, paste_picture, read_picture
@@ -360,7 +361,7 @@ class AttributesPanel(Panel):
 
     # -- sources ----------------------------------------------------------------------------
     def _on_open_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open picture", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "picture", "Open picture", IMAGE_FILTER)
         if path:
             self.open_file(path)
 

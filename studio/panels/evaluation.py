@@ -37,6 +37,7 @@ from models.eval.study import ACR_LABELS, Study, StudyError, Trial, check_stimul
 from models.image.io import ImageLoadError, read_picture_rgb
 from models.tasks.metrics import compute_metric, metric_value
 from studio.jobs import describe_error
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext, with_suffix
 from studio.state.evaluation import EvaluationState, NotPlayed
@@ -102,7 +103,7 @@ class NewStudyDialog(QDialog):
         self.setMinimumWidth(max(560, self.sizeHint().width()))
 
     def _on_add_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "System folder")
+        folder = dialogs.folder(self, "study", "System folder")
         if folder:
             self.systems_edit.appendPlainText(f"{Path(folder).name}={folder}")
 
@@ -118,7 +119,7 @@ class NewStudyDialog(QDialog):
         if self.create is None:
             self.accept()
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save study as", "study.db", STUDY_FILTER)
+        path = dialogs.save_file(self, "study", "Save study as", "study.db", STUDY_FILTER)
         path = with_suffix(path, ".db", (".db", ".sqlite"))
         if path:
             self.submit(path)
@@ -405,7 +406,7 @@ class EvaluationPanel(Panel):
         self.new_study_dialog()
 
     def _on_open_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open study", "", STUDY_FILTER)
+        path = dialogs.open_file(self, "study", "Open study", STUDY_FILTER)
         if path:
             self.open_file(path)
 
@@ -754,30 +755,39 @@ class EvaluationPanel(Panel):
         self.plot.setXRange(-0.6, max(len(names) - 0.4, 0.6))
 
     def _on_csv_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export ratings", "ratings.csv", "CSV (*.csv)")
-        path = with_suffix(path, ".csv")
+        path = with_suffix(dialogs.save_file(self, "study", "Export ratings", "ratings.csv",
+                                             "CSV (*.csv)"), ".csv")
         if path and self.study is not None:
-            self.study.write_csv(path)
-            self.message.emit(f"Wrote {path}")
+            self._write(path, lambda tmp: self.study.write_csv(tmp))
 
     def _on_json_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export results", "results.json",
-                                              "JSON (*.json)")
-        path = with_suffix(path, ".json")
+        path = with_suffix(dialogs.save_file(self, "study", "Export results", "results.json",
+                                             "JSON (*.json)"), ".json")
         if path and self.study is not None:
-            Path(path).write_text(json.dumps(self.study.results(), indent=2))
-            self.message.emit(f"Wrote {path}")
+            text = json.dumps(self.study.results(), indent=2)
+            self._write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
     def _on_bundle_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export study for other raters",
-                                              "study-bundle.zip", "Zip (*.zip)")
-        path = with_suffix(path, ".zip")
-        if path and self.study is not None:
-            self.study.export_bundle(path)
+        path = with_suffix(dialogs.save_file(self, "study", "Export study for other raters",
+                                             "study-bundle.zip", "Zip (*.zip)"), ".zip")
+        if path and self.study is not None and self._write(path, self.study.export_bundle):
             self.message.emit(f"Wrote {path}: unpack it with 'latent-studio study import'")
 
+    def _write(self, path: str, write: Callable[[Path], object]) -> bool:
+        """Write ``path`` whole or not at all (models.files.write_with), saying what went
+        wrong in our words."""
+        from models.files import os_error_words, write_with
+
+        try:
+            write_with(path, write)
+        except OSError as exc:
+            self.error.emit(os_error_words(exc, path), "")
+            return False
+        self.message.emit(f"Wrote {path}")
+        return True
+
     def _on_merge_clicked(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Merge ratings from", "", STUDY_FILTER)
+        paths = dialogs.open_files(self, "study", "Merge ratings from", STUDY_FILTER)
         if self.study is None:
             return
         for p in paths:
@@ -792,7 +802,7 @@ class EvaluationPanel(Panel):
     # -- metrics --------------------------------------------------------------------------
 
     def _pick_dir(self, edit: QLineEdit) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder")
+        folder = dialogs.folder(self, "picture", "Folder")
         if folder:
             edit.setText(folder)
 

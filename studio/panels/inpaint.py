@@ -54,6 +54,7 @@ from models.registry import Registry
 from models.samplers.repaint import PRESETS
 from models.tasks import generate as gen
 from models.tasks import inpaint as ip
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png
 from studio.panels.latent import IMAGE_FILTER, keep_source, paste_picture
@@ -655,8 +656,7 @@ class InpaintPanel(Panel):
             self.push_param("loras", self.doc.loras, loras)
 
     def _add_lora_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add a LoRA", "",
-                                              "LoRA (*.safetensors)")
+        path = dialogs.open_file(self, "checkpoint", "Add a LoRA", "LoRA (*.safetensors)")
         if path:
             self.add_lora(path)
 
@@ -678,8 +678,8 @@ class InpaintPanel(Panel):
                             tuple(self.doc.embeddings) + (str(path),))
 
     def _add_embedding_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add an embedding", "",
-                                              "Embeddings (*.safetensors *.pt *.bin)")
+        path = dialogs.open_file(self, "checkpoint", "Add an embedding",
+                                 "Embeddings (*.safetensors *.pt *.bin)")
         if path:
             self.add_embedding(path)
 
@@ -930,7 +930,7 @@ class InpaintPanel(Panel):
                              on_result=done, on_error=self.error.emit)
 
     def _open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open picture", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "picture", "Open picture", IMAGE_FILTER)
         if path:
             self.open_file(path)
 
@@ -967,7 +967,7 @@ class InpaintPanel(Panel):
         self.set_picture(np.ascontiguousarray(rgb, np.uint8), label)
 
     def _mask_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open mask", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "picture", "Open mask", IMAGE_FILTER)
         if path:
             self.open_mask(path)
 

@@ -58,6 +58,8 @@ from models.registry import Registry
 from models.tasks.latent import export_frames
 from models.tasks.pictures import far_warning, picture_for_model
 from studio.library import LatentLibrary
+from models.files import save_picture
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import (
     Panel,
@@ -118,7 +120,7 @@ def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str
     out.mkdir(parents=True, exist_ok=True)
     rgb = to_uint8(images)
     for k, img in enumerate(rgb):
-        Image.fromarray(img).save(out / f"{model}-seed{seed}-{k:04d}.png")
+        save_picture(Image.fromarray(img), out / f"{model}-seed{seed}-{k:04d}.png")
     return str(out)
 
 
@@ -696,7 +698,7 @@ class LatentPanel(Panel):
         self._push_param("model", self.model, info.name)
 
     def _on_open_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "picture", "Open image", IMAGE_FILTER)
         if path:
             self.open_file(path)
 
@@ -999,7 +1001,7 @@ class LatentPanel(Panel):
             return
         filters = {"strip": "Strip (*.png)", "gif": "Animated GIF (*.gif)"}
         chosen = filters.get(kind, f"{filters['strip']};;{filters['gif']}")
-        out, used = QFileDialog.getSaveFileName(self, "Export morph", "", chosen)
+        out, used = dialogs.save_file_as(self, "picture", "Export morph", "", chosen)
         if out:
             self.export_to(out, "gif" if used == filters["gif"] else "strip")
 

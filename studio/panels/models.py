@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.jobs import describe_error
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
 from studio.widgets.record_view import RecordView
@@ -93,7 +94,7 @@ class ModelsPanel(Panel):
         self.card_view.set_record(card)
 
     def _on_open_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open Checkpoint", "", self.open_filter)
+        path = dialogs.open_file(self, "checkpoint", "Open Checkpoint", self.open_filter)
         if path:
             self.open_file(path)
 

@@ -40,6 +40,7 @@ from models.protocol import BackendInfo, Capability, JobContext, MelSettings, Vo
 from models.tasks.audio import analyse_clip
 from models.tasks.audio import vocode as vocode_request
 from studio import audio
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
 from studio.state.spectral import ClipState, SpectralState
@@ -488,7 +489,7 @@ class SpectralPanel(Panel):
         self.error.emit(message, details)
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open audio", "", AUDIO_FILTER)
+        path = dialogs.open_file(self, "sound", "Open audio", AUDIO_FILTER)
         if path:
             self.open_file(path)
 
@@ -859,8 +860,8 @@ class SpectralPanel(Panel):
         if not self.original.size:
             self.message.emit("Nothing to export yet")
             return
-        out, _ = QFileDialog.getSaveFileName(self, "Export original and vocoded", "take.wav",
-                                             "WAV (*.wav)")
+        out = dialogs.save_file(self, "sound", "Export original and vocoded", "take.wav",
+                                "WAV (*.wav)")
         if out:
             clips = self._export_clips(out)
             self.ctx.jobs.submit(f"{self.name}-export", lambda *, ctx: write_clips(clips),

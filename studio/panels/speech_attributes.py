@@ -39,6 +39,7 @@ from models.audio.speech_edit import METHODS, EditResult, edit_audio
 from models.protocol import Capability, JobContext, MelSettings
 from models.registry import Registry
 from studio import audio
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import DocCommand, Panel, StudioContext, with_suffix
 from studio.panels.spectral import AUDIO_FILTER, TOP_DB
@@ -269,7 +270,7 @@ class SpeechAttributesPanel(Panel):
                              on_error=self.error.emit)
 
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open speech", "", AUDIO_FILTER)
+        path = dialogs.open_file(self, "sound", "Open speech", AUDIO_FILTER)
         if path:
             self.open_file(path)
 
@@ -575,8 +576,8 @@ class SpeechAttributesPanel(Panel):
         if self.result is None:
             self.message.emit("Apply first; there is nothing edited to export")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export edited speech", "edited.wav",
-                                              "WAV (*.wav)")
+        path = dialogs.save_file(self, "sound", "Export edited speech", "edited.wav",
+                                 "WAV (*.wav)")
         if path:
             self.export_to(path)
 

@@ -48,6 +48,7 @@ from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest
 from models.registry import Registry
 from models.tasks import stylemix as sm
 from studio.library import LatentLibrary
+from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import (
     Panel,
@@ -679,7 +680,7 @@ class StyleMixPanel(Panel):
         self.add_source(which, MixSource("picture", label, picture=rgb, note=note))
 
     def _open_dialog(self, which: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open picture", "", IMAGE_FILTER)
+        path = dialogs.open_file(self, "picture", "Open picture", IMAGE_FILTER)
         if path:
             self.open_picture_file(path, which)
 
@@ -959,8 +960,9 @@ class StyleMixPanel(Panel):
             if not path:
                 return
         img = Image.fromarray(self.grid_picture())
-        img.resize((img.width * EXPORT_SCALE, img.height * EXPORT_SCALE),
-                   Image.Resampling.NEAREST).save(path)
+        if not self._save(img.resize((img.width * EXPORT_SCALE, img.height * EXPORT_SCALE),
+                                     Image.Resampling.NEAREST), path):
+            return
         self.message.emit(f"Exported the grid to {path}")
 
     # -- write in this style --------------------------------------------------------------
@@ -1007,8 +1009,23 @@ class StyleMixPanel(Panel):
                 return
         rgb = to_uint8(self.line[None])[0]
         img = Image.fromarray(rgb)
-        img.resize((img.width * 4, img.height * 4), Image.Resampling.BICUBIC).save(path)
-        self.message.emit(f"Exported the line to {path}")
+        if self._save(img.resize((img.width * 4, img.height * 4), Image.Resampling.BICUBIC),
+                      path):
+            self.message.emit(f"Exported the line to {path}")
+
+    def _save(self, img: Image.Image, path: str) -> bool:
+        """Write a picture whole or not at all; a failure is said in our words."""
+        from models.files import os_error_words, save_picture
+
+        try:
+            save_picture(img, path)
+        except OSError as exc:
+            self.error.emit(os_error_words(exc, path), "")
+            return False
+        except ValueError as exc:
+            self.error.emit(str(exc), "")
+            return False
+        return True
 
     # -- sessions -------------------------------------------------------------------------
 

@@ -180,3 +180,48 @@ def test_exports_can_be_enlarged(tmp_path):
     assert np.all(a[:4, :4] == a[0, 0])
     gif = Image.open(save_gif(frames, tmp_path / "g.gif", scale=8))
     assert gif.size == (64, 64)
+
+
+def test_pictures_and_weights_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+    from PIL import Image
+
+    from models.checkpoints import save_checkpoint
+    from models.files import WriteError, os_error_words
+    from models.image.io import save_gif, save_image
+
+    out = tmp_path / "a.png"
+    save_image(np.zeros((8, 8, 3), np.float32), out)
+    before = out.read_bytes()
+    real = Image.Image.save
+
+    def full_disk(self, fp, *a, **k):
+        real(self, fp, *a, **k)
+        with open(fp, "r+b") as f:               # half of it got there, then the disk filled
+            f.truncate(10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    for write in (lambda: save_image(np.ones((8, 8, 3), np.float32), out),
+                  lambda: save_gif(np.ones((3, 8, 8, 3), np.float32), tmp_path / "m.gif")):
+        with pytest.raises(WriteError) as info:
+            write()
+        assert "the disk is full" in os_error_words(info.value, info.value.filename)
+    monkeypatch.undo()
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]      # nothing partial
+    from safetensors import torch as st
+
+    real_save = st.save_file
+    monkeypatch.setattr(st, "save_file", lambda t, p, metadata=None: (
+        real_save(t, p, metadata=metadata), open(p, "r+b").truncate(5),
+        (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))[-1])
+    import models.checkpoints as ck
+
+    monkeypatch.setattr(ck, "save_file", st.save_file)
+    with pytest.raises(WriteError):
+        save_checkpoint(tmp_path / "w.safetensors", {"x": torch.zeros(3)},
+                        {"family": "vae", "config": {}})
+    assert not (tmp_path / "w.safetensors").exists()

@@ -307,3 +307,55 @@ def test_the_first_window_fits_the_screen(qtbot, tiny_weights, tmp_path, monkeyp
     assert win.width() <= avail.width() and win.height() <= avail.height()
     assert win.width() >= 0.8 * avail.width() and win.height() >= 0.8 * avail.height()
     win.close()
+
+
+def test_file_dialogs_remember_the_folder_of_each_kind(window, tmp_path, monkeypatch):
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    pics, sounds = tmp_path / "pics", tmp_path / "sounds"
+    pics.mkdir()
+    sounds.mkdir()
+    Image.new("RGB", (8, 8)).save(pics / "a.png")
+    starts, answers = [], [str(pics / "a.png"), "", ""]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(
+        lambda parent, title, start, filters: (starts.append(start) or answers.pop(0), "")))
+    inpaint = window.show_panel("inpaint")
+    inpaint._open_dialog()                       # the first time: no folder remembered
+    window.jobs.wait_until_idle(10)
+    inpaint._open_dialog()                       # the next picture dialog starts there
+    window.show_panel("spectral")._choose_file()   # a sound dialog keeps its own folder
+    assert starts == ["", str(pics), ""]
+    again = MainWindow(registry=window.registry)   # remembered across starts
+    assert again.settings.value("dialogs/picture") == str(pics)
+    again.shutdown()
+
+
+def test_open_recent_lists_every_kind_and_opens_each_where_it_belongs(window, tmp_path):
+    import soundfile as sf
+    from PIL import Image
+
+    from studio import dialogs
+
+    pic, wav = tmp_path / "cat.png", tmp_path / "take.wav"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(pic)
+    sf.write(wav, np.zeros(1600, np.float32), 16000)
+    study, ckpt = tmp_path / "s.db", tmp_path / "mine.safetensors"
+    window.write_session(tmp_path / "r.lsession")
+    for p in (pic, wav, study, ckpt):
+        dialogs.remember(window.settings, p)
+    window.recent_menu.aboutToShow.emit()
+    actions = window.recent_menu.actions()
+    sections = [a.text() for a in actions if a.isSeparator()]
+    assert sections == ["Sessions", "Pictures", "Sounds", "Studies", "Checkpoints"]
+    names = [a.text() for a in actions if not a.isSeparator()]
+    assert names == ["r.lsession", "cat.png", "take.wav", "s.db", "mine.safetensors"]
+    window.show_panel("latent")
+    next(a for a in actions if a.text() == "take.wav").trigger()   # a sound: the Spectrogram
+    assert window.current_panel().name == "spectral"
+    window.jobs.wait_until_idle(20)
+    assert window.panels["spectral"].original.size == 1600
+    next(a for a in window.recent_menu.actions() if a.text() == "s.db").trigger()
+    # The study was never made: said, and dropped from the list.
+    assert "no longer there" in window.status.error_label.text()
+    assert str(study) not in window._recent()

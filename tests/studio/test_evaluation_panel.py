@@ -323,3 +323,38 @@ def test_the_metrics_table_shows_the_open_studys_results(panel, systems, tmp_pat
     assert panel.metrics_table.rowCount() == 0           # not the previous study's rows
     panel.open_file(str(tmp_path / "a.db"))
     assert panel.metrics_table.rowCount() == 1 and panel.metric_results[0]["fid"] == 12.5
+
+
+def test_exports_are_whole_or_nothing_and_failures_are_in_our_words(panel, systems, tmp_path,
+                                                                    monkeypatch):
+    import errno
+
+    from studio import dialogs
+
+    assert panel.create_study(str(tmp_path / "w.db"), "mos", systems)
+    panel.start("wes")
+    panel.answer(4)
+    out = tmp_path / "results.json"
+    out.write_text("earlier")
+    monkeypatch.setattr(dialogs, "save_file", lambda *a: str(out))
+    real = Path.write_text
+
+    def full_disk(self, text, *a, **k):
+        real(self, text[: len(text) // 3])       # what got there before the disk filled
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    panel._on_json_clicked()
+    status = panel.window().status
+    assert status.error_label.text() == f"{out}: the disk is full (nothing was written; " \
+                                        "the earlier file is kept)"
+    assert out.read_text() == "earlier" and not list(tmp_path.glob(".*.part"))
+    monkeypatch.setattr(Path, "write_text", real)
+    gone = tmp_path / "gone" / "ratings.csv"
+    monkeypatch.setattr(dialogs, "save_file", lambda *a: str(gone))
+    panel._on_csv_clicked()
+    assert status.error_label.text() == f"{gone}: folder {gone.parent} does not exist"
+    monkeypatch.setattr(dialogs, "save_file", lambda *a: str(tmp_path / "r.csv"))
+    panel._on_csv_clicked()
+    assert (tmp_path / "r.csv").read_text().startswith("rater,seed")
+    assert status.error_label.text() == ""
