@@ -101,6 +101,12 @@ class Player:
         self._done.set()
         self.rate = 0
         self.error: str = ""
+        # Of the clip playing (or played last): blocks the device ran out of audio in
+        # (PortAudio's output underflow: heard as a click or gap), and blocks that did not
+        # follow on from the one before (never, short of a bug: playback is gapless).
+        self.underflows = 0
+        self.gaps = 0
+        self._next = -1
 
     @property
     def position(self) -> int:
@@ -142,6 +148,7 @@ class Player:
                 if not self._loop[0] <= self._pos < self._loop[1]:
                     self._pos = self._loop[0]
             self._start = self._pos
+            self.underflows, self.gaps, self._next = 0, 0, self._pos
         self.rate = rate
         self.error = ""
         self._done.clear()
@@ -160,6 +167,8 @@ class Player:
     def _callback(self, outdata, frames, when, status) -> None:
         sd = _sd()
         with self._lock:
+            if status.output_underflow:
+                self.underflows += 1
             out = outdata[:, 0]
             filled = 0
             dac = float(when.outputBufferDacTime)
@@ -168,10 +177,13 @@ class Player:
                 n = min(frames - filled, end - self._pos)
                 if n <= 0:
                     if self._loop:
-                        self._pos = self._loop[0]
+                        self._pos = self._next = self._loop[0]
                         continue
                     out[filled:] = 0.0
                     raise sd.CallbackStop
+                if self._pos != self._next:
+                    self.gaps += 1
+                self._next = self._pos + n
                 out[filled:filled + n] = self._audio[self._pos:self._pos + n]
                 self._marks.append((dac + filled / self.rate, self._pos, n))
                 self._pos += n

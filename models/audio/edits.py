@@ -5,7 +5,9 @@ replay it on the original mel. Coordinates are in frames (time) and mel bins (fr
 
 - ``{"op": "brush", "points": [[t, f], ...], "size": r, "softness": s, "gain_db": g}``
   adds ``g`` dB under a round brush of radius ``r`` along the stroke; softness in [0, 1] is the
-  fraction of the radius over which the effect fades out.
+  fraction of the radius over which the effect fades out. With ``"from_db": b`` a positive
+  gain adds to at least ``b`` dB (the editor's lowest shown level), so painting on silence
+  makes energy there.
 - ``{"op": "erase", "points": ..., "size": r, "softness": s}``: pulls the level to the floor.
 - ``{"op": "gain", "rect": [t0, t1, f0, f1], "gain_db": g}``: a selection louder or softer.
 - ``{"op": "delete", "rect": [...]}``: a selection to the floor.
@@ -80,7 +82,14 @@ def apply(mel: np.ndarray, op: dict[str, Any]) -> np.ndarray:
     kind = op.get("op")
     if kind == "brush":
         w = _stroke_weight(out.shape, op["points"], op["size"], op.get("softness", 0.5))
-        out += w * float(op["gain_db"]) * DB_TO_LN
+        gain = float(op["gain_db"]) * DB_TO_LN
+        if "from_db" in op and gain > 0:
+            # Adding energy where there is next to none (silence, far below what is shown)
+            # starts from ``from_db``: the stroke is heard and seen, not lost under the floor.
+            base = np.maximum(out, float(op["from_db"]) * DB_TO_LN)
+            out = out * (1.0 - w) + (base + gain) * w
+        else:
+            out += w * gain
     elif kind == "erase":
         w = _stroke_weight(out.shape, op["points"], op["size"], op.get("softness", 0.5))
         out = out * (1 - w) + FLOOR * w

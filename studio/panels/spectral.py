@@ -51,6 +51,7 @@ from studio.widgets.spectrogram import SpectrogramView
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.aiff *.aif);;All files (*)"
 TOOLS = ("pan", "brush", "eraser", "select")
 TOP_DB = 80.0
+BRUSH_SIZE, BRUSH_GAIN_DB = 6, 18     # the brush's defaults (bins, dB)
 LIVE_S = 10.0          # seconds of a take shown live while recording
 EMPTY_S = 5.0          # seconds the time axis spans before there is a clip
 
@@ -212,9 +213,12 @@ class SpectralPanel(Panel):
             b.clicked.connect(lambda _=False, t=tool: self.set_tool(t))
             row.addWidget(b)
         self.tool_buttons["pan"].setChecked(True)
-        self.size_spin = self._spin(row, "size", 1, 40, 4, " bins", 1)
+        # Defaults a first stroke can be seen with, on speech and on silence alike: a
+        # brush adds energy (18 dB is 22% of the 80 dB colour range; the eraser takes it
+        # away), 6 bins wide with a soft edge.
+        self.size_spin = self._spin(row, "size", 1, 40, BRUSH_SIZE, " bins", 1)
         self.soft_spin = self._spin(row, "soft", 0, 1, 0.5, "", 0.1)
-        self.gain_spin = self._spin(row, "gain", -60, 30, -12, " dB", 1)
+        self.gain_spin = self._spin(row, "gain", -60, 30, BRUSH_GAIN_DB, " dB", 1)
         self.view_combo = QComboBox()
         self.view_combo.addItems(["Mel", "Linear"])
         self.view_combo.currentIndexChanged.connect(self._view_changed)
@@ -519,6 +523,8 @@ class SpectralPanel(Panel):
                               "softness": float(self.soft_spin.value())}
         if op["op"] == "brush":
             op["gain_db"] = float(self.gain_spin.value())
+            if self.frames:            # the lowest level shown: a stroke on silence shows
+                op["from_db"] = round(float(mel_to_db(self.mel0).max()) - TOP_DB, 2)
         return op
 
     def _on_stroke(self, points: list, finished: bool) -> None:
@@ -798,6 +804,10 @@ class SpectralPanel(Panel):
         elif self.play_btn.text() != "▶ Play":
             self.play_btn.setText("▶ Play")
             self.playhead.setValue(self.cursor / self.mel_settings.frame_rate)
+            if self.player.underflows:     # the device ran dry: say so, not only in ALSA's log
+                self.message.emit(
+                    f"Playback stuttered {self.player.underflows} time(s): the computer was "
+                    "too busy to feed the sound device (try again when jobs have finished)")
 
     # --- vocoding ----------------------------------------------------------------------------
 

@@ -286,7 +286,7 @@ class SpeechAttributesPanel(Panel):
             self.error.emit("The clip is shorter than 0.25 s; nothing to analyse", "")
             return
         new = SpeechAttributesDoc(model=self.doc.model, vocoder=self.doc.vocoder, audio=x,
-                                  label=label)
+                                  label=label, source_rate=int(rate))
         self.undo_stack.push(DocCommand(self, f"Clip: {label}", new.state()))
 
     def _toggle_record(self, on: bool) -> None:
@@ -581,15 +581,18 @@ class SpeechAttributesPanel(Panel):
         if path:
             self.export_to(path)
 
-    def export_to(self, path: str) -> Path | None:
-        """Write the edited speech as WAV (a name typed without ``.wav`` gets it)."""
+    def export_to(self, path: str, rate: int | None = None) -> Path | None:
+        """Write the edited speech as WAV (a name typed without ``.wav`` gets it) at the
+        clip's own rate (a 44.1 kHz recording comes back at 44.1 kHz), or at ``rate``."""
         path = with_suffix(path, ".wav")
+        rate = int(rate or self.doc.source_rate or RATE)
+        audio = self.result if rate == RATE else resample(self.result, RATE, rate)
         try:
-            out = write_wav(path, self.result, RATE)
+            out = write_wav(path, audio, rate)
         except AudioFileError as exc:             # our words: the disk is full, ...
             self.error.emit(str(exc), "")
             return None
-        self.message.emit(f"Exported {Path(path).name}")
+        self.message.emit(f"Exported {Path(path).name} ({rate / 1000:g} kHz)")
         return out
 
     # -- sessions -------------------------------------------------------------------------

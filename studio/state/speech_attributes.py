@@ -28,6 +28,7 @@ class SpeechAttributesDoc:
     drawn: np.ndarray | None = None          # Hz per frame; NaN where not drawn, 0 unvoiced
     keep_formants: bool = True               # pitch moves, the vowels' envelope stays
     regenerate: bool = False                 # the whole clip through the model and vocoder
+    source_rate: int = 0                     # the clip's own rate (exports keep it); 0: ours
 
     def changes(self) -> dict[str, float]:
         out = {"pitch": self.pitch, "loudness": self.loudness, "snr": self.snr,
@@ -71,7 +72,8 @@ class SpeechAttributesDoc:
         return {"model": self.model, "vocoder": self.vocoder, "audio": self.audio,
                 "label": self.label, "pitch": self.pitch, "loudness": self.loudness,
                 "snr": self.snr, "c50": self.c50, "drawn": self.drawn,
-                "keep_formants": self.keep_formants, "regenerate": self.regenerate}
+                "keep_formants": self.keep_formants, "regenerate": self.regenerate,
+                "source_rate": self.source_rate}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SpeechAttributesDoc:
@@ -90,4 +92,5 @@ class SpeechAttributesDoc:
                    snr=opt(state.get("snr"), *SNR_RANGE), c50=opt(state.get("c50"), *C50_RANGE),
                    drawn=arr(state.get("drawn")),
                    keep_formants=bool(state.get("keep_formants", True)),
-                   regenerate=bool(state.get("regenerate", False)))
+                   regenerate=bool(state.get("regenerate", False)),
+                   source_rate=int(state.get("source_rate", 0) or 0))

@@ -453,3 +453,49 @@ def test_bigvgan_and_vocos_folders_edit_and_vocode_in_the_panel(studio, tmp_path
     shot = win.grab()
     if os.environ.get("LATENT_STUDIO_SHOTS"):
         shot.save(os.path.join(os.environ["LATENT_STUDIO_SHOTS"], f"spectral-{kind}.png"))
+
+
+def test_a_stroke_with_the_default_brush_can_be_seen(studio):
+    """On speech and on silence: the colours under the stroke's core change by at least a
+    sixth of the colour range (the old default, -12 dB, left silence exactly as it was)."""
+    win, panel = studio
+    clip = np.concatenate([np.zeros(8000, np.float32), speech()[:16000]])
+    panel.load_audio(clip, 16000)
+    from models.audio.features import mel_to_db
+
+    lo_hi = tuple(float(v) for v in panel.plot.image.getLevels())
+
+    def shown(mel):
+        return np.clip(mel_to_db(mel), *lo_hi)
+
+    before = shown(panel.mel)
+    frames = panel.frames
+    panel.set_tool("brush")
+    for start in (5, frames - 40):                # in the silence, then in the speech
+        op = panel._stroke_op([[start, 30], [start + 30, 30]])
+        after = shown(edits.apply(panel.mel, op))
+        core = np.s_[28:33, start + 2:start + 28]
+        change = float(np.abs(after[core] - before[core]).mean()) / (lo_hi[1] - lo_hi[0])
+        assert change >= 1 / 6, (start, change)
+
+
+def test_playback_is_gapless_beside_a_job_and_a_stutter_is_said(studio, qtbot, virtual_audio):
+    """A clip plays to its end on the (virtual) device, every block following the one
+    before and the device never running dry, while the window vocodes in the background."""
+    win, panel = studio
+    panel.load_audio(speech()[:24000], 16000)
+    panel.params.set_value("iters", 32)
+    panel.vocode()                                   # a job running while it plays
+    panel.play()
+    qtbot.waitUntil(lambda: not panel.player.playing, timeout=10000)
+    win.jobs.wait_until_idle(30)
+    assert panel.player.gaps == 0 and panel.player.underflows == 0
+    messages = []
+    panel.message.connect(messages.append)
+    qtbot.wait(100)
+    assert not any("stuttered" in m for m in messages)
+    # When the device does run dry, the user is told (not only ALSA's log).
+    panel.play()
+    panel.player.underflows = 3
+    panel.player.stop()
+    qtbot.waitUntil(lambda: any("stuttered 3 time(s)" in m for m in messages), timeout=3000)

@@ -209,3 +209,20 @@ def test_without_a_clip_the_view_says_what_to_do(win):
     x0, x1 = p.plot.getViewBox().viewRange()[0]
     assert x0 == pytest.approx(0.0, abs=0.01) and x1 == pytest.approx(4.0, abs=0.01)
     assert not p.regen_button.isEnabled() and not p.play_button.isEnabled()
+
+
+def test_an_export_keeps_the_clips_own_rate_unless_asked(panel, qtbot, tmp_path):
+    from models.audio.io import resample
+
+    clip = read_audio(DATA / "unseen-fr4.flac", 16000).audio
+    panel.load_audio(resample(clip, 16000, 44100), 44100, "fr4 at 44.1 kHz")
+    settle(panel, qtbot)
+    panel.pitch_slider.setValue(20)
+    panel.regenerate()
+    settle(panel, qtbot)
+    y, rate = sf.read(panel.export_to(str(tmp_path / "edited.wav")))
+    assert rate == 44100 and abs(len(y) - panel.result.size * 44100 / 16000) <= 2
+    y, rate = sf.read(panel.export_to(str(tmp_path / "asked.wav"), rate=16000))
+    assert rate == 16000 and len(y) == panel.result.size
+    again = type(panel.doc).from_state(panel.state())          # kept in sessions
+    assert again.source_rate == 44100
