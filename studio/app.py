@@ -649,7 +649,9 @@ class MainWindow(QMainWindow):
         try:
             save_session(path, self.session_state())
         except OSError as exc:
-            self.status.show_error(f"Could not save the session to {path}: {exc.strerror}")
+            from models.files import os_error_words
+
+            self.status.show_error(f"The session was not saved: {os_error_words(exc, path)}")
             return False
         self.session_path = Path(path)
         for panel in self.panels.values():

@@ -53,12 +53,14 @@ def save_session(path: str | Path, panels: dict[str, dict[str, Any]]) -> Path:
     doc = {"format": FORMAT, "version": VERSION, "panels": _pack(panels, arrays, "p")}
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("session.json", json.dumps(doc, indent=1))
-        z.writestr("arrays.npz", buf.getvalue())
-    tmp.replace(path)
-    return path
+    from models.files import write_with
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("session.json", json.dumps(doc, indent=1))
+            z.writestr("arrays.npz", buf.getvalue())
+
+    return write_with(path, write)
 
 
 def load_session(path: str | Path) -> dict[str, dict[str, Any]]:

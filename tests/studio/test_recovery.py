@@ -197,3 +197,15 @@ def test_autosave_after_a_change_and_never_of_saved_work(qtbot, weights, tmp_pat
     other.write_bytes(b"x")
     assert autosave.leftovers() == []
     win.close()
+
+
+def test_a_session_that_cannot_be_written_says_why_and_stays_unsaved(qtbot, weights, tmp_path):
+    win = new_window(qtbot, weights)
+    win.show_panel("latent").fill_random()
+    win.jobs.wait_until_idle(20)
+    bad = tmp_path / "nowhere" / "s.lsession"
+    assert not win.write_session(bad)
+    assert win.status.error_label.text() == (f"The session was not saved: {bad}: folder "
+                                             f"{bad.parent} does not exist")
+    assert win.is_dirty() and not list(tmp_path.glob("**/*.part"))
+    win.close()
