@@ -127,8 +127,9 @@ def headless(folder: Path, steps: int, size: int) -> dict:
 
 def in_the_window(folder: Path, steps: int, size: int, gc_policy: bool = True) -> dict:
     """Largest gap of a 5 ms main-thread timer while the model loads, then generates."""
-    from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
+    from PySide6.QtCore import QCoreApplication
 
+    from bench.phases import PhaseGaps
     from models.registry import Registry
     from studio import gcpolicy
     from studio.app import MainWindow, ensure_app
@@ -141,38 +142,17 @@ def in_the_window(folder: Path, steps: int, size: int, gc_policy: bool = True) -
     panel = win.show_panel("inpaint")
     if gc_policy:
         gcpolicy.install(reg)                        # as run_gui does
-    clock = QElapsedTimer()
-    clock.start()
-    gaps: dict[str, list[float]] = {"switch": [], "load": [], "generate": []}
-    phase = ["switch"]
-    last = [clock.nsecsElapsed() / 1e6]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed() / 1e6
-        gaps[phase[0]].append(now - last[0])
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.setInterval(5)
-    ticker.timeout.connect(tick)
-    ticker.start()
-
-    def pump_until(done, limit: float) -> None:
-        t0 = time.monotonic()
-        while not done() and time.monotonic() - t0 < limit:
-            QCoreApplication.processEvents()
-            time.sleep(0.001)
+    gaps = PhaseGaps("switch")
+    pump_until = gaps.pump_until
 
     panel.backend_changed()
-    phase[0] = "switch"
     t0 = time.perf_counter()
     panel.model_combo.select(name)                   # starts loading in the long lane
     QCoreApplication.processEvents()                 # the panel shows the model's controls
     switch_ms = (time.perf_counter() - t0) * 1000
-    last[0] = clock.nsecsElapsed() / 1e6
-    phase[0] = "load"
+    gaps.enter("loading")
     pump_until(lambda: (name, "cpu") in reg.loaded(), 600)
-    phase[0] = "generate"
+    gaps.enter("generating")
     panel.prompt_combo.setEditText(PROMPT)
     panel.prompt_combo.lineEdit().editingFinished.emit()
     panel.steps_spin.setValue(steps)
@@ -180,16 +160,11 @@ def in_the_window(folder: Path, steps: int, size: int, gc_policy: bool = True) -
     panel.height_spin.setValue(size)
     panel.run()
     pump_until(lambda: panel._running is None, 1200)
-    ticker.stop()
+    gaps.stop()
     results = len(panel.doc.history)
     win.jobs.wait_until_idle(10)
     win.close()
-    return {"model_switch_ms": round(switch_ms, 1),
-            "largest_gap_ms_while_loading": round(max(gaps["load"] or [0.0]), 1),
-            "p99_9_gap_ms_while_loading": round(float(np.percentile(gaps["load"], 99.9)), 1),
-            "largest_gap_ms_while_generating": round(max(gaps["generate"] or [0.0]), 1),
-            "p99_9_gap_ms_while_generating": round(float(np.percentile(gaps["generate"],
-                                                                       99.9)), 1),
+    return {"model_switch_ms": round(switch_ms, 1), **gaps.report("loading", "generating"),
             "pictures_made": results}
 
 

@@ -91,8 +91,7 @@ def in_the_window(work: Path, kw: dict) -> dict:
     pickle (read and built in the io lane) and then while it draws a random pair (the
     strip's frames decoded in the interactive lane), with the studio's garbage-collector
     policy as ``make run`` has it."""
-    from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
-
+    from bench.phases import PhaseGaps
     from studio import gcpolicy
     from studio.app import MainWindow, ensure_app
     from tests.models.test_stylegan_pkl import write_pickle
@@ -107,28 +106,8 @@ def in_the_window(work: Path, kw: dict) -> dict:
     win.show()
     panel = win.show_panel("latent")
     gcpolicy.install(reg)
-    clock = QElapsedTimer()
-    clock.start()
-    gaps: dict[str, list[float]] = {"load": [], "generate": []}
-    phase = ["load"]
-    last = [clock.nsecsElapsed() / 1e6]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed() / 1e6
-        gaps[phase[0]].append(now - last[0])
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.setInterval(5)
-    ticker.timeout.connect(tick)
-    ticker.start()
-
-    def pump_until(done, limit: float) -> float:
-        t0 = time.monotonic()
-        while not done() and time.monotonic() - t0 < limit:
-            QCoreApplication.processEvents()
-            time.sleep(0.001)
-        return time.monotonic() - t0
+    gaps = PhaseGaps("loading")
+    pump_until = gaps.pump_until
 
     chosen: list[str] = []
     panel.register_checkpoint(str(path), then=lambda info: chosen.append(info.name))
@@ -138,8 +117,7 @@ def in_the_window(work: Path, kw: dict) -> dict:
     if errors:
         win.close()
         raise RuntimeError(errors[0])
-    phase[0] = "generate"
-    last[0] = clock.nsecsElapsed() / 1e6
+    gaps.enter("generating")
     panel.model_combo.select(chosen[0])
     t0 = time.monotonic()
     panel.fill_random()                       # A, then B: their tiles and the A → B frame
@@ -147,14 +125,10 @@ def in_the_window(work: Path, kw: dict) -> dict:
     panel.fill_random()
     pump_until(lambda: panel.frame_view.image() is not None and not win.jobs._live, 1800)
     generate_s = time.monotonic() - t0
-    ticker.stop()
+    gaps.stop()
     win.close()
     return {"load_s": round(load_s, 1), "generate_s": round(generate_s, 1),
-            "largest_gap_ms_while_loading": round(max(gaps["load"] or [0.0]), 1),
-            "p99_9_gap_ms_while_loading": round(float(np.percentile(gaps["load"], 99.9)), 1),
-            "largest_gap_ms_while_generating": round(max(gaps["generate"] or [0.0]), 1),
-            "p99_9_gap_ms_while_generating": round(float(np.percentile(gaps["generate"],
-                                                                       99.9)), 1)}
+            **gaps.report("loading", "generating")}
 
 
 def main() -> int:

@@ -97,13 +97,7 @@ def open_files(parent: QWidget, kind: str, title: str, filters: str) -> list[str
 
 def save_file(parent: QWidget, kind: str, title: str, name: str, filters: str) -> str:
     """Where to save ("" when cancelled): ``name`` in this kind's last folder."""
-    settings = settings_of(parent)
-    start = last_folder(settings, kind)
-    path, _ = QFileDialog.getSaveFileName(parent, title, str(Path(start) / name) if start
-                                          else name, filters)
-    if path:
-        remember(settings, path, kind, opened=False)
-    return path
+    return save_file_as(parent, kind, title, name, filters)[0]
 
 
 def folder(parent: QWidget, kind: str, title: str) -> str:

@@ -83,6 +83,13 @@ def make_tiny_stylegen(folder: Path, name: str = "tiny-stylegen", seed: int = 0)
     return save_checkpoint(folder / f"{name}.safetensors", net.state_dict(), card)
 
 
+def make_inpaint_weights(folder: Path) -> Path:
+    """A weights folder of a tiny diffusion model and a tiny VAE (the Inpainting panel's)."""
+    make_tiny_diffusion(folder)
+    make_tiny_vae(folder)
+    return folder
+
+
 def make_tiny_diffusion(folder: Path, name: str = "tiny-diffusion", seed: int = 0,
                         classes: str = "abc") -> Path:
     """A small seeded, untrained latent diffusion model (16 px, classes ``classes``) whose

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -36,8 +35,8 @@ from PySide6.QtWidgets import (
 from models.eval.study import ACR_LABELS, Study, StudyError, Trial, check_stimulus
 from models.image.io import ImageLoadError, read_picture_rgb
 from models.tasks.metrics import compute_metric, metric_value
-from studio.jobs import describe_error
 from studio import dialogs
+from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext, with_suffix
 from studio.state.evaluation import EvaluationState, NotPlayed

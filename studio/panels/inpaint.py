@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDoubleSpinBox,
-    QFileDialog,
     QFrame,
     QGridLayout,
     QGroupBox,
@@ -926,8 +925,9 @@ class InpaintPanel(Panel):
                 self.message.emit(f"{label}: {said}")
 
         self.ctx.jobs.submit(f"{self.name}-prepare", prepare_picture, self.ctx.registry,
-                             model, rgb, self.doc.frame_glyph and not keep_mask, lane="io", label=f"Reading {label}",
-                             on_result=done, on_error=self.error.emit)
+                             model, rgb, self.doc.frame_glyph and not keep_mask, lane="io",
+                             label=f"Reading {label}", on_result=done,
+                             on_error=self.error.emit)
 
     def _open_dialog(self) -> None:
         path = dialogs.open_file(self, "picture", "Open picture", IMAGE_FILTER)

@@ -26,7 +26,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -47,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from models.data import build_dataset, dataset_path
 from models.data.browse import DatasetIndex, load_index
+from models.files import save_picture
 from models.image.io import (
     flatten_alpha,
     open_picture,
@@ -57,9 +57,8 @@ from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
 from models.tasks.latent import export_frames
 from models.tasks.pictures import far_warning, picture_for_model
-from studio.library import LatentLibrary
-from models.files import save_picture
 from studio import dialogs
+from studio.library import LatentLibrary
 from studio.panels import register_panel
 from studio.panels.base import (
     Panel,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -15,8 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.jobs import describe_error
 from studio import dialogs
+from studio.jobs import describe_error
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
 from studio.widgets.record_view import RecordView

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -39,8 +38,7 @@ from models.audio.io import AudioFileError, fit_length, read_audio, resample, wr
 from models.protocol import BackendInfo, Capability, JobContext, MelSettings, VocodeRequest
 from models.tasks.audio import analyse_clip
 from models.tasks.audio import vocode as vocode_request
-from studio import audio
-from studio import dialogs
+from studio import audio, dialogs
 from studio.panels import register_panel
 from studio.panels.base import Panel, StudioContext
 from studio.state.spectral import ClipState, SpectralState

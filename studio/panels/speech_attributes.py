@@ -22,7 +22,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,8 +37,7 @@ from models.audio.io import AudioFileError, read_audio, resample, write_wav
 from models.audio.speech_edit import METHODS, EditResult, edit_audio
 from models.protocol import Capability, JobContext, MelSettings
 from models.registry import Registry
-from studio import audio
-from studio import dialogs
+from studio import audio, dialogs
 from studio.panels import register_panel
 from studio.panels.base import DocCommand, Panel, StudioContext, with_suffix
 from studio.panels.spectral import AUDIO_FILTER, TOP_DB

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -47,8 +46,8 @@ from models.image.io import open_picture, to_uint8
 from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest
 from models.registry import Registry
 from models.tasks import stylemix as sm
-from studio.library import LatentLibrary
 from studio import dialogs
+from studio.library import LatentLibrary
 from studio.panels import register_panel
 from studio.panels.base import (
     Panel,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from models.eval.study import Study, StudyError, Trial
+from studio.state import Events
 
 
 class NotPlayed(StudyError):
     """A rating given before the trial's samples played (the study counts it only after)."""
-from studio.state import Events
 
 
 class EvaluationState:

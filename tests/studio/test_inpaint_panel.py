@@ -11,15 +11,12 @@ from models.tasks import inpaint as ip
 from studio.app import MainWindow
 from studio.panels.inpaint import InpaintPanel
 from studio.session import load_session, save_session
-from tests.conftest import make_tiny_diffusion, make_tiny_vae
+from tests.conftest import make_inpaint_weights
 
 
 @pytest.fixture
 def weights(tmp_path):
-    folder = tmp_path / "weights"
-    make_tiny_diffusion(folder)
-    make_tiny_vae(folder)
-    return folder
+    return make_inpaint_weights(tmp_path / "weights")
 
 
 @pytest.fixture

@@ -8,15 +8,12 @@ import pytest
 
 from models.registry import Registry
 from studio.app import MainWindow
-from tests.conftest import make_tiny_diffusion, make_tiny_vae
+from tests.conftest import make_inpaint_weights, make_tiny_diffusion
 
 
 @pytest.fixture
 def weights(tmp_path):
-    folder = tmp_path / "weights"
-    make_tiny_diffusion(folder)
-    make_tiny_vae(folder)
-    return folder
+    return make_inpaint_weights(tmp_path / "weights")
 
 
 def new_window(qtbot, weights):
