@@ -106,6 +106,7 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
 MESSAGE_MS = 8000   # how long a status message stays
 ETA_AFTER_S = 1.5   # a job's time left is estimated once it has run this long
 SAY_END_AFTER_S = 2.0   # a job that ran this long says how it ended
+IDLE_MODEL_S = 600  # a model unused this long is freed (it loads again when next used)
 
 
 def _clock(seconds: float) -> str:
@@ -113,7 +114,6 @@ def _clock(seconds: float) -> str:
     s = int(round(seconds))
     h, m = divmod(s, 3600)
     return f"{h}:{m // 60:02d}:{m % 60:02d}" if h else f"{m // 60}:{m % 60:02d}"
-IDLE_MODEL_S = 600  # a model unused this long is freed (it loads again when next used)
 
 
 class StatusBar(QWidget):
@@ -394,6 +394,7 @@ class MainWindow(QMainWindow):
                      "Open a file in the current panel")
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent)
+        dialogs.migrate(self.settings)
         self._action(m, "Open &Checkpoint…", self.open_checkpoint_dialog, "Ctrl+Shift+O",
                      "Load your own model weights (.safetensors + .json card, or .pt)")
         m.addSeparator()

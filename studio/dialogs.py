@@ -77,6 +77,16 @@ def remember(settings: QSettings, path: str | Path, kind: str = "",
         settings.setValue(f"recent/{kind}", items[:MAX_RECENT])
 
 
+def migrate(settings: QSettings) -> None:
+    """The one recent list of earlier versions ("recent_files") into the lists per kind."""
+    old = settings.value("recent_files")
+    if old is None:
+        return
+    for path in reversed([old] if isinstance(old, str) else list(old or [])):
+        remember(settings, str(path))
+    settings.remove("recent_files")
+
+
 def open_file(parent: QWidget, kind: str, title: str, filters: str) -> str:
     """A file to open ("" when cancelled), starting in this kind's last folder."""
     settings = settings_of(parent)

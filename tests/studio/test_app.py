@@ -309,6 +309,21 @@ def test_the_first_window_fits_the_screen(qtbot, tiny_weights, tmp_path, monkeyp
     win.close()
 
 
+def test_the_recent_list_of_an_earlier_version_is_kept(tiny_weights, qtbot, tmp_path):
+    from studio.dialogs import make_settings
+
+    settings = make_settings()
+    settings.setValue("recent_files", [str(tmp_path / "new.lsession"), str(tmp_path / "a.png"),
+                                       str(tmp_path / "old.lsession")])
+    settings.sync()
+    win = MainWindow(registry=Registry(tiny_weights))
+    qtbot.addWidget(win)
+    assert win._recent() == [str(tmp_path / "new.lsession"), str(tmp_path / "old.lsession"),
+                             str(tmp_path / "a.png")]
+    assert win.settings.value("recent_files") is None
+    win.shutdown()
+
+
 def test_file_dialogs_remember_the_folder_of_each_kind(window, tmp_path, monkeypatch):
     from PIL import Image
     from PySide6.QtWidgets import QFileDialog
