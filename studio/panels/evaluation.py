@@ -513,6 +513,10 @@ class EvaluationPanel(Panel):
             self.trial_note.setStyleSheet("color: #204a87;")
             self.trial_note.setText(f"You rated this trial {self._answer_text(before)}; rate "
                                     "it again to change that.")
+        else:                          # nothing to wait for (any earlier hint is stale)
+            self.trial_note.setStyleSheet("")
+            self.trial_note.setText("Played to the end: rate it now." if self.doc.must_hear()
+                                    else "")
 
     def _answer_text(self, answer: Any) -> str:
         if self.study is None:

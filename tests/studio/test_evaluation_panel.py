@@ -274,6 +274,7 @@ def test_a_sound_counts_only_after_it_played_and_the_rater_can_go_back(
     assert "only after it played" in panel.trial_note.text()
     panel.mos_play.click()
     qtbot.waitUntil(lambda: panel.mos_buttons[4].isEnabled(), timeout=5000)
+    assert panel.trial_note.text() == "Played to the end: rate it now."
     panel.mos_buttons[4].click()
     assert panel.study.progress("pia") == (1, 4) and panel.trial is not first
     note = panel.trial_note.text().splitlines()
