@@ -931,7 +931,7 @@ def _write_real_voice_card(reg, name: str, res: dict) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from models.eval.study import Study
+    from models.eval.study import Study, json_safe
 
     if args.study_command == "create":
         systems = {}
@@ -964,7 +964,8 @@ def cmd_study(args: argparse.Namespace) -> int:
             res = study.results()
             if args.csv:
                 study.write_csv(args.csv)
-            print(json.dumps(res, indent=2) if args.json else _format_results(res))
+            print(json.dumps(json_safe(res), indent=2, allow_nan=False) if args.json
+                  else _format_results(res))
     finally:
         study.close()
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import sqlite3
 import time
 import uuid
@@ -538,6 +539,18 @@ class Study:
             return added
         finally:
             other.close()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity (an sd or interval of one rating) as None, so
+    the JSON written is JSON every reader takes (json.dumps would write NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _ci_json(ci: stats.MeanCI) -> dict[str, float]:

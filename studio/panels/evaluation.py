@@ -32,7 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from models.eval.study import ACR_LABELS, Study, StudyError, Trial, check_stimulus
+from models.eval.study import (
+    ACR_LABELS,
+    Study,
+    StudyError,
+    Trial,
+    check_stimulus,
+    json_safe,
+)
 from models.image.io import ImageLoadError, read_picture_rgb
 from models.tasks.metrics import compute_metric, metric_value
 from studio import dialogs
@@ -767,7 +774,7 @@ class EvaluationPanel(Panel):
         path = with_suffix(dialogs.save_file(self, "study", "Export results", "results.json",
                                              "JSON (*.json)"), ".json")
         if path and self.study is not None:
-            text = json.dumps(self.study.results(), indent=2)
+            text = json.dumps(json_safe(self.study.results()), indent=2, allow_nan=False)
             self._write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
     def _on_bundle_clicked(self) -> None:

@@ -63,3 +63,17 @@ def test_box_stats():
     assert b.median == 25 and b.q1 == 12.5 and b.q3 == 37.5
     assert b.high == 40  # 1000 is an outlier beyond 1.5 IQR
     assert np.isclose(b.ci.mean, 1100 / 6)
+
+
+def test_results_json_of_one_rating_is_valid_json():
+    """One rating has no sd or interval: written as null, never NaN (not JSON)."""
+    import json
+
+    from models.eval.study import json_safe
+
+    res = {"mos": {"a": {"mean": 4.0, "sd": float("nan"), "ci95": [float("nan"), 4.0],
+                         "n": 1}}, "inf": float("inf")}
+    text = json.dumps(json_safe(res), allow_nan=False)
+    back = json.loads(text)
+    assert back["mos"]["a"]["sd"] is None and back["mos"]["a"]["ci95"] == [None, 4.0]
+    assert back["inf"] is None and back["mos"]["a"]["mean"] == 4.0
