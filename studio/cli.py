@@ -399,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--out-dir", type=Path, help="output folder (with --pairs)")
     _prompt_arguments(ip, inpaint=True)
 
+    rp = sub.add_parser("recipe", help="print how an output was made (its recipe) as JSON")
+    rp.add_argument("output", type=Path, metavar="OUT")
+    ry = sub.add_parser("replay", help="make an output again from its recipe")
+    ry.add_argument("source", type=Path, metavar="OUT_OR_RECIPE")
+    ry.add_argument("--out", type=Path, help="where to write (default: NAME-replay beside it)")
+    ry.add_argument("--check", action="store_true",
+                    help="compare with the output given: print identical or different "
+                    "(exit 0 or 1)")
+    ry.add_argument("--allow-changed", action="store_true",
+                    help="run even when the model or an input is missing or has changed")
     ge = sub.add_parser("generate", help="text-to-image (or img2img with --image) with a "
                         "Stable Diffusion checkpoint")
     ge.add_argument("--model", required=True, metavar="PATH",
@@ -1201,24 +1211,40 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
             seed=args.seed, feather=args.feather)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    meta = {"model": name, **options.describe(info.classes)}
+    from models import device as devices
+    from models.recipe import Recipe
+    from models.tasks import runner
+
+    params = {"sampler": options.sampler, "steps": options.total_steps,
+              "repaint": options.repaint, "guidance": options.guidance,
+              "label": options.label, "seed": options.seed, "feather": options.feather,
+              "frame_glyph": bool(args.frame_glyph), "scale": int(args.scale),
+              "config": str(args.config) if args.config else ""}
 
     def one(image: Path, mask: Path, out: Path, where: str = "") -> None:
-        try:
-            prep = ip.read_pair(reg, name, image, mask, args.frame_glyph)
-            result = ip.run(reg, name, prep.image, prep.mask, options)
-        except (ImageLoadError, ValueError) as exc:
-            raise CLIError(f"{where}{exc}") from None
-        if prep.note:
-            print(f"{image}: {prep.note}", file=sys.stderr)
         if not out.suffix:
             out = out.with_suffix(".png")
+        for given in (image, mask):
+            if not Path(given).is_file():
+                raise CLIError(f"{where}{given}: no such file")
+        # The run is its recipe, run by the one runner that 'replay' uses too.
         try:
-            ip.save_with_metadata(prep.shown(result), out,
-                                  {**meta, "source": image.name, "mask": mask.name},
-                                  scale=args.scale)
-        except (OSError, ValueError) as exc:
-            raise CLIError(f"{out}: could not write the picture ({exc})") from None
+            recipe = Recipe.of("inpaint", params, model_info=info,
+                               inputs={"picture": image, "mask": mask},
+                               device=devices.current_device())
+        except OSError as exc:
+            raise CLIError(f"{where}{exc.filename or image}: cannot be read "
+                           f"({exc.strerror or exc})") from None
+        try:
+            note = runner.run(reg, recipe, out)
+        except (ImageLoadError, ValueError) as exc:
+            raise CLIError(f"{where}{exc}") from None
+        except OSError as exc:
+            from models.files import os_error_words
+
+            raise CLIError(os_error_words(exc, out)) from None
+        if note:
+            print(f"{image}: {note}", file=sys.stderr)
         print(out)
 
     if args.pairs is None:
@@ -1239,6 +1265,65 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     for image, mask, out, where in jobs:
         one(image, mask, out, where)
     return 0
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    """The recipe of an output, as JSON (itself a valid RECIPE.json)."""
+    from models.recipe import INLINE_MAX, RecipeError, read_recipe
+
+    try:
+        recipe = read_recipe(args.output)
+    except RecipeError as exc:
+        raise CLIError(str(exc)) from None
+    big = any(v.size > INLINE_MAX for v in recipe.arrays.values())
+    print(json.dumps(recipe.to_json(args.output.with_suffix(".npz") if big else None),
+                     indent=2))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Run an output's recipe (or a RECIPE.json) again; --check compares the bytes."""
+    import tempfile
+
+    from models.recipe import RecipeError, read_recipe
+    from models.tasks import runner
+
+    src = args.source
+    try:
+        recipe = read_recipe(src)
+    except RecipeError as exc:
+        raise CLIError(str(exc)) from None
+    problems = recipe.problems()
+    if problems and not args.allow_changed:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CLIError(f"{problems[0]}{more}; --allow-changed runs it anyway")
+    for p in problems:
+        print(f"latent-studio: warning: {p}", file=sys.stderr)
+    is_output = src.suffix.lower() != ".json"
+    if args.check and not is_output:
+        raise CLIError("--check compares with an output file: give the output, not a recipe")
+    scratch = None
+    out = args.out
+    if out is None:
+        if args.check:
+            scratch = tempfile.TemporaryDirectory(prefix="replay-")
+            out = Path(scratch.name) / src.name
+        else:
+            out = src.with_name(f"{src.stem}-replay{src.suffix if is_output else '.png'}")
+    try:
+        try:
+            runner.run(_registry(), recipe, out)
+        except RecipeError as exc:
+            raise CLIError(str(exc)) from None
+        if not args.check:
+            print(out)
+            return 0
+        same = out.read_bytes() == src.read_bytes()
+        print("identical" if same else "different")
+        return 0 if same else 1
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def _lora_list(items: list[str]) -> tuple[tuple[str, float], ...]:
@@ -1540,6 +1625,8 @@ def cmd_attributes(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
+    "recipe": cmd_recipe,
+    "replay": cmd_replay,
     "attributes": cmd_attributes,
     "directions": cmd_directions,
     "vocode": cmd_vocode,

@@ -234,7 +234,7 @@ def run(registry: Registry, model: str, image: np.ndarray, mask: np.ndarray,
 
 
 def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, str],
-                       scale: int = 1) -> Path:
+                       scale: int = 1, recipe: Any = None) -> Path:
     """An (H, W, 3) uint8 picture as PNG with ``meta`` as text chunks (what made it),
     written atomically: to a temporary name beside it, renamed once complete, so a full
     disk or a kill leaves no half-written picture."""
@@ -243,6 +243,10 @@ def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, 
     info = PngInfo()
     for k, v in meta.items():
         info.add_text(k, str(v))
+    if recipe is not None:             # how to make it again (models/recipe.py)
+        from models.recipe import PNG_KEY
+
+        info.add_text(PNG_KEY, recipe.to_text())
     img = Image.fromarray(np.ascontiguousarray(image_rgb, np.uint8))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)

@@ -568,3 +568,33 @@ def test_metrics_attributes_measures_control_and_writes_the_card(tmp_path):
                    "analyses only")
     one_line_error(cli("metrics", "attributes", "--out", tmp_path / "o", "--per-voice", "0",
                        check=False, env_extra=env), "--per-voice")
+
+
+def test_an_inpainting_carries_its_recipe_and_replays_byte_identical(glyph_png, tiny_diffusion,
+                                                                     tmp_path):
+    mask = _mask(tmp_path / "m.png")
+    out = tmp_path / "o.png"
+    cli("inpaint", "--model", tiny_diffusion, glyph_png[0], mask, "--out", out, "--steps", "3",
+        "--class", "g", "--seed", "5")
+    recipe = json.loads(cli("recipe", out).stdout)
+    assert recipe["task"] == "inpaint" and recipe["params"]["seed"] == 5
+    assert recipe["params"]["label"] == 1 and recipe["model"]["fingerprint"].startswith("sha256")
+    assert [i["role"] for i in recipe["inputs"]] == ["picture", "mask"]
+    res = cli("replay", out, "--check")
+    assert res.stdout.strip() == "identical"
+    again = tmp_path / "again.png"                 # from the recipe as JSON, to a new file
+    (tmp_path / "r.json").write_text(json.dumps(recipe))
+    cli("replay", tmp_path / "r.json", "--out", again)
+    assert again.read_bytes() == out.read_bytes()
+    # An input that changed is named; --allow-changed runs it anyway, and it differs.
+    _mask(mask, box=(0, 50, 120, 100))
+    one_line_error(cli("replay", out, "--check", check=False),
+                   f"mask {mask}: its content has changed since the recipe was made")
+    res = cli("replay", out, "--check", "--allow-changed", check=False)
+    assert res.returncode == 1 and res.stdout.strip() == "different"
+    other = tmp_path / "other.png"                 # a picture no recipe came with
+    Image.new("RGB", (8, 8)).save(other)
+    one_line_error(cli("recipe", other, check=False), "carries no Latent Studio recipe")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    one_line_error(cli("replay", tmp_path / "list.json", check=False),
+                   "a recipe is a JSON object, not a list")
