@@ -113,3 +113,14 @@ def save_picture(img, path: str | Path, **options) -> Path:
     if kind is None:
         raise ValueError(f"{path}: unknown picture type '{path.suffix}' (write .png)")
     return write_with(path, lambda tmp: img.save(tmp, format=kind, **options))
+
+
+def save_npz(path: str | Path, compressed: bool = False, **arrays) -> Path:
+    """numpy arrays to ``path`` (.npz), whole or not at all."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+
+    return write_with(path, write)

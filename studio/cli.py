@@ -539,8 +539,19 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         app.processEvents()
         win.jobs.wait_until_idle(60)
         app.processEvents()
-        if not win.grab().save(str(args.out)):
-            raise CLIError(f"{args.out}: could not write the PNG")
+        from models.files import write_with
+
+        def grab(tmp: Path) -> None:                  # whole or not at all
+            if not win.grab().save(str(tmp), "PNG"):
+                raise OSError(f"{args.out}: could not write the picture")
+
+        try:
+            write_with(args.out, grab)
+        except OSError as exc:
+            from models.files import os_error_words
+
+            raise CLIError(os_error_words(exc, args.out) if exc.errno else
+                           f"{args.out}: could not write the PNG") from None
     finally:
         win.close()
     print(args.out)
@@ -860,12 +871,14 @@ def _measure_attribute_control(args: argparse.Namespace) -> int:
                           log=lambda line: print(line, file=sys.stderr, flush=True))
     res["vocoder"] = vname
     res["voices"] = sorted(voices)
-    (args.out / "control.json").write_text(json.dumps(res, indent=2) + "\n")
+    from models.files import write_whole
+
+    write_whole(args.out / "control.json", (json.dumps(res, indent=2) + "\n").encode())
     if args.write_card:
         weights = Path(reg.info(name).path)
         card = read_card(weights)
         card["measured_control"] = res
-        card_path(weights).write_text(json.dumps(card, indent=2) + "\n")
+        write_whole(card_path(weights), (json.dumps(card, indent=2) + "\n").encode())
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -937,7 +950,9 @@ def _write_real_voice_card(reg, name: str, res: dict) -> None:
                           + " ".join(f"--vocoder {n}" for n in res if n != "original")
                           + f" --write-card {name}")
     card["measured_real_voices"] = section
-    path.write_text(json.dumps(card, indent=2) + "\n")
+    from models.files import write_whole
+
+    write_whole(path, (json.dumps(card, indent=2) + "\n").encode())
 
 
 def cmd_study(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFont
 
+from models.files import save_npz
 from models.protocol import JobContext
 
 EMOJI_TEST = Path("/usr/share/unicode/emoji/emoji-test.txt")
@@ -106,8 +107,8 @@ def build(out: Path, seed: int = 0, limit: int | None = None,
             names.append(name)
             splits.append(split_of[i])
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out, images=np.stack(images), group=np.array(group_idx, np.int16),
+    save_npz(
+        out, True, images=np.stack(images), group=np.array(group_idx, np.int16),
         source=np.array(source_idx, np.int8), name=np.array(names), split=np.array(splits),
         groups=np.array(json.dumps(groups)), sources=np.array(json.dumps([s[0] for s in sources])),
     )

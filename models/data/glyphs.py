@@ -18,6 +18,7 @@ import numpy as np
 from fontTools.ttLib import TTCollection, TTFont
 from PIL import Image, ImageDraw, ImageFont
 
+from models.files import save_npz
 from models.protocol import JobContext
 
 CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -183,8 +184,8 @@ def build(out: Path, seed: int = 0, dirs: Iterable[Path] = FONT_DIRS,
                   split=split_of(f.family, seed)) for f in kept]
     splits = np.array([table[j]["split"] for j in np.concatenate(font_idx)])
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out, images=np.concatenate(images), char=np.concatenate(char_idx),
+    save_npz(
+        out, True, images=np.concatenate(images), char=np.concatenate(char_idx),
         font=np.concatenate(font_idx), split=splits,
         fonts=np.array(json.dumps(table)), chars=np.array(CHARS),
     )

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from models.audio.io import AudioFileError, read_audio
+from models.files import save_npz, write_whole
 from models.protocol import JobContext
 
 RATE = 16000
@@ -255,11 +256,11 @@ def build(out: Path, seed: int = 0, per_voice: int = 40, ctx: JobContext | None 
     lengths = np.array([a.size for a in audios], np.int64)
     out.parent.mkdir(parents=True, exist_ok=True)
     peak = float(np.abs(pcm).max()) or 1.0
-    np.savez(out, pcm=(pcm / peak * 32000).astype(np.int16), lengths=lengths,
+    save_npz(out, pcm=(pcm / peak * 32000).astype(np.int16), lengths=lengths,
              manifest=np.array(json.dumps(manifest)), rate=np.array(RATE))
     ctx.report(1.0)
     card = corpus_card(manifest, lengths, speakers, seed)
-    out.with_suffix(".json").write_text(json.dumps(card, indent=1))
+    write_whole(out.with_suffix(".json"), json.dumps(card, indent=1).encode())
     return {"utterances": card["utterances"], "minutes": card["minutes"],
             "voices": len(voices) + len(speakers),
             "test_voices": sorted({m["voice"] for m in manifest if m["split"] == "test"}),

@@ -16,6 +16,7 @@ import numpy as np
 
 from models.audio.features import log_mel, mel_distance, mrstft_distance
 from models.audio.io import write_wav
+from models.files import write_with
 from models.protocol import JobContext
 
 REFERENCE = "original"
@@ -147,7 +148,8 @@ def listening_study(folder: Path, systems: list[str], study_path: Path, bundle: 
             if not src.is_file():
                 raise StudyError(f"{src}: missing; run the comparison with this system")
             audio, rate = sf.read(src, dtype="float32")
-            sf.write(dirs[system] / f"{item}.flac", audio, rate, subtype="PCM_16")
+            write_with(dirs[system] / f"{item}.flac", lambda tmp, a=audio, r=rate: sf.write(
+                str(tmp), a, r, subtype="PCM_16", format="FLAC"))
     study = Study.create(study_path, "mushra", dirs, reference=REFERENCE,
                          title=title or "Vocoders on real voices never heard in training")
     try:

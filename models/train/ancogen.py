@@ -38,6 +38,7 @@ from models.audio.ancogen import (
 from models.audio.features import log_mel
 from models.checkpoints import load_checkpoint, save_checkpoint
 from models.data import cache_dir, speech
+from models.files import save_npz
 from models.protocol import JobContext
 from models.train.batches import prefetch
 
@@ -77,7 +78,7 @@ def label_pitch(clips: list[np.ndarray], idx: list[int], path: Path, log=print,
             log(json.dumps({"pitch_labels": n + 1, "of": len(todo),
                             "seconds": round(time.time() - t0, 1)}))
     if todo:
-        np.savez(path, **{str(k): v for k, v in have.items()})
+        save_npz(path, **{str(k): v for k, v in have.items()})
     return {i: have[i] for i in idx}
 
 
