@@ -824,7 +824,8 @@ class MainWindow(QMainWindow):
             self._autosaved = -1                      # try again at the next tick
             self.status.show_error(f"Autosave failed: {message}", details)
 
-        self.jobs.submit("window-autosave", write, lane="io", on_error=failed)
+        self.jobs.submit("window-autosave", write, lane="io", label="Autosaving the session",
+                         on_error=failed)
         return True
 
     def _drop_autosave(self) -> None:
