@@ -522,7 +522,7 @@ class SpectralPanel(Panel):
         if op["op"] == "brush":
             op["gain_db"] = float(self.gain_spin.value())
             if self.frames:            # the lowest level shown: a stroke on silence shows
-                op["from_db"] = round(float(mel_to_db(self.mel0).max()) - TOP_DB, 2)
+                op["from_db"] = round(self.doc.top_db - TOP_DB, 2)
         return op
 
     def _on_stroke(self, points: list, finished: bool) -> None:
@@ -641,7 +641,7 @@ class SpectralPanel(Panel):
             return
         db, is_mel = self._view_db(preview)
         self._shown_db = db
-        hi = float(mel_to_db(self.mel0).max()) if is_mel else float(db.max())
+        hi = self.doc.top_db if is_mel else float(db.max())
         self.plot.show_db(db, 1.0 / self.mel_settings.frame_rate, self._bin_freqs(is_mel),
                           (hi - TOP_DB, hi))
 

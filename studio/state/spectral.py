@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from models.audio import edits
+from models.audio.features import mel_to_db
 from models.protocol import MelSettings
 from studio.state import Events
 
@@ -35,6 +36,7 @@ class SpectralState:
         self.source: tuple[np.ndarray, int] = (empty, self.settings.sample_rate)
         self.original = empty
         self.mel0 = np.zeros((self.settings.n_mels, 0), np.float32)
+        self.top_db = 0.0
         self.mel = self.mel0
         self.ops: list[dict[str, Any]] = []
         self.result: np.ndarray | None = None
@@ -66,6 +68,9 @@ class SpectralState:
         self.source = source
         self.original = np.ascontiguousarray(original, np.float32)
         self.mel0 = mel0
+        # The loudest level of the clip as analysed (dB): the top of the colour range and
+        # where the brush's floor is measured from; once per clip, not per frame or stroke.
+        self.top_db = float(mel_to_db(mel0.max())) if mel0.size else 0.0
         self.ops = list(ops)
         self.mel = edits.replay(mel0, self.ops)
         self.result = result
