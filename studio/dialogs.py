@@ -10,11 +10,12 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from models.eval.study import AUDIO_EXT, IMAGE_EXT  # the kinds the studio reads
+
 KINDS = {            # kind -> (menu title, file extensions)
     "session": ("Sessions", (".lsession",)),
-    "picture": ("Pictures", (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif",
-                             ".tiff")),
-    "sound": ("Sounds", (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")),
+    "picture": ("Pictures", tuple(sorted(IMAGE_EXT))),
+    "sound": ("Sounds", tuple(sorted(AUDIO_EXT | {".oga", ".mp3", ".aiff", ".aif"}))),
     "study": ("Studies", (".db", ".sqlite")),
     "checkpoint": ("Checkpoints", (".safetensors", ".pt", ".pth", ".ckpt", ".bin", ".pkl")),
 }

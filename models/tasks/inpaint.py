@@ -250,11 +250,8 @@ def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, 
     img = Image.fromarray(np.ascontiguousarray(image_rgb, np.uint8))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    path = Path(path)
-    kind = Image.registered_extensions().get(path.suffix.lower())
-    if kind is None:
-        raise ValueError(f"unknown picture type '{path.suffix}' (write .png)")
-    from models.files import write_with
+    from models.files import save_picture
 
-    return write_with(path, lambda tmp: img.save(tmp, format=kind,
-                                                 pnginfo=info if kind == "PNG" else None))
+    path = Path(path)
+    return save_picture(img, path, **({"pnginfo": info} if path.suffix.lower() == ".png"
+                                      else {}))

@@ -1249,8 +1249,13 @@ class InpaintPanel(Panel):
         scale = EXPORT_SCALE if max(entry.result.shape[:2]) < 128 else 1
         try:
             ip.save_with_metadata(self._shown(entry.result), path, meta, scale=scale)
-        except (OSError, ValueError) as exc:
-            self.error.emit(f"Could not write {path}: {exc}", "")
+        except OSError as exc:                      # our words: the disk is full, ...
+            from models.files import os_error_words
+
+            self.error.emit(os_error_words(exc, path), "")
+            return
+        except ValueError as exc:                   # names the file and the type
+            self.error.emit(str(exc), "")
             return
         self.message.emit(f"Exported {path}")
 
