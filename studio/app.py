@@ -161,7 +161,11 @@ class StatusBar(QWidget):
         for label in (self.message_label, self.error_label, self.job_label):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.details_button = QPushButton("Details")
-        for w in (self.device_label, self.job_label, self.progress, self.cancel_button):
+        lay.addWidget(self.device_label)
+        # The job's text shares the bar with the message (its size policy ignores its text,
+        # so without a share of its own it got no width at all and was never seen).
+        lay.addWidget(self.job_label, 1)
+        for w in (self.progress, self.cancel_button):
             lay.addWidget(w)
         lay.addWidget(self.message_label, 1)
         lay.addWidget(self.error_label, 1)

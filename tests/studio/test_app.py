@@ -79,6 +79,9 @@ def test_a_long_job_shows_text_progress_with_time_left_and_says_how_it_ended(win
 
     # 30 s for a quarter: about 90 s left (a few tenths of a second later than set above)
     assert re.fullmatch(r"Computing FID — 25%, about 1:3[01] left", status.job_label.text())
+    shown = status.job_label                               # and it can be read on screen
+    assert shown.isVisible() and shown.width() >= shown.fontMetrics().horizontalAdvance(
+        shown.text())
     status._started["evaluation-metric"] = time.monotonic() - 65
     go_on.set()
     assert window.jobs.wait_until_idle(5)
