@@ -106,6 +106,9 @@ class Player:
         # follow on from the one before (never, short of a bug: playback is gapless).
         self.underflows = 0
         self.gaps = 0
+        # The clip played to its end (every sample handed over, the stream left to drain),
+        # not stopped before: what "heard to the end" means.
+        self.ended = False
         self._next = -1
 
     @property
@@ -149,6 +152,7 @@ class Player:
                     self._pos = self._loop[0]
             self._start = self._pos
             self.underflows, self.gaps, self._next = 0, 0, self._pos
+            self.ended = False
         self.rate = rate
         self.error = ""
         self._done.clear()
@@ -180,6 +184,7 @@ class Player:
                         self._pos = self._next = self._loop[0]
                         continue
                     out[filled:] = 0.0
+                    self.ended = True
                     raise sd.CallbackStop
                 if self._pos != self._next:
                     self.gaps += 1

@@ -150,6 +150,9 @@ class EvaluationPanel(Panel):
         super().__init__(ctx, parent)
         # The study, the rater, the trial on screen and the metrics live in a Qt-free state.
         self.doc = EvaluationState()
+        self._hearing: tuple[Trial, int] | None = None     # the sample playing, if one is
+        self._hear_timer = QTimer(self, interval=50)
+        self._hear_timer.timeout.connect(self._check_heard)
         self._build_ui()
         self._show_study()
 
@@ -644,11 +647,23 @@ class EvaluationPanel(Panel):
             self.trial_note.setText(f"✓ {saved}" + (f"\n{then}" if then else ""))
 
     def _play(self, index: int) -> None:
-        if self.trial is not None:
-            seconds = self._play_path(self.trial.paths[index])
-            if seconds is not None:          # heard to its end: then it counts as played
-                QTimer.singleShot(int(seconds * 1000) + 30,
-                                  lambda t=self.trial, i=index: self._on_played(t, i))
+        if self.trial is not None and self._play_path(self.trial.paths[index]) is not None:
+            # It counts as played when the player says it played to its end (not when its
+            # length has passed: a sound server can start a second late), and not when
+            # it was stopped or another sample started before.
+            self._hearing = (self.trial, index)
+            self._hear_timer.start()
+
+    def _check_heard(self) -> None:
+        from studio.audio import player
+
+        p = player()
+        if p.playing:
+            return
+        self._hear_timer.stop()
+        heard, self._hearing = self._hearing, None
+        if heard is not None and p.ended:
+            self._on_played(*heard)
 
     def _play_reference(self) -> None:
         if self.trial is not None and self.study is not None:

@@ -272,6 +272,12 @@ def test_a_sound_counts_only_after_it_played_and_the_rater_can_go_back(
     panel.answer(3)
     assert panel.study.progress("pia") == (0, 4) and panel.trial is first
     assert "only after it played" in panel.trial_note.text()
+    from studio import audio
+
+    panel.mos_play.click()                              # stopped before its end: not heard
+    audio.player().stop()
+    qtbot.wait(400)
+    assert not panel.mos_buttons[4].isEnabled()
     panel.mos_play.click()
     qtbot.waitUntil(lambda: panel.mos_buttons[4].isEnabled(), timeout=5000)
     assert panel.trial_note.text() == "Played to the end: rate it now."
