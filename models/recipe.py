@@ -206,8 +206,116 @@ def _array(a: Any, name: str, where: str, folder: Path | None) -> np.ndarray:
         raise RecipeError(f"{where}: array '{name}' cannot be read ({exc})") from None
 
 
+# -- in the outputs ---------------------------------------------------------------------------
+
+PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg")
+AUDIO_SUFFIXES = (".wav", ".flac")
+NPZ_KEY = "__latent_studio_recipe__"
+
+
+def sidecar_for(out: str | Path) -> Path:
+    """Where the arrays too big to keep inline go: ``NAME.EXT.recipe.npz`` beside the
+    output."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.recipe.npz")
+
+
+def recipe_text(recipe: Recipe | None, out: str | Path) -> str | None:
+    """The recipe as the text written into ``out`` (its big arrays into the sidecar)."""
+    if recipe is None:
+        return None
+    big = any(v.size > INLINE_MAX for v in recipe.arrays.values())
+    return recipe.to_text(sidecar_for(out) if big else None)
+
+
+def picture_options(path: str | Path, text: str | None,
+                    meta: dict[str, str] | None = None) -> dict[str, Any]:
+    """Pillow save options that carry ``text`` (a recipe) and ``meta``: PNG text chunks, a
+    GIF or JPEG comment. Other picture types carry none."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for k, v in (meta or {}).items():
+            info.add_text(k, str(v))
+        if text is not None:
+            info.add_text(PNG_KEY, text)
+        return {"pnginfo": info}
+    if text is not None and suffix in (".gif", ".jpg", ".jpeg"):
+        return {"comment": text.encode("utf-8")}
+    return {}
+
+
+def wav_with_comment(data: bytes, text: str) -> bytes:
+    """A RIFF/WAVE file with a LIST/INFO chunk whose comment (ICMT) is ``text``: the field
+    other audio tools show as the comment (libsndfile writes only short ones)."""
+    body = text.encode("utf-8") + b"\0"
+    if len(body) % 2:
+        body += b"\0"
+    sub = b"ICMT" + len(body).to_bytes(4, "little") + body
+    chunk = b"LIST" + (4 + len(sub)).to_bytes(4, "little") + b"INFO" + sub
+    out = bytearray(data + chunk)
+    out[4:8] = (len(out) - 8).to_bytes(4, "little")
+    return bytes(out)
+
+
+def wav_comment(data: bytes) -> str | None:
+    """The INFO comment of a RIFF/WAVE file, None when it has none."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if kind == b"LIST" and data[pos + 8:pos + 12] == b"INFO":
+            sub, end = pos + 12, pos + 8 + size
+            while sub + 8 <= end:
+                skind = data[sub:sub + 4]
+                ssize = int.from_bytes(data[sub + 4:sub + 8], "little")
+                if skind == b"ICMT":
+                    return data[sub + 8:sub + 8 + ssize].rstrip(b"\0").decode(
+                        "utf-8", "replace")
+                sub += 8 + ssize + (ssize % 2)
+        pos += 8 + size + (size % 2)
+    return None
+
+
+def embedded_text(path: Path) -> str | None:
+    """The recipe text written into an output file, None when it carries none; RecipeError
+    for a file the studio does not read."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".wav":
+            return wav_comment(path.read_bytes())
+        if suffix == ".flac":
+            import soundfile as sf
+
+            with sf.SoundFile(path) as f:
+                return f.comment or None
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                return str(z[NPZ_KEY]) if NPZ_KEY in z.files else None
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise RecipeError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            text = dict(getattr(img, "text", {}) or {}).get(PNG_KEY)
+            comment = img.info.get("comment")
+    except (OSError, UnidentifiedImageError):
+        raise RecipeError(f"{path}: neither a recipe (.json) nor an output the studio "
+                          "reads (pictures, .wav, .flac, .npz)") from None
+    if text is None and comment:
+        text = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else comment
+        if f'"format":"{FORMAT}"' not in text:
+            text = None                       # a comment of another tool's
+    return text
+
+
 def read_recipe(path: str | Path) -> Recipe:
-    """The recipe of an output (a PNG's text chunk) or a recipe file (JSON)."""
+    """The recipe of an output (a PNG's text chunk, a GIF's or JPEG's comment, a WAV's or
+    FLAC's comment, an .npz's entry) or a recipe file (JSON)."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such file")
@@ -217,14 +325,7 @@ def read_recipe(path: str | Path) -> Recipe:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise RecipeError(f"{path}: not a readable recipe ({exc})") from None
         return Recipe.from_json(doc, str(path), path.parent)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            text = dict(getattr(img, "text", {}) or {}).get(PNG_KEY)
-    except (OSError, UnidentifiedImageError):
-        raise RecipeError(f"{path}: neither a recipe (.json) nor a picture the studio "
-                          "reads") from None
+    text = embedded_text(path)
     if text is None:
         raise RecipeError(f"{path}: carries no Latent Studio recipe (made by another tool, "
                           "or before recipes were written)")

@@ -409,6 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "(exit 0 or 1)")
     ry.add_argument("--allow-changed", action="store_true",
                     help="run even when the model or an input is missing or has changed")
+    sw = sub.add_parser("sweep", help="run an output's recipe with one to three settings "
+                        "swept: a labelled grid or a folder of cells")
+    sw.add_argument("source", type=Path, metavar="OUT_OR_RECIPE")
+    for axis in ("x", "y", "z"):
+        sw.add_argument(f"--{axis}", metavar="NAME=V1,V2,...", required=axis == "x",
+                        help=f"the {axis.upper()} axis: a setting as the command names it "
+                        "(seed, psi, guidance, steps, layers, vocoder, ...) and its values")
+    sw.add_argument("--out", type=Path, required=True, metavar="GRID.png|DIR",
+                    help="one labelled grid picture, or a folder with each cell as its own "
+                         "file and recipe")
+    sw.add_argument("--allow-changed", action="store_true",
+                    help="run even when the model or an input is missing or has changed")
     ge = sub.add_parser("generate", help="text-to-image (or img2img with --image) with a "
                         "Stable Diffusion checkpoint")
     ge.add_argument("--model", required=True, metavar="PATH",
@@ -713,65 +725,86 @@ def _load_images(reg, name: str, paths: list[Path]):
     return np.stack(arrays)
 
 
-def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from models.image.io import save_image
+def _recipe(task: str, params: dict, info, inputs: dict | None = None, arrays=None):
+    """The recipe of a job about to run (its input files fingerprinted)."""
+    from models import device as devices
+    from models.recipe import Recipe
 
+    try:
+        return Recipe.of(task, params, model_info=info, inputs=inputs, arrays=arrays,
+                         device=devices.current_device())
+    except OSError as exc:
+        raise CLIError(f"{exc.filename}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _run_recipe(reg, recipe, out: Path, where: str = "", about: str = "",
+                quiet: bool = False) -> str:
+    """Run a recipe through the one runner (replay and sweeps use it too); its notes to
+    stderr (``about``: what they are about; ``quiet``: the caller says them), errors as one
+    line (``where``: the row of a pairs file)."""
+    from models.files import os_error_words
+    from models.tasks import runner
+
+    try:
+        note = runner.run(reg, recipe, out)
+    except ValueError as exc:
+        raise CLIError(f"{where}{exc}") from None
+    except OSError as exc:
+        raise CLIError(os_error_words(exc, out)) from None
+    if note and not quiet:
+        for line in note.split("; "):
+            print(f"{about}: {line}" if about else line, file=sys.stderr)
+    return note
+
+
+def _end(text: str, what: str) -> tuple[object, dict]:
+    """A seed (a whole number that is not a file) as a param, or a picture as an input."""
+    end = _seed_or_path(text)
+    if isinstance(end, int):
+        return end, {}
+    if not end.is_file():
+        raise CLIError(f"{what} '{text}' is neither a seed (a whole number) nor a picture file")
+    return "picture", {what.lstrip("-"): end}
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.out is not None and len(args.inputs) > 1:
         raise CLIError(f"{len(args.inputs)} inputs need --out-dir, not --out")
-    from models.tasks.pictures import far_warning, sized_for_file
 
     reg, model = _latent_model(args.model, args.config)
-    recon = []
-    for p in args.inputs:          # each at its own size where the model's latent follows it
-        name = sized_for_file(reg, model, p)
-        backend = reg.get(name)
-        img = _load_images(reg, name, [p])
-        rec = backend.decode(backend.encode(img))
-        if warning := far_warning(reg, name, img[0], rec[0]):
-            print(f"{p}: warning: {warning}", file=sys.stderr)
-        recon.append(rec[0])
+    info = reg.info(model)
+    params = {"config": str(args.config) if args.config else ""}
     if args.out is not None:
-        save_image(recon[0], args.out)
-        print(args.out)
-        return 0
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    names = [p.name for p in args.inputs]
-    if len(set(names)) != len(names):
-        raise CLIError("two inputs share a file name; --out-dir keeps names, so rename one")
-    for p, img in zip(args.inputs, recon):
-        out = args.out_dir / p.name
-        if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif",
-                                      ".tiff", ".gif"):
-            out = out.with_suffix(".png")
-        save_image(img, out)
+        outs = [args.out]
+    else:
+        names = [p.name for p in args.inputs]
+        if len(set(names)) != len(names):
+            raise CLIError("two inputs share a file name; --out-dir keeps names, so rename one")
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        outs = [args.out_dir / p.name for p in args.inputs]
+        outs = [o if o.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif") else
+                o.with_suffix(".png") for o in outs]
+    for p in args.inputs:
+        if not p.is_file():
+            raise CLIError(f"{p}: no such file")
+    for p, out in zip(args.inputs, outs):   # each at its own size where the latent follows it
+        _run_recipe(reg, _recipe("reconstruct", params, info, {"picture": p}), out)
         print(out)
     return 0
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from models.image.latent_ops import path
-    from models.tasks.latent import export_frames
-
     suffix = args.out.suffix.lower()
     if suffix not in (".png", ".gif"):
         raise CLIError(f"{args.out}: write a strip (.png) or an animation (.gif)")
     if not 2 <= args.steps <= 512:
         raise CLIError(f"--steps must be between 2 and 512, got {args.steps}")
-    import numpy as np
-
-    from models.tasks.pictures import sized_for_file
-
     reg, model = _latent_model(args.model, args.config)
-    ends = [_seed_or_path(x) for x in (args.a, args.b)]
-    pictures = [e for e in ends if isinstance(e, Path)]
-    # B is fitted to A's size (a model of any size); seeds alone: 512 square there.
-    name = sized_for_file(reg, model, pictures[0]) if pictures else reg.sized(model, 512, 512)
-    backend = reg.get(name)
-    codes = iter(backend.encode(_load_images(reg, name, pictures)) if pictures else [])
-    z = np.stack([backend.sample_latents(1, e)[0] if isinstance(e, int) else next(codes)
-                  for e in ends])
-    export_frames(reg, name, path(z[0], z[1], args.steps, args.mode), args.out,
-                  args.scale or (2 if suffix == ".gif" else 1), args.smooth)
+    (a, ia), (b, ib) = _end(args.a, "a"), _end(args.b, "b")
+    params = {"a": a, "b": b, "steps": args.steps, "mode": args.mode,
+              "scale": args.scale or (2 if suffix == ".gif" else 1), "smooth": args.smooth,
+              "config": str(args.config) if args.config else ""}
+    _run_recipe(reg, _recipe("interpolate", params, reg.info(model), {**ia, **ib}), args.out)
     print(args.out)
     return 0
 
@@ -1017,10 +1050,10 @@ def _format_results(res: dict) -> str:
     return "\n".join(lines)
 
 
-def _vocoder(name: str | None, checkpoints: list[Path] = ()):
+def _vocoder(name: str | None, checkpoints: list[Path] = (), reg=None):
     from models.protocol import Capability
 
-    reg = _registry()
+    reg = reg or _registry()
     added = [reg.add_checkpoint(path) for path in checkpoints]
     if name is None and added:
         name = added[-1].name                   # --checkpoint without --vocoder: use it
@@ -1058,31 +1091,7 @@ def _read_audio(path: Path, rate: int | None = None):
         raise CLIError(str(exc)) from None
 
 
-def _stylemix_codes(reg, name: str, text: str, what: str, label: int = 0):
-    """The W+ codes of a seed (a whole number; of class ``label``) or of a picture file."""
-    try:
-        seed = int(text)
-    except ValueError:
-        seed = None
-    if seed is not None:
-        return reg.get(name).codes_from_seeds([seed], label=label)[0]
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise CLIError(f"{what} '{text}' is neither a seed (a whole number) nor a picture file")
-    return reg.get(name).encode_codes(_load_images(reg, name, [path]))[0]
-
-
-def _style_pictures(reg, name: str, paths: list[Path]):
-    """Pictures as the model receives them (notes to stderr); a missing one is named."""
-    for p in paths:
-        if not Path(p).is_file():
-            raise CLIError(f"{p}: no such picture")
-    return list(_load_images(reg, name, list(paths)))
-
-
 def cmd_stylemix(args: argparse.Namespace) -> int:
-
-    from models.image.io import save_image
     from models.tasks import stylemix as sm
 
     modes = [m for m, on in (("--a/--b", args.a is not None or args.b is not None),
@@ -1102,65 +1111,66 @@ def cmd_stylemix(args: argparse.Namespace) -> int:
     if args.pairs is None and args.out is None:
         raise CLIError("--out OUT.png is needed")
     spec = reg.info(name).style
+    info = reg.info(name)
     mode = modes[0]
+    common = {"psi": args.psi, "scale": args.scale}
     if mode == "--a/--b":
         if args.a is None or args.b is None:
             raise CLIError("a mix needs both --a and --b")
         if args.layers is not None:
             try:
-                from_b = sm.parse_layers(args.layers, spec.layers)
+                layers = ",".join(map(str, sm.parse_layers(args.layers, spec.layers)))
             except ValueError as exc:
                 raise CLIError(str(exc)) from None
         elif args.preset is not None:
             from_b = sm.presets(spec).get(args.preset, ())
             if not from_b:
                 raise CLIError(f"this model has no '{args.preset}' rows")
+            layers = ",".join(map(str, from_b))
         else:
             raise CLIError("say which rows take B's codes: --layers 0-3 or --preset coarse")
-        classes = reg.info(name).classes
+        classes = info.classes
         if args.klass and not 0 <= args.klass < len(classes):
             raise CLIError(f"--class {args.klass}: {name} has "
                            + (f"classes 0-{len(classes) - 1}" if classes else "no classes"))
-        a = _stylemix_codes(reg, name, args.a, "--a", args.klass)
-        b = _stylemix_codes(reg, name, args.b, "--b", args.klass)
-        img = sm.mix_grid(reg, name, a[None], b[None], from_b, psi=args.psi,
-                          cutoff=args.cutoff, noise_seed=args.seed)[0, 0]
-    elif mode == "--content":
+        (a, ia), (b, ib) = _end(args.a, "--a"), _end(args.b, "--b")
+        recipe = _recipe("stylemix", {"mode": "mix", "a": a, "b": b, "layers": layers,
+                                      "cutoff": args.cutoff, "seed": args.seed,
+                                      "class": args.klass, **common}, info, {**ia, **ib})
+    elif mode in ("--content", "--text"):
         if not args.style:
-            raise CLIError("--content needs --style B.png [B2.png ...]")
-        content = _style_pictures(reg, name, [args.content])
-        style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
-        img = sm.in_style(reg, name, content[0][None], style, strength=args.strength,
-                          psi=args.psi)[0]
-    elif mode == "--text":
-        if not args.style:
-            raise CLIError("--text needs --style B.png [B2.png ...]")
-        try:                                    # what it cannot draw, before any work
-            reg.get(name).content_codes(args.text.replace(" ", ""))
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
-        style = sm.style_code(reg, name, _style_pictures(reg, name, args.style))
-        try:
-            img = sm.write_text(reg, name, args.text, style, strength=args.strength,
-                                psi=args.psi)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from None
+            raise CLIError(f"{mode} needs --style B.png [B2.png ...]")
+        styles = {f"style-{k + 1}": p for k, p in enumerate(args.style)}
+        for p in [*args.style, *([args.content] if mode == "--content" else [])]:
+            if not Path(p).is_file():
+                raise CLIError(f"{p}: no such picture")
+        if mode == "--text":
+            try:                                    # what it cannot draw, before any work
+                reg.get(name).content_codes(args.text.replace(" ", ""))
+            except ValueError as exc:
+                raise CLIError(str(exc)) from None
+            recipe = _recipe("stylemix", {"mode": "text", "text": args.text,
+                                          "strength": args.strength, **common}, info, styles)
+        else:
+            recipe = _recipe("stylemix", {"mode": "in_style", "strength": args.strength,
+                                          **common}, info,
+                             {"content": args.content, **styles})
     else:
         if args.out_dir is None:
             raise CLIError("--pairs needs --out-dir DIR")
+        rows = _pair_rows(args.pairs, ("content", "style"))
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        for paths, out_name, _ in _pair_rows(args.pairs, ("content", "style")):
-            content, style_pic = _style_pictures(reg, name, paths)
-            style = sm.style_code(reg, name, [style_pic])
-            img = sm.in_style(reg, name, content[None], style, strength=args.strength,
-                              psi=args.psi)[0]
+        for (content, style), out_name, where in rows:
             out = args.out_dir / out_name
             if not out.suffix:
                 out = out.with_suffix(".png")
-            save_image(img, out, scale=args.scale)
+            recipe = _recipe("stylemix", {"mode": "in_style", "strength": args.strength,
+                                          **common}, info,
+                             {"content": content, "style-1": style})
+            _run_recipe(reg, recipe, out, where)
             print(out)
         return 0
-    save_image(img, args.out, scale=args.scale)
+    _run_recipe(reg, recipe, args.out)
     print(args.out)
     return 0
 
@@ -1198,7 +1208,6 @@ def _pair_rows(path: Path, inputs: tuple[str, ...]) -> list[tuple[list[Path], st
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from models.image.io import ImageLoadError
     from models.tasks import inpaint as ip
 
     if (args.pairs is None) == (len(args.inputs) == 0):
@@ -1226,10 +1235,6 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
             seed=args.seed, feather=args.feather)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    from models import device as devices
-    from models.recipe import Recipe
-    from models.tasks import runner
-
     params = {"sampler": options.sampler, "steps": options.total_steps,
               "repaint": options.repaint, "guidance": options.guidance,
               "label": options.label, "seed": options.seed, "feather": options.feather,
@@ -1243,23 +1248,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
             if not Path(given).is_file():
                 raise CLIError(f"{where}{given}: no such file")
         # The run is its recipe, run by the one runner that 'replay' uses too.
-        try:
-            recipe = Recipe.of("inpaint", params, model_info=info,
-                               inputs={"picture": image, "mask": mask},
-                               device=devices.current_device())
-        except OSError as exc:
-            raise CLIError(f"{where}{exc.filename or image}: cannot be read "
-                           f"({exc.strerror or exc})") from None
-        try:
-            note = runner.run(reg, recipe, out)
-        except (ImageLoadError, ValueError) as exc:
-            raise CLIError(f"{where}{exc}") from None
-        except OSError as exc:
-            from models.files import os_error_words
-
-            raise CLIError(os_error_words(exc, out)) from None
-        if note:
-            print(f"{image}: {note}", file=sys.stderr)
+        recipe = _recipe("inpaint", params, info, {"picture": image, "mask": mask})
+        _run_recipe(reg, recipe, out, where, about=str(image))
         print(out)
 
     if args.pairs is None:
@@ -1283,37 +1273,45 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 
 def cmd_recipe(args: argparse.Namespace) -> int:
-    """The recipe of an output, as JSON (itself a valid RECIPE.json)."""
-    from models.recipe import INLINE_MAX, RecipeError, read_recipe
+    """The recipe of an output, as JSON (itself a valid RECIPE.json: big arrays stay in the
+    output's sidecar .npz, which it names)."""
+    from models.recipe import RecipeError, read_recipe, recipe_text
 
     try:
         recipe = read_recipe(args.output)
+        text = recipe_text(recipe, args.output)
     except RecipeError as exc:
         raise CLIError(str(exc)) from None
-    big = any(v.size > INLINE_MAX for v in recipe.arrays.values())
-    print(json.dumps(recipe.to_json(args.output.with_suffix(".npz") if big else None),
-                     indent=2))
+    print(json.dumps(json.loads(text), indent=2))
     return 0
+
+
+def _read_and_check(src: Path, allow_changed: bool):
+    """The recipe of an output or a RECIPE.json, its files checked (a changed or missing one
+    refused unless ``allow_changed``, then warned of)."""
+    from models.recipe import RecipeError, read_recipe
+
+    try:
+        recipe = read_recipe(src)
+    except RecipeError as exc:
+        raise CLIError(str(exc)) from None
+    problems = recipe.problems()
+    if problems and not allow_changed:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CLIError(f"{problems[0]}{more}; --allow-changed runs it anyway")
+    for p in problems:
+        print(f"latent-studio: warning: {p}", file=sys.stderr)
+    return recipe
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run an output's recipe (or a RECIPE.json) again; --check compares the bytes."""
     import tempfile
 
-    from models.recipe import RecipeError, read_recipe
     from models.tasks import runner
 
     src = args.source
-    try:
-        recipe = read_recipe(src)
-    except RecipeError as exc:
-        raise CLIError(str(exc)) from None
-    problems = recipe.problems()
-    if problems and not args.allow_changed:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise CLIError(f"{problems[0]}{more}; --allow-changed runs it anyway")
-    for p in problems:
-        print(f"latent-studio: warning: {p}", file=sys.stderr)
+    recipe = _read_and_check(src, args.allow_changed)
     is_output = src.suffix.lower() != ".json"
     if args.check and not is_output:
         raise CLIError("--check compares with an output file: give the output, not a recipe")
@@ -1324,12 +1322,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             scratch = tempfile.TemporaryDirectory(prefix="replay-")
             out = Path(scratch.name) / src.name
         else:
-            out = src.with_name(f"{src.stem}-replay{src.suffix if is_output else '.png'}")
+            suffix = src.suffix if is_output else runner.WRITES.get(recipe.task, (".png",))[0]
+            out = src.with_name(f"{src.stem}-replay{suffix}")
     try:
-        try:
-            runner.run(_registry(), recipe, out)
-        except RecipeError as exc:
-            raise CLIError(str(exc)) from None
+        _run_recipe(_registry(), recipe, out)
         if not args.check:
             print(out)
             return 0
@@ -1339,6 +1335,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """An output's recipe with one to three settings swept, as a grid or a folder."""
+    from models.tasks import sweep
+
+    recipe = _read_and_check(args.source, args.allow_changed)
+    try:
+        axes = [sweep.Axis.parse(t) for t in (args.x, args.y, args.z) if t is not None]
+        if args.z is not None and args.y is None:
+            raise ValueError("--z needs --y")
+        sweep.cells(recipe, axes)                      # every cell checked before any runs
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    reg = _registry()
+    tty = sys.stderr.isatty()
+    n = len(sweep.cells(recipe, axes))
+
+    def done(k: int, values, path: Path) -> None:
+        if tty:
+            print(f"\rcell {k + 1}/{n}", end="", file=sys.stderr, flush=True)
+
+    try:
+        files = sweep.run_sweep(reg, recipe, axes, args.out, on_cell=done)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        from models.files import os_error_words
+
+        raise CLIError(os_error_words(exc, args.out)) from None
+    if tty:
+        print(file=sys.stderr)
+    for f in files:
+        print(f)
+    return 0
 
 
 def _lora_list(items: list[str]) -> tuple[tuple[str, float], ...]:
@@ -1376,77 +1407,81 @@ def _prompt_options(args: argparse.Namespace, **extra):
         raise CLIError(str(exc)) from None
 
 
-def _run_prompted(args: argparse.Namespace, reg, name: str, options, image, mask,
-                  source: dict[str, str]) -> int:
-    """Run, print progress on a terminal, write the PNG(s) with what made them."""
-    import numpy as np
+def _run_prompted(args: argparse.Namespace, reg, name: str, options,
+                  inputs: dict[str, Path]) -> int:
+    """Run one recipe per picture of the batch (seed, seed+1, ...), progress on a terminal;
+    each PNG carries its ``parameters`` text and its recipe."""
+    from dataclasses import replace
 
     from models.protocol import JobContext
-    from models.tasks import generate as gen
-    from models.tasks.inpaint import save_with_metadata
+    from models.tasks import runner
 
     if not args.out.parent.is_dir():
         raise CLIError(f"{args.out}: folder {args.out.parent} does not exist")
-    reg.set_load_options(name, precision=args.precision, offload=args.offload,
-                         attention_slicing=args.attention_slicing)
+    for role, path in inputs.items():
+        _read_rgb(path) if role == "picture" else _read_mask(path)    # said before work
+    load = {"precision": args.precision, "offload": args.offload,
+            "attention_slicing": args.attention_slicing}
     tty = sys.stderr.isatty()
-
-    def progress(f: float, _preview) -> None:
-        if tty:
-            print(f"\r{name}: {f:4.0%}", end="", file=sys.stderr, flush=True)
-
-    try:
-        results = gen.run(reg, name, options, image, mask, ctx=JobContext(progress))
-    except (ValueError, MemoryError) as exc:
-        raise CLIError(str(exc)) from None
-    if tty:
-        print(file=sys.stderr)
-    size = (results[0].shape[1], results[0].shape[0])
-    has_mask, has_image = mask is not None, image is not None
-    strength = options.resolved_strength(has_image, has_mask) if has_image else None
     out = args.out if args.out.suffix else args.out.with_suffix(".png")
-    for i, result in enumerate(results):
-        seed_opts = gen.with_seed(options, options.seed + i)
-        meta = {"model": name, **seed_opts.describe(), **source,
-                "parameters": gen.parameters_text(seed_opts, name, size, strength, has_mask)}
-        path = out if len(results) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
-        rgb = np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
+    n = options.batch
+    for i in range(n):
+        one = replace(options, seed=options.seed + i, batch=1)
+        files = {**inputs, **{f"lora-{k + 1}": Path(p) for k, (p, _) in enumerate(one.loras)},
+                 **{f"embedding-{k + 1}": Path(e) for k, e in enumerate(one.embeddings)}}
+        params = {**runner.generate_params(one, load),
+                  "config": str(args.config) if args.config else ""}
+        recipe = _recipe("generate", params, reg.info(name), files)
+        path = out if n == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+
+        def progress(f: float, _preview, i: int = i) -> None:
+            if tty:
+                print(f"\r{name}: {(i + f) / n:4.0%}", end="", file=sys.stderr, flush=True)
+
         try:
-            save_with_metadata(rgb, path, meta)
-        except (OSError, ValueError) as exc:
-            raise CLIError(f"{path}: could not write the picture ({exc})") from None
+            runner.run(reg, recipe, path, ctx=JobContext(progress))
+        except (ValueError, MemoryError) as exc:
+            raise CLIError(str(exc)) from None
+        except OSError as exc:
+            from models.files import os_error_words
+
+            raise CLIError(os_error_words(exc, path)) from None
+        if tty:
+            print(file=sys.stderr)
         print(path)
     return 0
 
 
 def _read_rgb(path: Path):
     """A picture as (H, W, 3) float32 in [0, 1], transparency over white."""
-    from models.image.io import ImageLoadError, read_picture_rgb
+    from models.image.io import ImageLoadError
+    from models.tasks.runner import read_rgb
 
     try:
-        return read_picture_rgb(path).astype("float32") / 255.0
+        return read_rgb(path)
+    except ImageLoadError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _read_mask(path: Path):
+    from models.image.io import ImageLoadError, open_picture
+    from models.tasks.inpaint import mask_from_picture
+
+    try:
+        return mask_from_picture(open_picture(path)[0])
     except ImageLoadError as exc:
         raise CLIError(str(exc)) from None
 
 
 def _inpaint_prompted(args: argparse.Namespace, reg, name: str) -> int:
-    from models.tasks.inpaint import mask_from_picture
-
     if args.pairs is not None or len(args.inputs) != 2:
         raise CLIError("with a Stable Diffusion model give IN.png MASK.png --out OUT.png")
     if args.out is None:
         raise CLIError("--out OUT.png is needed")
-    image = _read_rgb(args.inputs[0])
-    from models.image.io import ImageLoadError, open_picture
-
-    try:
-        mask = mask_from_picture(open_picture(args.inputs[1])[0])
-    except ImageLoadError as exc:
-        raise CLIError(str(exc)) from None
     options = _prompt_options(args, mask_blur=args.mask_blur, only_masked=args.only_masked,
                               padding=args.padding)
-    return _run_prompted(args, reg, name, options, image, mask,
-                         {"source": args.inputs[0].name, "mask": args.inputs[1].name})
+    return _run_prompted(args, reg, name, options,
+                         {"picture": args.inputs[0], "mask": args.inputs[1]})
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -1458,45 +1493,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if Capability.PROMPT not in reg.info(name).capabilities:
         raise CLIError(f"model '{name}' takes no prompt (it is a {reg.info(name).family}); "
                        "give a Stable Diffusion checkpoint")
-    image = _read_rgb(args.image) if args.image is not None else None
     options = _prompt_options(args)
-    source = {"source": args.image.name} if args.image is not None else {}
-    return _run_prompted(args, reg, name, options, image, None, source)
+    inputs = {"picture": args.image} if args.image is not None else {}
+    return _run_prompted(args, reg, name, options, inputs)
 
 
 def cmd_vocode(args: argparse.Namespace) -> int:
-    from models.audio.io import AudioFileError, write_wav
-    from models.tasks.audio import round_trip
-
     if not args.output.parent.is_dir():
         raise CLIError(f"{args.output}: folder {args.output.parent} does not exist")
     reg, name = _vocoder(args.vocoder, args.checkpoint)
     params = _params(reg.info(name), args.param + ([f"iters={args.iters}"]
                                                    if args.iters is not None else []))
-    clip = _read_audio(args.input)
-    if clip.source_channels > 1:
-        print(f"{args.input}: {clip.source_channels} channels mixed to mono", file=sys.stderr)
-    y = round_trip(reg, name, clip.audio, clip.rate, params)
-    try:
-        write_wav(args.output, y, clip.source_rate)
-    except AudioFileError as exc:
-        raise CLIError(str(exc)) from None
+    _read_audio(args.input)                                  # a bad file said before work
+    _run_recipe(reg, _recipe("vocode", {"params": params}, reg.info(name),
+                             {"audio": args.input}), args.output, about=str(args.input))
     print(args.output)
     return 0
 
 
 def cmd_spectrogram(args: argparse.Namespace) -> int:
-    from models.audio.features import mel_to_db
-    from models.audio.io import spectrogram_picture
-    from models.tasks.audio import analyse_clip
-
     reg, name = _vocoder(args.vocoder)
-    clip = _read_audio(args.input)
-    db = mel_to_db(analyse_clip(reg, name, clip.audio, clip.rate)[1])
-    try:
-        spectrogram_picture(db).save(args.output)
-    except (OSError, ValueError) as exc:
-        raise CLIError(f"{args.output}: could not write the picture ({exc})") from None
+    _read_audio(args.input)
+    _run_recipe(reg, _recipe("spectrogram", {}, reg.info(name), {"audio": args.input}),
+                args.output, about=str(args.input))
     print(args.output)
     return 0
 
@@ -1532,8 +1551,6 @@ def _layer_range(text: str | None):
 
 
 def cmd_directions(args: argparse.Namespace) -> int:
-    from models.image.io import save_image
-
     reg, name, ds = _directions(args.model)
     if args.directions_command == "list":
         rows = [d.to_json() | {"measured": ds.card.get("measured", {}).get("steps", {}).get(
@@ -1560,45 +1577,37 @@ def cmd_directions(args: argparse.Namespace) -> int:
         ds.vector(args.direction, layers, tuple(args.hold))      # checked before any reading
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    images = _load_images(reg, name, [args.input])
-    backend = reg.get(name)                  # loaded only to apply, never to list
-    z = ds.apply(backend.encode(images), args.direction, args.amount, layers, tuple(args.hold))
-    save_image(backend.decode(z)[0], args.out, scale=args.scale)
+    if not args.input.is_file():
+        raise CLIError(f"{args.input}: no such file")
+    params = {"direction": args.direction, "amount": args.amount,
+              "layers": None if layers == "default" else list(layers),
+              "hold": list(args.hold), "scale": args.scale}
+    _run_recipe(reg, _recipe("directions", params, reg.info(name), {"picture": args.input}),
+                args.out)
     print(args.out)
     return 0
 
 
-def _edit_attributes(args: argparse.Namespace, reg, name: str, backend, audio) -> int:
-    from models.audio.io import write_wav
-    from models.audio.speech_edit import METHODS, edit_audio
+def _edit_attributes(args: argparse.Namespace, reg, name: str) -> int:
+    from models.tasks.runner import model_entry
 
-    if not getattr(backend, "can_generate", False):
-        raise CLIError(f"'{name}' analyses only; it cannot regenerate speech (retrain it with "
-                       "'latent-studio train attributes --content-dims 20')")
     changes = {"pitch": args.pitch_semitones, "loudness": args.loudness_db,
                "snr": args.snr_db, "c50": args.c50_db}
-    changes = {k: v for k, v in changes.items() if v is not None}
-    vreg, vname = _vocoder(args.vocoder)
-    vocoder = vreg.get(vname)
+    _, vname = _vocoder(args.vocoder, reg=reg)
     if not args.output.parent.is_dir():
         raise CLIError(f"{args.output.parent}: no such folder")
-    try:
-        res = edit_audio(backend, vocoder, audio, changes, regenerate=args.regenerate,
-                         keep_formants=not args.move_formants)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
-    rate = backend.mel_settings.sample_rate
-    try:
-        write_wav(args.output, res.audio, rate)
-    except (OSError, RuntimeError) as exc:
-        raise CLIError(f"{args.output}: cannot write ({exc})") from None
-    if res.limited_db:
-        print(f"latent-studio: warning: lowered by {res.limited_db:.1f} dB to stay below "
-              "full scale", file=sys.stderr)
-    how = METHODS[res.method].replace("the model", name)
-    if res.method == "regenerated":
-        how += f" by {vname}"
-    print(f"{args.output}: {res.audio.size / rate:.2f} s, {how}")
+    params = {**changes, "regenerate": bool(args.regenerate),
+              "keep_formants": not args.move_formants, "vocoder": model_entry(reg, vname)}
+    recipe = _recipe("attributes-edit", params, reg.info(name), {"audio": args.input})
+    note = _run_recipe(reg, recipe, args.output, about=str(args.input), quiet=True)
+    *notes, how = note.split("\n")
+    for line in notes:                      # channels mixed: said above already
+        if line.startswith("warning"):
+            print(f"latent-studio: {line}", file=sys.stderr)
+    from models.audio.io import read_audio
+
+    clip = read_audio(args.output)
+    print(f"{args.output}: {clip.audio.size / clip.rate:.2f} s, {how}")
     return 0
 
 
@@ -1616,7 +1625,10 @@ def cmd_attributes(args: argparse.Namespace) -> int:
     if audio.size < rate // 4:
         raise CLIError(f"{args.input}: shorter than 0.25 s; nothing to analyse")
     if args.attributes_command == "edit":
-        return _edit_attributes(args, reg, name, backend, audio)
+        if not getattr(backend, "can_generate", False):
+            raise CLIError(f"'{name}' analyses only; it cannot regenerate speech (retrain it "
+                           "with 'latent-studio train attributes --content-dims 20')")
+        return _edit_attributes(args, reg, name)
     a = backend.analyse(audio)
     result = {"model": name, "frame_rate": a["frame_rate"],
               "f0_hz": [round(float(v), 2) for v in a["f0_hz"]],
@@ -1642,6 +1654,7 @@ def cmd_attributes(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "recipe": cmd_recipe,
     "replay": cmd_replay,
+    "sweep": cmd_sweep,
     "attributes": cmd_attributes,
     "directions": cmd_directions,
     "vocode": cmd_vocode,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -75,26 +76,36 @@ def read_audio(path: str | Path, rate: int | None = None,
                      int(info.frames))
 
 
-def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
-    """16-bit PCM WAV, clipped to [-1, 1], written whole or not at all (encoded in memory,
-    then through a temporary name beside it); a full disk or a folder without permission
-    is said in our words."""
+def write_wav(path: str | Path, audio: np.ndarray, rate: int, *, recipe: Any = None) -> Path:
+    """16-bit PCM, clipped to [-1, 1], as FLAC for a ``.flac`` path and WAV otherwise, with
+    ``recipe`` in its comment (how to make it again); written whole or not at all (encoded
+    in memory, then through a temporary name beside it); a full disk or a folder without
+    permission is said in our words."""
     import io
 
     from models.files import os_error_words, write_whole
+    from models.recipe import recipe_text, wav_with_comment
 
     path = Path(path)
     if path.parent and not path.parent.is_dir():
         raise AudioFileError(f"{path}: folder {path.parent} does not exist")
+    flac = path.suffix.lower() == ".flac"
+    text = recipe_text(recipe, path)
     buf = io.BytesIO()
     try:
-        sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), int(rate),
-                 subtype="PCM_16", format="WAV")
+        with sf.SoundFile(buf, "w", int(rate), 1, subtype="PCM_16",
+                          format="FLAC" if flac else "WAV") as f:
+            if flac and text is not None:
+                f.comment = text
+            f.write(np.clip(np.asarray(audio, np.float32), -1.0, 1.0))
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioFileError(f"{path}: could not encode the audio ({first_line(exc)})"
                              ) from None
+    data = buf.getvalue()
+    if text is not None and not flac:
+        data = wav_with_comment(data, text)
     try:
-        return write_whole(path, buf.getvalue())
+        return write_whole(path, data)
     except OSError as exc:
         raise AudioFileError(os_error_words(exc, path)) from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -166,13 +167,24 @@ def to_uint8(images: np.ndarray, invert_gray: bool = True) -> np.ndarray:
     return np.ascontiguousarray((x * 255.0 + 0.5).astype(np.uint8))
 
 
-def save_image(image: np.ndarray, path: str | Path, scale: int = 1) -> Path:
-    """One (H, W, C) image in [0, 1] to a PNG/JPEG, optionally enlarged ``scale`` times."""
+def _carrying(path: str | Path, recipe: Any) -> dict[str, Any]:
+    """Save options that write ``recipe`` (models/recipe.py) into the picture."""
+    if recipe is None:
+        return {}
+    from models.recipe import picture_options, recipe_text
+
+    return picture_options(path, recipe_text(recipe, path))
+
+
+def save_image(image: np.ndarray, path: str | Path, scale: int = 1, *,
+               recipe: Any = None) -> Path:
+    """One (H, W, C) image in [0, 1] to a PNG/JPEG, optionally enlarged ``scale`` times,
+    with ``recipe`` in it (how to make it again)."""
     arr = to_uint8(image[None])[0]
     img = Image.fromarray(arr)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    return save_picture(img, path)
+    return save_picture(img, path, **_carrying(path, recipe))
 
 
 def enlarge(arr: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:
@@ -186,7 +198,7 @@ def enlarge(arr: np.ndarray, scale: int, smooth: bool = False) -> np.ndarray:
 
 
 def save_strip(images: np.ndarray, path: str | Path, gap: int = 2, scale: int = 1,
-               smooth: bool = False) -> Path:
+               smooth: bool = False, *, recipe: Any = None) -> Path:
     """(N, H, W, C) side by side, white gaps between, to one picture, ``scale`` times
     enlarged."""
     arr = enlarge(to_uint8(images), scale, smooth)
@@ -195,15 +207,16 @@ def save_strip(images: np.ndarray, path: str | Path, gap: int = 2, scale: int = 
     strip = np.full((h, n * w + (n - 1) * gap, 3), 255, np.uint8)
     for i in range(n):
         strip[:, i * (w + gap): i * (w + gap) + w] = arr[i]
-    return save_picture(Image.fromarray(strip), path)
+    return save_picture(Image.fromarray(strip), path, **_carrying(path, recipe))
 
 
 def save_gif(images: np.ndarray, path: str | Path, fps: float = 20.0, scale: int = 2,
-             bounce: bool = True, smooth: bool = False) -> Path:
+             bounce: bool = True, smooth: bool = False, *, recipe: Any = None) -> Path:
     """(N, H, W, C) frames to a looping animated GIF, ``scale`` times enlarged; ``bounce``
     plays forward then back."""
     frames = [Image.fromarray(a) for a in enlarge(to_uint8(images), scale, smooth)]
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     return save_picture(frames[0], path, save_all=True, append_images=frames[1:], loop=0,
-                        duration=int(1000 / fps), optimize=False, disposal=2)
+                        duration=int(1000 / fps), optimize=False, disposal=2,
+                        **_carrying(path, recipe))

@@ -238,20 +238,11 @@ def save_with_metadata(image_rgb: np.ndarray, path: str | Path, meta: dict[str, 
     """An (H, W, 3) uint8 picture as PNG with ``meta`` as text chunks (what made it),
     written atomically: to a temporary name beside it, renamed once complete, so a full
     disk or a kill leaves no half-written picture."""
-    from PIL.PngImagePlugin import PngInfo
+    from models.files import save_picture
+    from models.recipe import picture_options, recipe_text
 
-    info = PngInfo()
-    for k, v in meta.items():
-        info.add_text(k, str(v))
-    if recipe is not None:             # how to make it again (models/recipe.py)
-        from models.recipe import PNG_KEY
-
-        info.add_text(PNG_KEY, recipe.to_text())
     img = Image.fromarray(np.ascontiguousarray(image_rgb, np.uint8))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    from models.files import save_picture
-
     path = Path(path)
-    return save_picture(img, path, **({"pnginfo": info} if path.suffix.lower() == ".png"
-                                      else {}))
+    return save_picture(img, path, **picture_options(path, recipe_text(recipe, path), meta))

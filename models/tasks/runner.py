@@ -1,53 +1,87 @@
 """One path for every job that has a recipe: a task name maps to the function that runs it,
-so a command-line run, a replay and (later) a sweep cell or a history entry are the same
-thing and cannot drift apart.
+so a command-line run, a replay, a sweep cell and a history entry are the same thing and
+cannot drift apart.
 
 A task function takes the registry, the recipe and where to write; it writes the output
 with the recipe in it and returns a note of what was done to the inputs ("" when nothing).
+Errors are ValueErrors (RecipeError, ImageLoadError, AudioFileError) in our words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from models.recipe import Recipe, RecipeError
 from models.registry import Registry
 
-TaskFn = Callable[[Registry, Recipe, Path], str]
+TaskFn = Callable[..., str]      # (registry, recipe, out, ctx=None) -> note
 TASKS: dict[str, TaskFn] = {}
+# What each task writes (the first is the default of a replay from a recipe file).
+WRITES: dict[str, tuple[str, ...]] = {}
+# Tasks registered by modules that build on this one (imported when first run).
+ELSEWHERE = {"sweep": "models.tasks.sweep"}
 
 
-def task(name: str) -> Callable[[TaskFn], TaskFn]:
+def task(name: str, writes: tuple[str, ...] = (".png",)) -> Callable[[TaskFn], TaskFn]:
     def register(fn: TaskFn) -> TaskFn:
         TASKS[name] = fn
+        WRITES[name] = writes
         return fn
     return register
 
 
-def run(registry: Registry, recipe: Recipe, out: str | Path) -> str:
-    """Run ``recipe`` writing ``out``; RecipeError for a task this studio does not have."""
+def run(registry: Registry, recipe: Recipe, out: str | Path, ctx: Any = None) -> str:
+    """Run ``recipe`` writing ``out`` (``ctx``: a JobContext for progress and cancelling);
+    RecipeError for a task this studio does not have or an output type the task does not
+    write."""
+    if recipe.task in ELSEWHERE:
+        import importlib
+
+        importlib.import_module(ELSEWHERE[recipe.task])
     fn = TASKS.get(recipe.task)
     if fn is None:
         known = ", ".join(sorted(TASKS)) or "none"
         raise RecipeError(f"this Latent Studio cannot run the task '{recipe.task}' (it runs: "
                           f"{known})")
-    return fn(registry, recipe, Path(out))
+    out = Path(out)
+    if out.suffix.lower() not in WRITES[recipe.task]:
+        raise RecipeError(f"{out}: a {recipe.task} writes {' or '.join(WRITES[recipe.task])}")
+    if not out.parent.is_dir():
+        raise RecipeError(f"{out}: folder {out.parent} does not exist")
+    return fn(registry, recipe, out, ctx=ctx)
 
 
-def model_for(registry: Registry, recipe: Recipe) -> str:
-    """The registered name of the recipe's model: the same file registered here, else its
-    checkpoint opened from its path; RecipeError when it is neither."""
-    name, path = recipe.model.get("name", ""), recipe.model.get("path", "")
+def model_for(registry: Registry, recipe: Recipe, which: dict[str, str] | None = None) -> str:
+    """The registered name of the recipe's model (or of ``which``): the same file registered
+    here, one registered under its name when the recipe names no file, else its checkpoint
+    opened from its path; RecipeError when it is none of these."""
+    m = recipe.model if which is None else which
+    name, path = m.get("name", ""), m.get("path", "")
     for info in registry.infos():
-        if info.name == name and (info.path or "") == path:
-            return name
         if path and info.path and Path(info.path) == Path(path):
             return info.name
+        if info.name == name and (not path or (info.path or "") == path):
+            return name
     if path and Path(path).exists():
         config = recipe.params.get("config") or None
         return registry.add_checkpoint(path, config).name
     raise RecipeError(f"the recipe's model '{name}' ({path or 'no file'}) is not here")
+
+
+def model_entry(registry: Registry, name: str) -> dict[str, str]:
+    """A second model of a recipe (the vocoder of an attribute edit): name, path and the
+    fingerprint of its weights."""
+    from models.files import fingerprint
+
+    info = registry.info(name)
+    out = {"family": str(info.family), "name": name, "path": str(info.path or "")}
+    if info.path and Path(info.path).exists():
+        out["fingerprint"] = fingerprint(info.path)
+    return out
 
 
 def input_path(recipe: Recipe, role: str) -> Path:
@@ -57,8 +91,156 @@ def input_path(recipe: Recipe, role: str) -> Path:
     raise RecipeError(f"the recipe has no {role} among its inputs")
 
 
+def inputs_of(recipe: Recipe, prefix: str) -> list[Path]:
+    """Every input whose role is ``prefix-1``, ``prefix-2``, ... in order."""
+    found = [(int(f.role.rpartition("-")[2]), Path(f.path)) for f in recipe.inputs
+             if f.role.startswith(prefix + "-") and f.role.rpartition("-")[2].isdigit()]
+    return [p for _, p in sorted(found)]
+
+
+def seed_or_input(recipe: Recipe, key: str) -> int | Path:
+    """An end given as a seed (a whole number in the params) or as the input ``key``."""
+    value = recipe.params.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return input_path(recipe, key)
+
+
+def _pictures(registry: Registry, model: str, paths: list[Path]) -> tuple[np.ndarray, str]:
+    """Pictures as the model receives them, and what was done to them."""
+    from models.tasks.pictures import read_for_model
+
+    arrays, notes = [], []
+    for p in paths:
+        arr, note = read_for_model(registry, model, p)
+        arrays.append(arr)
+        if note:
+            notes.append(f"{p.name}: {note}")
+    return np.stack(arrays), "; ".join(notes)
+
+
+# -- pictures ---------------------------------------------------------------------------------
+
+@task("reconstruct", (".png", ".jpg", ".jpeg", ".gif"))
+def _reconstruct(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A picture encoded and decoded by a latent model, at its own size where the model's
+    latent follows it (latent-studio reconstruct)."""
+    from models.image.io import save_image
+    from models.tasks.pictures import far_warning, sized_for_file
+
+    picture = input_path(recipe, "picture")
+    name = sized_for_file(registry, model_for(registry, recipe), picture)
+    backend = registry.get(name)
+    img, note = _pictures(registry, name, [picture])
+    rec = backend.decode(backend.encode(img))
+    save_image(rec[0], out, recipe=recipe)
+    warning = far_warning(registry, name, img[0], rec[0])
+    return "; ".join(x for x in (note, warning and f"{picture.name}: warning: {warning}")
+                     if x)
+
+
+@task("interpolate", (".png", ".gif"))
+def _interpolate(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """The decoded path between two ends (pictures or seeds) as a strip or a GIF."""
+    from models.image.latent_ops import path as latent_path
+    from models.tasks.latent import export_frames
+    from models.tasks.pictures import sized_for_file
+
+    p = recipe.params
+    model = model_for(registry, recipe)
+    ends = [seed_or_input(recipe, k) for k in ("a", "b")]
+    pictures = [e for e in ends if isinstance(e, Path)]
+    name = (sized_for_file(registry, model, pictures[0]) if pictures
+            else registry.sized(model, 512, 512))
+    backend = registry.get(name)
+    note = ""
+    codes: Any = iter([])
+    if pictures:
+        imgs, note = _pictures(registry, name, pictures)
+        codes = iter(backend.encode(imgs))
+    z = np.stack([backend.sample_latents(1, e)[0] if isinstance(e, int) else next(codes)
+                  for e in ends])
+    steps = int(p["steps"])
+    if not 2 <= steps <= 512:
+        raise ValueError(f"steps must be between 2 and 512, not {steps}")
+    export_frames(registry, name, latent_path(z[0], z[1], steps, str(p["mode"])), out,
+                  int(p["scale"]), bool(p.get("smooth", False)), ctx=ctx, recipe=recipe)
+    return note
+
+
+@task("directions")
+def _directions(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A picture moved along one of a latent model's directions (latent-studio directions
+    apply)."""
+    from models.image.directions import DirectionSet
+    from models.image.io import save_image
+    from models.train.directions import directions_path
+
+    p = recipe.params
+    name = model_for(registry, recipe)
+    ds = DirectionSet.load(directions_path(registry.info(name)))
+    layers = p.get("layers")
+    layers = "default" if layers is None else tuple(int(v) for v in layers)
+    hold = tuple(p.get("hold", ()))
+    amount = float(p["amount"])
+    if not -10 <= amount <= 10:
+        raise ValueError(f"the amount must be between -10 and 10 steps, not {amount:g}")
+    ds.vector(str(p["direction"]), layers, hold)               # ValueError: unknown names
+    images, note = _pictures(registry, name, [input_path(recipe, "picture")])
+    backend = registry.get(name)
+    z = ds.apply(backend.encode(images), str(p["direction"]), amount, layers, hold)
+    save_image(backend.decode(z)[0], out, scale=int(p.get("scale", 1)), recipe=recipe)
+    return note
+
+
+@task("stylemix")
+def _stylemix(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A style mix of two sources (seeds or pictures), a character in the style of a few
+    glyphs, or a line of text in that style (latent-studio stylemix)."""
+    from models.image.io import save_image
+    from models.tasks import stylemix as sm
+
+    p = recipe.params
+    name = sm.style_model(registry, model_for(registry, recipe))
+    info = registry.info(name)
+    mode, psi, notes = p["mode"], float(p.get("psi", 1.0)), []
+    if mode == "mix":
+        from_b = sm.parse_layers(str(p["layers"]), info.style.layers)
+        label = int(p.get("class", 0))
+        backend = registry.get(name)
+        codes = []
+        for key in ("a", "b"):
+            end = seed_or_input(recipe, key)
+            if isinstance(end, int):
+                codes.append(backend.codes_from_seeds([end], label=label)[0])
+            else:
+                img, note = _pictures(registry, name, [end])
+                notes.append(note)
+                codes.append(backend.encode_codes(img)[0])
+        cutoff = p.get("cutoff")
+        img = sm.mix_grid(registry, name, codes[0][None], codes[1][None], from_b, psi=psi,
+                          cutoff=None if cutoff is None else int(cutoff),
+                          noise_seed=p.get("seed"))[0, 0]
+    else:
+        styles, note = _pictures(registry, name, inputs_of(recipe, "style"))
+        notes.append(note)
+        style = sm.style_code(registry, name, list(styles))
+        strength = float(p.get("strength", 1.0))
+        if mode == "in_style":
+            content, note = _pictures(registry, name, [input_path(recipe, "content")])
+            notes.append(note)
+            img = sm.in_style(registry, name, content, style, strength=strength, psi=psi)[0]
+        elif mode == "text":
+            img = sm.write_text(registry, name, str(p["text"]), style, strength=strength,
+                                psi=psi)
+        else:
+            raise RecipeError(f"unknown style mixing mode '{mode}'")
+    save_image(img, out, scale=int(p.get("scale", 1)), recipe=recipe)
+    return "; ".join(n for n in notes if n)
+
+
 @task("inpaint")
-def _inpaint(registry: Registry, recipe: Recipe, out: Path) -> str:
+def _inpaint(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
     """A glyph model's inpainting of a picture file with a mask file (latent-studio inpaint)."""
     from models.tasks import inpaint as ip
 
@@ -71,9 +253,150 @@ def _inpaint(registry: Registry, recipe: Recipe, out: Path) -> str:
                                 feather=float(p["feather"]))
     image, mask = input_path(recipe, "picture"), input_path(recipe, "mask")
     prep = ip.read_pair(registry, name, image, mask, bool(p.get("frame_glyph", False)))
-    result = ip.run(registry, name, prep.image, prep.mask, options)
+    result = ip.run(registry, name, prep.image, prep.mask, options, ctx=ctx)
     meta = {"model": name, **options.describe(info.classes), "source": image.name,
             "mask": mask.name}
     ip.save_with_metadata(prep.shown(result), out, meta, scale=int(p.get("scale", 1)),
                           recipe=recipe)
     return prep.note
+
+
+GENERATE_KEYS = ("prompt", "negative", "steps", "guidance", "scheduler", "seed", "width",
+                 "height", "strength", "mask_blur", "only_masked", "padding", "loras",
+                 "embeddings")
+
+
+def generate_options(params: dict[str, Any]):
+    """GenerateOptions of a recipe's params (one picture: a batch is one recipe each)."""
+    from models.tasks.generate import GenerateOptions
+
+    kw = {k: params[k] for k in GENERATE_KEYS if k in params}
+    kw["loras"] = tuple((str(path), float(w)) for path, w in kw.get("loras", ()))
+    kw["embeddings"] = tuple(str(e) for e in kw.get("embeddings", ()))
+    for k in ("steps", "seed", "width", "height", "padding"):
+        if k in kw:
+            kw[k] = int(kw[k])
+    return GenerateOptions(**kw)
+
+
+def generate_params(options, load: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's params of GenerateOptions and the model's load options (precision...)."""
+    return {**{k: getattr(options, k) for k in GENERATE_KEYS}, "load": dict(load)}
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """A picture as (H, W, 3) float32 in [0, 1], transparency over white."""
+    from models.image.io import read_picture_rgb
+
+    return read_picture_rgb(path).astype("float32") / 255.0
+
+
+@task("generate")
+def _generate(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """Stable Diffusion: text-to-image, img2img (a picture input) or inpainting (a picture
+    and a mask), one picture with its ``parameters`` text and its recipe."""
+    from models.image.io import open_picture
+    from models.tasks import generate as gen
+    from models.tasks.inpaint import mask_from_picture, save_with_metadata
+
+    name = model_for(registry, recipe)
+    options = generate_options(recipe.params)
+    load = dict(recipe.params.get("load", {}))
+    if load:
+        registry.set_load_options(name, **load)
+    roles = {f.role for f in recipe.inputs}
+    image = read_rgb(input_path(recipe, "picture")) if "picture" in roles else None
+    mask = (mask_from_picture(open_picture(input_path(recipe, "mask"))[0])
+            if "mask" in roles else None)
+    result = gen.run(registry, name, options, image, mask, ctx=ctx)[0]
+    size = (result.shape[1], result.shape[0])
+    strength = (options.resolved_strength(True, mask is not None) if image is not None
+                else None)
+    source = {"source": input_path(recipe, "picture").name} if image is not None else {}
+    if mask is not None:
+        source["mask"] = input_path(recipe, "mask").name
+    meta = {"model": name, **options.describe(), **source,
+            "parameters": gen.parameters_text(options, name, size, strength, mask is not None)}
+    rgb = np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
+    save_with_metadata(rgb, out, meta, recipe=recipe)
+    return ""
+
+
+# -- sound ------------------------------------------------------------------------------------
+
+def _clip(recipe: Recipe, rate: int | None = None):
+    from models.audio.io import read_audio
+
+    clip = read_audio(input_path(recipe, "audio"), rate)
+    note = (f"{clip.source_channels} channels mixed to mono" if clip.source_channels > 1
+            else "")
+    return clip, note
+
+
+@task("vocode", (".wav", ".flac"))
+def _vocode(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A recording analysed to a mel and vocoded back, at its own rate (latent-studio
+    vocode)."""
+    from models.audio.io import write_wav
+    from models.protocol import check_params
+    from models.tasks.audio import round_trip
+
+    name = model_for(registry, recipe)
+    params = check_params(registry.info(name).params, dict(recipe.params.get("params", {})),
+                          name)
+    clip, note = _clip(recipe)
+    y = round_trip(registry, name, clip.audio, clip.rate, params, ctx=ctx)
+    write_wav(out, y, clip.source_rate, recipe=recipe)
+    return note
+
+
+@task("spectrogram")
+def _spectrogram(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A picture of a recording's mel spectrogram by a vocoder's analysis."""
+    from models.audio.features import mel_to_db
+    from models.audio.io import spectrogram_picture
+    from models.files import save_picture
+    from models.recipe import picture_options, recipe_text
+    from models.tasks.audio import analyse_clip
+
+    name = model_for(registry, recipe)
+    clip, note = _clip(recipe)
+    db = mel_to_db(analyse_clip(registry, name, clip.audio, clip.rate)[1])
+    save_picture(spectrogram_picture(db), out,
+                 **picture_options(out, recipe_text(recipe, out)))
+    return note
+
+
+ATTRIBUTE_CHANGES = ("pitch", "loudness", "snr", "c50")
+
+
+@task("attributes-edit", (".wav", ".flac"))
+def _attributes_edit(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A recording with its pitch, loudness, SNR or C50 changed (latent-studio attributes
+    edit); a warning when it was lowered to stay below full scale."""
+    from models.audio.io import write_wav
+    from models.audio.speech_edit import METHODS, edit_audio
+
+    p = recipe.params
+    name = model_for(registry, recipe)
+    backend = registry.get(name)
+    if not getattr(backend, "can_generate", False):
+        raise ValueError(f"'{name}' analyses only; it cannot regenerate speech (retrain it "
+                         "with 'latent-studio train attributes --content-dims 20')")
+    vocoder = model_for(registry, recipe, dict(p.get("vocoder", {})))
+    rate = backend.mel_settings.sample_rate
+    clip, note = _clip(recipe, rate)
+    if clip.audio.size < rate // 4:
+        raise ValueError(f"{input_path(recipe, 'audio')}: shorter than 0.25 s; nothing to edit")
+    changes = {k: float(p[k]) for k in ATTRIBUTE_CHANGES if p.get(k) is not None}
+    res = edit_audio(backend, registry.get(vocoder), clip.audio, changes,
+                     regenerate=bool(p.get("regenerate", False)),
+                     keep_formants=bool(p.get("keep_formants", True)))
+    write_wav(out, res.audio, rate, recipe=recipe)
+    notes = [note] if note else []
+    if res.limited_db:
+        notes.append(f"warning: lowered by {res.limited_db:.1f} dB to stay below full scale")
+    how = METHODS[res.method].replace("the model", name)
+    if res.method == "regenerated":
+        how += f" by {vocoder}"
+    return "\n".join([*notes, how])        # the last line: how it was done
