@@ -98,11 +98,14 @@ class Recipe:
 
     # -- JSON --------------------------------------------------------------------------------
 
-    def to_json(self, sidecar: Path | None = None) -> dict[str, Any]:
+    def to_json(self, sidecar: Path | None = None, big_inline: bool = False
+                ) -> dict[str, Any]:
         """The recipe as JSON values. Arrays over INLINE_MAX values go to ``sidecar`` (a
-        ``.npz``, written here; RecipeError when there is none to write them to)."""
+        ``.npz``, written here; RecipeError when there is none to write them to), or stay
+        inline with ``big_inline`` (the history's rows)."""
         arrays: dict[str, Any] = {}
-        big = {k: v for k, v in self.arrays.items() if v.size > INLINE_MAX}
+        big = {} if big_inline else {k: v for k, v in self.arrays.items()
+                                     if v.size > INLINE_MAX}
         for k, v in self.arrays.items():
             if k not in big:
                 arrays[k] = {"dtype": str(v.dtype), "shape": list(v.shape),

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -354,8 +354,10 @@ class MainWindow(QMainWindow):
             panel.send_picture.connect(self._on_panel_send_picture)
             panel.keep_in_library.connect(self._on_panel_keep_in_library)
             panel.request_clip.connect(self._on_panel_request_clip)
+            panel.result_made.connect(self._on_result_made)
             panel.undo_stack.cleanChanged.connect(self._update_title)
             panel.undo_stack.indexChanged.connect(self._on_work_changed)
+        self._build_history()
         self.tabs.currentChanged.connect(self._on_tabs_changed)
         self.status.owner_of = lambda key: next(
             (n for n in self.panels if key == n or key.startswith(n + "-")), "")
@@ -427,6 +429,13 @@ class MainWindow(QMainWindow):
         for i, panel in enumerate(self.panels.values()):
             self._action(m, panel.title, lambda _=False, n=panel.name: self.show_panel(n),
                          f"Ctrl+{i + 1}" if i < 9 else None)
+        if self.history_dock is not None:
+            m.addSeparator()
+            act = self.history_dock.toggleViewAction()
+            act.setText("&History")
+            act.setShortcut(QKeySequence("Ctrl+H"))
+            act.setStatusTip("Every result made here, this session and earlier ones")
+            m.addAction(act)
 
         m = bar.addMenu("&Compute")
         group = QActionGroup(self)
@@ -522,11 +531,94 @@ class MainWindow(QMainWindow):
             self.open_file(path)
 
     def open_file(self, path: str) -> None:
+        """A session, an output that carries its recipe (its panel opens with every control
+        as it was), another Stable Diffusion tool's picture (its settings fill the
+        Inpainting panel's controls), or any other file in the current panel."""
         if path.endswith(SUFFIX):
             self.open_session(path)
             return
+        from models.recipe import RecipeError, embedded_text, read_recipe
+
+        try:
+            carries = embedded_text(Path(path)) is not None
+        except RecipeError:
+            carries = False
+        if carries:
+            self.jobs.submit("window-recipe", lambda *, ctx: read_recipe(path), lane="io",
+                             label=f"Reading the recipe of {Path(path).name}",
+                             on_result=self.restore_recipe,
+                             on_error=self.status.show_error)
+            self._add_recent(path)
+            return
+        if (text := other_tools_parameters(path)) and "inpaint" in self.panels:
+            panel = self.show_panel("inpaint")
+            panel.apply_parameters(text)
+            panel.open_file(path)
+            self._add_recent(path)
+            return
         self.current_panel().open_file(path)
         self._add_recent(path)
+
+    def restore_recipe(self, recipe) -> None:
+        """Open the panel that made a result with its recipe's settings (a panel that cannot
+        restore them yet opens the recipe's first input instead, and says so)."""
+        name = RECIPE_PANELS.get(recipe.task, "")
+        if recipe.task == "sweep":
+            from models.recipe import Recipe
+
+            name = RECIPE_PANELS.get(Recipe.from_json(recipe.params["base"]).task, "")
+        if name not in self.panels:
+            self.status.show_error(f"No panel here makes a {recipe.task}")
+            return
+        panel = self.show_panel(name)
+        if recipe.task != "sweep" and hasattr(panel, "restore_recipe"):
+            panel.restore_recipe(recipe)
+            return
+        first = next((f.path for f in recipe.inputs if Path(f.path).is_file()), "")
+        if first:
+            panel.open_file(first)
+        self.status.show_message(
+            f"{panel.title} opened{' with ' + Path(first).name if first else ''}; it does "
+            f"not restore a {recipe.task}'s settings: 'latent-studio replay' runs it again",
+            name)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def _build_history(self) -> None:
+        from models.history import History, default_path
+        from studio.history_dock import HistoryDock
+
+        self.history_dock: HistoryDock | None = None
+        try:
+            history = History(default_path())
+        except Exception as exc:  # noqa: BLE001 (a broken history must not stop the studio)
+            self.status.show_error(f"The history cannot be opened ({exc}); results are not "
+                                   "kept in it this time")
+            return
+        dock = HistoryDock(history, self)
+        dock.open_recipe.connect(self.restore_recipe)
+        dock.message.connect(lambda t: self.status.show_message(t))
+        dock.error.connect(lambda m, d: self.status.show_error(m, d))
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock.hide()
+        self.history_dock = dock
+
+    def _on_result_made(self, recipe, shown, panel_title: str) -> None:
+        """Every result with a recipe goes into the history at once (committed: a kill
+        right after loses nothing)."""
+        if self.history_dock is None:
+            return
+        import numpy as np
+
+        from models.history import thumbnail
+
+        shown = np.asarray(shown)
+        sound = shown.ndim == 1
+        try:
+            thumb = thumbnail(audio=shown) if sound else thumbnail(rgb=shown)
+            self.history_dock.add(panel_title, recipe, thumb, "sound" if sound else "picture")
+        except Exception as exc:  # noqa: BLE001 (the result stands; only its entry is lost)
+            self.status.show_error(f"The result was not kept in the history ({exc})")
 
     def open_checkpoint_dialog(self) -> None:
         path = dialogs.open_file(self, "checkpoint", "Open Checkpoint", CHECKPOINT_FILTER)
@@ -909,12 +1001,34 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
+        if self.history_dock is not None:
+            self.history_dock.history.close()
         self._release_timer.stop()
         self._autosave_timer.stop()
         self._autosave_soon.stop()
         for panel in self.panels.values():
             panel.shutdown()
         self.jobs.shutdown()
+
+
+# The panel that makes each task's results (where a dropped output opens).
+RECIPE_PANELS = {"inpaint": "inpaint", "generate": "inpaint", "stylemix": "stylemix",
+                 "interpolate": "latent", "reconstruct": "latent", "directions": "attributes",
+                 "vocode": "spectral", "spectrogram": "spectral",
+                 "attributes-edit": "speech_attributes"}
+
+
+def other_tools_parameters(path: str) -> str:
+    """The ``parameters`` text of a PNG made by another Stable Diffusion tool ("" if none)."""
+    if not path.lower().endswith(".png"):
+        return ""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return str(dict(getattr(img, "text", {}) or {}).get("parameters", ""))
+    except (OSError, UnidentifiedImageError):
+        return ""
 
 
 def run_gui(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LATENT_STUDIO_SETTINGS", str(home / "settings.ini"))
     monkeypatch.setenv("LATENT_STUDIO_NO_PROMPT", "1")
     monkeypatch.setenv("LATENT_STUDIO_LIBRARY", str(home / "library.json"))
+    monkeypatch.setenv("LATENT_STUDIO_HISTORY", str(home / "history.db"))
 
 
 @pytest.fixture(autouse=True)

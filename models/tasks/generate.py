@@ -10,6 +10,8 @@ blur" pixels (diffusers' pipeline alone sends the whole picture through the VAE)
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -273,16 +275,36 @@ def with_seed(options: GenerateOptions, seed: int) -> GenerateOptions:
     return replace(options, seed=int(seed))
 
 
+# Our schedulers as other Stable Diffusion tools name their samplers (first: the one written).
+SAMPLER_NAMES = {"ddim": ("DDIM",), "euler": ("Euler",), "euler-a": ("Euler a",),
+                 "dpm++2m": ("DPM++ 2M",), "dpm++2m-karras": ("DPM++ 2M Karras",),
+                 "lcm": ("LCM",), "pndm": ("PLMS", "PNDM")}
+
+
+def sampler_name(scheduler: str) -> str:
+    """``scheduler`` as other tools name it (the model's own default: written as is)."""
+    return SAMPLER_NAMES.get(scheduler, (scheduler,))[0]
+
+
+def scheduler_of(sampler: str) -> str | None:
+    """Our scheduler of another tool's sampler name (None: none of ours)."""
+    key = sampler.strip().lower()
+    for ours, theirs in SAMPLER_NAMES.items():
+        if key == ours or key in (t.lower() for t in theirs):
+            return ours
+    return "default" if key == "default" else None
+
+
 def parameters_text(options: GenerateOptions, model: str, size: tuple[int, int],
                     strength: float | None = None, masked: bool = False) -> str:
-    """The run in the ``parameters`` text other Stable Diffusion tools read."""
+    """The run in the ``parameters`` text other Stable Diffusion tools read and write."""
     def q(v: str) -> str:
-        return f'"{v}"' if any(c in v for c in ',:\n') else v
+        return json.dumps(v) if any(c in v for c in ',:\n"') else v
 
     lines = [options.prompt]
     if options.negative:
         lines.append(f"Negative prompt: {options.negative}")
-    fields = [("Steps", options.steps), ("Sampler", options.scheduler),
+    fields = [("Steps", options.steps), ("Sampler", sampler_name(options.scheduler)),
               ("CFG scale", f"{options.guidance:g}"), ("Seed", options.seed),
               ("Size", f"{size[0]}x{size[1]}"), ("Model", model)]
     if strength is not None:
@@ -291,3 +313,76 @@ def parameters_text(options: GenerateOptions, model: str, size: tuple[int, int],
         fields.append(("Mask blur", f"{options.mask_blur:g}"))
     lines.append(", ".join(f"{k}: {q(str(v))}" for k, v in fields))
     return "\n".join(lines)
+
+
+_FIELD = re.compile(r'\s*([\w \-/+.()]+?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+
+
+@dataclass
+class ParsedParameters:
+    """What a ``parameters`` text says, as our option names; ``unknown`` the fields (and
+    sampler) this studio has no control for, said to the user."""
+
+    values: dict[str, Any]
+    unknown: list[str]
+
+
+def parse_parameters(text: str) -> ParsedParameters:
+    """Read the ``parameters`` text of another Stable Diffusion tool (or ours): the prompt,
+    the negative prompt and the settings line. ValueError for text that is not one."""
+    text = text.replace("\r\n", "\n").strip()
+    lines = text.split("\n")
+    settings_at = next((i for i in range(len(lines) - 1, -1, -1)
+                        if re.match(r"\s*Steps:\s*\d+", lines[i])), None)
+    if settings_at is None:
+        raise ValueError("this is not the parameters text of a Stable Diffusion picture "
+                         "(no 'Steps: N, Sampler: ...' line)")
+    body, settings = lines[:settings_at], lines[settings_at]
+    values: dict[str, Any] = {}
+    prompt, negative, in_negative = [], [], False
+    for line in body:
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:"):].strip()
+        (negative if in_negative else prompt).append(line)
+    values["prompt"] = "\n".join(prompt).strip()
+    values["negative"] = "\n".join(negative).strip()
+    unknown: list[str] = []
+    for key, raw in _FIELD.findall(settings):
+        key, raw = key.strip(), raw.strip()
+        if raw.startswith('"'):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raw = raw.strip('"')
+        try:
+            if key == "Steps":
+                values["steps"] = int(raw)
+            elif key == "Sampler":
+                sched = scheduler_of(raw)
+                if sched is None:
+                    unknown.append(f"sampler {raw}")
+                else:
+                    values["scheduler"] = sched
+            elif key == "Schedule type" and raw.lower() == "karras" and \
+                    values.get("scheduler") == "dpm++2m":
+                values["scheduler"] = "dpm++2m-karras"
+            elif key == "CFG scale":
+                values["guidance"] = float(raw)
+            elif key == "Seed":
+                values["seed"] = int(raw)
+            elif key == "Size":
+                w, _, h = raw.partition("x")
+                values["width"], values["height"] = int(w), int(h)
+            elif key == "Denoising strength":
+                values["strength"] = float(raw)
+            elif key == "Mask blur":
+                values["mask_blur"] = float(raw)
+            elif key == "Model":
+                values["model"] = raw
+            else:
+                unknown.append(key)
+        except ValueError:
+            raise ValueError(f"the parameters text's '{key}: {raw}' is not a number "
+                             "where one is needed") from None
+    return ParsedParameters(values, unknown)

@@ -251,14 +251,35 @@ def _inpaint(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> 
                                 repaint=p["repaint"], guidance=float(p["guidance"]),
                                 label=p["label"], seed=int(p["seed"]),
                                 feather=float(p["feather"]))
-    image, mask = input_path(recipe, "picture"), input_path(recipe, "mask")
-    prep = ip.read_pair(registry, name, image, mask, bool(p.get("frame_glyph", False)))
+    if "image" in recipe.arrays:            # a panel's run: the picture as the model took it
+        prep = ip.Prepared(recipe.arrays["image"].astype(np.float32),
+                           recipe.arrays["mask"].astype(np.float32), "",
+                           bool(p.get("dark_on_light", False)))
+        files = {}
+    else:
+        image, mask = input_path(recipe, "picture"), input_path(recipe, "mask")
+        prep = ip.read_pair(registry, name, image, mask, bool(p.get("frame_glyph", False)))
+        files = {"source": image.name, "mask": mask.name}
     result = ip.run(registry, name, prep.image, prep.mask, options, ctx=ctx)
-    meta = {"model": name, **options.describe(info.classes), "source": image.name,
-            "mask": mask.name}
-    ip.save_with_metadata(prep.shown(result), out, meta, scale=int(p.get("scale", 1)),
-                          recipe=recipe)
+    save_inpainting(recipe, name, info.classes, prep.shown(result), out, files)
     return prep.note
+
+
+def save_inpainting(recipe: Recipe, name: str, classes: tuple[str, ...], shown: np.ndarray,
+                    out: Path, files: dict[str, str] | None = None) -> Path:
+    """A glyph model's inpainting as written by the command and by the panel alike: its
+    options as text chunks and its recipe, so a replay is the same file."""
+    from models.tasks import inpaint as ip
+
+    p = recipe.params
+    options = ip.InpaintOptions(sampler=p["sampler"], steps=int(p["steps"]),
+                                repaint=p["repaint"], guidance=float(p["guidance"]),
+                                label=p["label"], seed=int(p["seed"]),
+                                feather=float(p["feather"]))
+    meta = {"model": name, **options.describe(classes), "source": p.get("source", ""),
+            **(files or {})}
+    return ip.save_with_metadata(shown, out, meta, scale=int(p.get("scale", 1)),
+                                 recipe=recipe)
 
 
 GENERATE_KEYS = ("prompt", "negative", "steps", "guidance", "scheduler", "seed", "width",
@@ -297,7 +318,7 @@ def _generate(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) ->
     and a mask), one picture with its ``parameters`` text and its recipe."""
     from models.image.io import open_picture
     from models.tasks import generate as gen
-    from models.tasks.inpaint import mask_from_picture, save_with_metadata
+    from models.tasks.inpaint import mask_from_picture
 
     name = model_for(registry, recipe)
     options = generate_options(recipe.params)
@@ -305,21 +326,37 @@ def _generate(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) ->
     if load:
         registry.set_load_options(name, **load)
     roles = {f.role for f in recipe.inputs}
-    image = read_rgb(input_path(recipe, "picture")) if "picture" in roles else None
-    mask = (mask_from_picture(open_picture(input_path(recipe, "mask"))[0])
-            if "mask" in roles else None)
+    image = mask = None
+    files: dict[str, str] = {}
+    if "image" in recipe.arrays:            # a panel's run: its picture and painted mask
+        image = recipe.arrays["image"].astype(np.float32)
+        mask = recipe.arrays["mask"].astype(np.float32) if "mask" in recipe.arrays else None
+    elif "picture" in roles:
+        image = read_rgb(input_path(recipe, "picture"))
+        files["source"] = input_path(recipe, "picture").name
+        if "mask" in roles:
+            mask = mask_from_picture(open_picture(input_path(recipe, "mask"))[0])
+            files["mask"] = input_path(recipe, "mask").name
     result = gen.run(registry, name, options, image, mask, ctx=ctx)[0]
-    size = (result.shape[1], result.shape[0])
-    strength = (options.resolved_strength(True, mask is not None) if image is not None
-                else None)
-    source = {"source": input_path(recipe, "picture").name} if image is not None else {}
-    if mask is not None:
-        source["mask"] = input_path(recipe, "mask").name
-    meta = {"model": name, **options.describe(), **source,
-            "parameters": gen.parameters_text(options, name, size, strength, mask is not None)}
-    rgb = np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
-    save_with_metadata(rgb, out, meta, recipe=recipe)
+    save_generated(recipe, name, result, out, image is not None, mask is not None, files)
     return ""
+
+
+def save_generated(recipe: Recipe, name: str, result: np.ndarray, out: Path,
+                   has_image: bool, has_mask: bool, files: dict[str, str] | None = None
+                   ) -> Path:
+    """A Stable Diffusion picture as the command and the panel write it: its options, the
+    ``parameters`` text other tools read, and its recipe."""
+    from models.tasks import generate as gen
+    from models.tasks.inpaint import save_with_metadata
+
+    options = generate_options(recipe.params)
+    size = (result.shape[1], result.shape[0])
+    strength = options.resolved_strength(True, has_mask) if has_image else None
+    meta = {"model": name, **options.describe(), **(files or {}),
+            "parameters": gen.parameters_text(options, name, size, strength, has_mask)}
+    rgb = np.round(np.clip(result, 0, 1) * 255).astype(np.uint8)
+    return save_with_metadata(rgb, out, meta, recipe=recipe)
 
 
 # -- sound ------------------------------------------------------------------------------------

@@ -130,6 +130,9 @@ class Panel(QWidget):
     send_picture = Signal(object, str)  # RGB uint8 (H, W, 3), label: to the Inpainting panel
     keep_in_library = Signal(str, object, str)  # model, latent (D,), name: the latent library
     request_clip = Signal(str)  # this panel's name: it asks for the Spectrogram editor's clip
+    # A result with its recipe: (Recipe, RGB uint8 thumbnail or None, the panel's title);
+    # the window keeps it in the history.
+    result_made = Signal(object, object, str)
 
     def __init__(self, ctx: StudioContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)

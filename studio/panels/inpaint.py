@@ -96,12 +96,50 @@ def load_model(registry: Registry, model: str, *, ctx: JobContext) -> str:
 def run_generate(registry: Registry, model: str, options: gen.GenerateOptions,
                  image: np.ndarray | None, mask: np.ndarray | None, *,
                  ctx: JobContext) -> list[np.ndarray]:
-    return gen.run(registry, model, options, image, mask, ctx=ctx)
+    out = gen.run(registry, model, options, image, mask, ctx=ctx)
+    warm_fingerprint(registry, model)
+    return out
+
+
+def warm_fingerprint(registry: Registry, model: str) -> None:
+    """The model's fingerprint computed here, in the worker (it is kept: the result's
+    recipe, made on the main thread, then costs nothing)."""
+    from models.files import fingerprint
+
+    path = registry.info(model).path
+    if path and Path(path).exists():
+        fingerprint(path)
 
 
 def run_inpaint(registry: Registry, model: str, image: np.ndarray, mask: np.ndarray,
                 options: ip.InpaintOptions, *, ctx: JobContext) -> np.ndarray:
-    return ip.run(registry, model, image, mask, options, ctx=ctx)
+    out = ip.run(registry, model, image, mask, options, ctx=ctx)
+    warm_fingerprint(registry, model)
+    return out
+
+
+def restore_inputs(registry: Registry, recipe: Any, frame: bool, *, ctx: JobContext
+                   ) -> tuple[str, np.ndarray | None, str, ip.Prepared | None]:
+    """What a recipe needs in this panel, read in the io lane: its model registered here
+    (opened from its path if need be), its picture and mask as the model takes them."""
+    from models.tasks import runner
+
+    name = runner.model_for(registry, recipe)
+    roles = {f.role for f in recipe.inputs}
+    if "image" in recipe.arrays:               # made in this panel: as the model took it
+        image = recipe.arrays["image"].astype(np.float32)
+        mask = (recipe.arrays["mask"].astype(np.float32) if "mask" in recipe.arrays else
+                mk.empty(*image.shape[:2]))
+        rgb = to_uint8(image[None], bool(recipe.params.get("dark_on_light", False)))[0]
+        return name, rgb, str(recipe.params.get("source", "")) or "recipe", ip.Prepared(
+            image, mask, "", bool(recipe.params.get("dark_on_light", False)))
+    if "picture" not in roles:
+        return name, None, "", None
+    picture = runner.input_path(recipe, "picture")
+    img, note = open_picture(picture)
+    mask = open_picture(runner.input_path(recipe, "mask"))[0] if "mask" in roles else None
+    prep = ip.prepare(registry, name, img, mask, frame and ip.can_frame_glyph(registry, name))
+    return name, keep_source(img), picture.name, prep
 
 
 def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
@@ -210,7 +248,9 @@ class InpaintPanel(Panel):
         self.prompt_combo.setEditable(True)
         self.prompt_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.prompt_combo.lineEdit().setPlaceholderText("Prompt: what to paint")
-        self.prompt_combo.setToolTip("The prompt; earlier ones are in the list")
+        self.prompt_combo.setToolTip("The prompt; earlier ones are in the list. Paste another "
+                                     "tool's parameters text here: the controls fill in")
+        self.prompt_combo.lineEdit().installEventFilter(self)
         self.prompt_combo.addItems(self._saved_list(PROMPTS_KEY))
         self.negative_edit = QLineEdit()
         self.negative_edit.setPlaceholderText("Negative prompt: what not to paint")
@@ -1171,7 +1211,42 @@ class InpaintPanel(Panel):
         mask = np.zeros(image.shape[:2], np.float32) if mask is None else mask
         if cancelled:
             meta["cancelled"] = "yes: the last preview"
-        self.doc.add_result(HistoryEntry(np.asarray(image, np.float32), source, mask, meta))
+        recipe = None if cancelled else self.recipe_of(run)
+        self.doc.add_result(HistoryEntry(np.asarray(image, np.float32), source, mask, meta,
+                                         recipe))
+        if recipe is not None:
+            self.result_made.emit(recipe, self._shown(image), self.title)
+
+    def recipe_of(self, run: tuple) -> Any:
+        """The recipe of a run of this panel: the picture and mask as the model took them
+        (arrays: a painted mask is no file), every option, the model's fingerprint."""
+        from models import device as devices
+        from models.recipe import Recipe
+        from models.tasks import runner
+
+        source, mask, options, model = run
+        info = self.ctx.registry.info(model)
+        d = self.doc
+        arrays = {}
+        if source is not None:
+            arrays["image"] = np.asarray(source, np.float32)
+        if mask is not None:
+            arrays["mask"] = np.asarray(mask, np.float32)
+        if isinstance(options, ip.InpaintOptions):
+            big = max(np.asarray(source).shape[:2]) < 128
+            params = {"sampler": options.sampler, "steps": options.total_steps,
+                      "repaint": options.repaint, "guidance": options.guidance,
+                      "label": options.label, "seed": options.seed,
+                      "feather": options.feather, "frame_glyph": bool(d.frame_glyph),
+                      "scale": EXPORT_SCALE if big else 1,
+                      "dark_on_light": bool(d.dark_on_light), "source": d.label_text}
+            task = "inpaint"
+        else:
+            params = {**runner.generate_params(options, self.load_options()),
+                      "source": d.label_text if source is not None else ""}
+            task = "generate"
+        return Recipe.of(task, params, model_info=info, arrays=arrays,
+                         device=devices.current_device())
 
     # -- results --------------------------------------------------------------------------
 
@@ -1248,7 +1323,10 @@ class InpaintPanel(Panel):
         # The studio's 64-pixel results are enlarged; a photo is written at its own size.
         scale = EXPORT_SCALE if max(entry.result.shape[:2]) < 128 else 1
         try:
-            ip.save_with_metadata(self._shown(entry.result), path, meta, scale=scale)
+            if entry.recipe is not None:        # as 'latent-studio replay' writes it again
+                self.write_result(entry, Path(path))
+            else:
+                ip.save_with_metadata(self._shown(entry.result), path, meta, scale=scale)
         except OSError as exc:                      # our words: the disk is full, ...
             from models.files import os_error_words
 
@@ -1258,6 +1336,102 @@ class InpaintPanel(Panel):
             self.error.emit(str(exc), "")
             return
         self.message.emit(f"Exported {path}")
+
+    def write_result(self, entry: HistoryEntry, path: Path) -> Path:
+        """A result with its recipe, by the writer the runner uses (the same bytes as a
+        replay of it)."""
+        from models.tasks import runner
+
+        recipe, model = entry.recipe, entry.options.get("model", self.doc.model)
+        if recipe.task == "inpaint":
+            classes = tuple(self.ctx.registry.info(model).classes)
+            return runner.save_inpainting(recipe, model, classes, self._shown(entry.result),
+                                          path)
+        return runner.save_generated(recipe, model, entry.result, path,
+                                     "image" in recipe.arrays, "mask" in recipe.arrays)
+
+    def restore_recipe(self, recipe: Any) -> None:
+        """An output's recipe (an inpainting or a Stable Diffusion picture): its model, every
+        setting, its picture and mask, ready to run again or to change one thing."""
+        if recipe.task not in ("inpaint", "generate"):
+            self.error.emit(f"a {recipe.task} is not made in the Inpainting panel", "")
+            return
+        self.ctx.jobs.submit(f"{self.name}-restore", restore_inputs, self.ctx.registry,
+                             recipe, bool(recipe.params.get("frame_glyph", False)),
+                             lane="io", label="Opening the recipe's model and pictures",
+                             on_result=lambda r: self._restored(recipe, *r),
+                             on_error=self.error.emit)
+
+    def _restored(self, recipe: Any, model: str, rgb: np.ndarray | None, label: str,
+                  prep: ip.Prepared | None) -> None:
+        p = recipe.params
+        self._refresh_models()
+        self.undo_stack.beginMacro("Settings of the recipe")
+        self.push_param("model", self.doc.model, model)
+        if recipe.task == "inpaint":
+            self.set_repaint(str(p["repaint"]))
+            names = {"sampler": p["sampler"], "steps": int(p["steps"]),
+                     "guidance": float(p["guidance"]), "label": p["label"],
+                     "seed": int(p["seed"]), "feather": float(p["feather"]),
+                     "frame_glyph": bool(p.get("frame_glyph", False))}
+        else:
+            names = {k: p[k] for k in ("prompt", "negative", "steps", "guidance", "scheduler",
+                                       "seed", "width", "height", "mask_blur",
+                                       "only_masked", "padding") if k in p}
+            names["strength"] = float(p.get("strength") or 0.0)
+            names["loras"] = [tuple(x) for x in p.get("loras", [])]
+            names["embeddings"] = list(p.get("embeddings", []))
+            names["lock_seed"] = True           # run again: the same seed
+        for k, v in names.items():
+            self.push_param(k, getattr(self.doc, k), v)
+        self.undo_stack.endMacro()
+        if rgb is not None and prep is not None:
+            new = (rgb, label, prep.image, prep.dark_on_light, prep.mask)
+            # Under the key of a picture's preparation: a model change's own re-framing
+            # of the old picture is superseded by this one.
+            self.ctx.jobs.submit(f"{self.name}-prepare", lambda *, ctx: new, lane="io",
+                                 label=f"Reading {label}",
+                                 on_result=lambda n: self.undo_stack.push(
+                                     PictureCommand(self.doc, n, f"Picture {label}")),
+                                 on_error=self.error.emit)
+        self.message.emit(f"Restored the recipe of a {recipe.task} with {model}: press "
+                          f"{self.run_button.text()} to make it again")
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        """A paste into the prompt box of a ``parameters`` text fills every control."""
+        from PySide6.QtCore import QEvent
+        from PySide6.QtGui import QGuiApplication, QKeySequence
+
+        if obj is self.prompt_combo.lineEdit() and event.type() == QEvent.Type.KeyPress and \
+                event.matches(QKeySequence.StandardKey.Paste):
+            text = QGuiApplication.clipboard().text()
+            if "\n" in text.strip() and self.apply_parameters(text):
+                return True
+        return super().eventFilter(obj, event)
+
+    def apply_parameters(self, text: str) -> bool:
+        """Another Stable Diffusion tool's ``parameters`` text (pasted in the prompt box,
+        or of a dropped picture): its prompt and settings fill the controls. False when the
+        text is not one (it is then pasted as it is)."""
+        try:
+            parsed = gen.parse_parameters(text)
+        except ValueError:
+            return False
+        v = parsed.values
+        self.undo_stack.beginMacro("Paste parameters")
+        for k in ("prompt", "negative", "steps", "scheduler", "guidance", "seed", "width",
+                  "height", "strength", "mask_blur"):
+            if k in v:
+                self.push_param(k, getattr(self.doc, k), v[k])
+        if "seed" in v:
+            self.push_param("lock_seed", self.doc.lock_seed, True)
+        self.undo_stack.endMacro()
+        unused = list(parsed.unknown)
+        if v.get("model") and v["model"] != self.doc.model:
+            unused.insert(0, f"model {v['model']} (open its checkpoint to use it)")
+        self.message.emit("Filled the controls from the parameters text"
+                          + (f"; not used here: {', '.join(unused)}" if unused else ""))
+        return True
 
     def send_history_to_evaluation(self) -> None:
         if not self.doc.history:

@@ -29,6 +29,7 @@ class HistoryEntry:
     source: np.ndarray
     mask: np.ndarray
     options: dict[str, str] = field(default_factory=dict)
+    recipe: Any = None          # how to make it again (models/recipe.py); None: cancelled
 
     def to_state(self) -> dict[str, Any]:
         return {"result": self.result, "source": self.source, "mask": self.mask,

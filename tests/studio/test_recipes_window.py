@@ -1,0 +1,187 @@
+"""Recipes in the window: a panel's export replays byte-identical, dropping an output opens
+its panel with every control restored, another tool's parameters text fills the controls,
+and every result goes into the History dock (SQLite, kept across windows)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+
+from models.history import History, default_path
+from models.image import masks as mk
+from models.recipe import read_recipe
+from models.registry import Registry
+from models.tasks import runner
+from studio.app import MainWindow
+from tests.conftest import make_inpaint_weights, make_tiny_diffusion
+from tests.models import sd_tiny
+
+
+def settle(panel, qtbot, timeout=30):
+    panel.ctx.jobs.wait_until_idle(timeout)
+    qtbot.wait(20)
+
+
+def bar_picture():
+    rgb = np.full((48, 48, 3), 255, np.uint8)
+    rgb[6:42, 20:28] = 0
+    return rgb
+
+
+@pytest.fixture
+def weights(tmp_path):
+    return make_inpaint_weights(tmp_path / "weights")
+
+
+def window(qtbot, weights):
+    w = MainWindow(registry=Registry(weights))
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    return w
+
+
+def test_a_panel_result_replays_byte_identical_and_reopens_with_its_settings(
+        qtbot, weights, tmp_path):
+    win = window(qtbot, weights)
+    panel = win.show_panel("inpaint")
+    settle(panel, qtbot)
+    panel.set_picture(bar_picture(), "bar")
+    settle(panel, qtbot)
+    panel.set_mask(mk.rectangle(mk.empty(16, 16), 0, 0, 15, 6), "top")
+    panel.steps_spin.setValue(5)
+    panel.class_combo.setCurrentIndex(2)
+    panel.guidance_spin.setValue(2.0)
+    panel.seed_spin.setValue(7)
+    panel.run()
+    settle(panel, qtbot)
+    out = tmp_path / "result.png"
+    panel.export(str(out))
+    recipe = read_recipe(out)
+    assert recipe.task == "inpaint" and recipe.params["seed"] == 7
+    assert recipe.params["label"] == 1 and recipe.arrays["mask"].shape == (16, 16)
+    assert (tmp_path / "result.png.recipe.npz").is_file() or recipe.arrays["image"].size <= 4096
+    again = tmp_path / "again.png"                      # 'latent-studio replay' does this
+    runner.run(Registry(weights), recipe, again)
+    assert again.read_bytes() == out.read_bytes()
+    # The history has it, at once and in the database.
+    dock = win.history_dock
+    assert dock.model.rowCount() == 1 and len(History(default_path())) == 1
+    win.close()
+
+    fresh = window(qtbot, weights)                      # a new window; drop the output on it
+    fresh.show_panel("latent")
+    fresh.open_file(str(out))
+    p = fresh.panels["inpaint"]
+    settle(p, qtbot)
+    assert fresh.current_panel() is p
+    d = p.doc
+    assert (d.seed, d.steps, d.label, d.guidance) == (7, 5, 1, 2.0)
+    assert d.image is not None and np.array_equal(d.mask, recipe.arrays["mask"])
+    assert np.array_equal(d.image, recipe.arrays["image"])
+    assert fresh.history_dock.model.rowCount() == 1     # the earlier window's result
+    p.run()                                             # run again: the same picture
+    settle(p, qtbot)
+    rerun = tmp_path / "rerun.png"
+    p.export(str(rerun))
+    assert np.array_equal(np.asarray(Image.open(rerun)), np.asarray(Image.open(out)))
+    assert fresh.history_dock.model.rowCount() == 2
+    fresh.close()
+
+
+def test_history_filters_stars_deletes_and_opens(qtbot, weights, tmp_path):
+    from models.history import thumbnail
+    from models.recipe import Recipe
+
+    hist = History(default_path())
+    for k in range(30):
+        r = Recipe.of("generate" if k % 2 else "inpaint",
+                      {"prompt": f"a red house {k}" if k % 2 else "", "seed": k},
+                      inputs={})
+        r.model = {"name": "sd-x" if k % 2 else "tiny-diffusion"}
+        hist.add("Inpainting", r, thumbnail(rgb=np.full((16, 16, 3), k * 8, np.uint8)))
+    hist.add("Spectrogram", Recipe.of("vocode", {}), thumbnail(audio=np.sin(np.arange(800))),
+             kind="sound")
+    hist.close()
+    win = window(qtbot, weights)
+    dock = win.history_dock
+    assert dock.model.rowCount() == 31
+    dock.panel_combo.setCurrentText("Spectrogram")
+    assert dock.model.rowCount() == 1
+    dock.panel_combo.setCurrentIndex(0)
+    dock.filter_edit.setText("house 2")
+    assert {e.text for e in dock.model.rows} == {"a red house 21", "a red house 23",
+                                                 "a red house 25", "a red house 27",
+                                                 "a red house 29"}
+    dock.filter_edit.setText("")
+    dock.model_combo.setCurrentText("tiny-diffusion")
+    assert dock.model.rowCount() == 15
+    dock.view.setCurrentIndex(dock.model.index(0))
+    dock.star_selected()
+    dock.starred_check.setChecked(True)
+    assert dock.model.rowCount() == 1 and dock.model.rows[0].starred
+    icon = dock.model.data(dock.model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert not icon.isNull()
+    dock.view.setCurrentIndex(dock.model.index(0))
+    dock.copy_selected()
+    assert json.loads(QGuiApplication.clipboard().text())["task"] == "inpaint"
+    dock.delete_selected()
+    assert dock.model.rowCount() == 0
+    assert len(History(default_path())) == 30
+    win.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    return sd_tiny.build(tmp_path_factory.mktemp("sd") / "inpainter", in_channels=9)
+
+
+def test_another_tools_parameters_fill_the_controls(qtbot, tmp_path, tiny_sd):
+    make_tiny_diffusion(tmp_path / "weights")
+    win = window(qtbot, tmp_path / "weights")
+    p = win.show_panel("inpaint")
+    name = win.registry.add_checkpoint(tiny_sd).name
+    p.backend_changed()
+    p.model_combo.select(name)
+    settle(p, qtbot)
+    text = ("a lighthouse at dusk, oil painting\nNegative prompt: blurry, text\n"
+            "Steps: 12, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 5.5, "
+            "Seed: 424242, Size: 64x96, Model hash: 0123abcd, Model: v1-5, Clip skip: 2")
+    QGuiApplication.clipboard().setText(text)           # pasted in the prompt box
+    p.prompt_combo.lineEdit().setFocus()
+    qtbot.keyClick(p.prompt_combo.lineEdit(), Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    d = p.doc
+    assert d.prompt == "a lighthouse at dusk, oil painting" and d.negative == "blurry, text"
+    assert (d.steps, d.scheduler, d.guidance, d.seed) == (12, "dpm++2m-karras", 5.5, 424242)
+    assert (d.width, d.height) == (64, 96) and d.lock_seed
+    p.undo_stack.undo()                                  # one undo step
+    assert d.prompt != "a lighthouse at dusk, oil painting" and d.steps != 12
+    # A picture another tool made, dropped on the window: its settings and the picture.
+    other = tmp_path / "a1111.png"
+    meta = PngInfo()
+    meta.add_text("parameters", text)
+    Image.fromarray(np.full((48, 40, 3), 90, np.uint8)).save(other, pnginfo=meta)
+    win.show_panel("latent")
+    win.open_file(str(other))
+    settle(p, qtbot)
+    assert win.current_panel() is p and d.seed == 424242 and d.image.shape == (48, 40, 3)
+    # Our own Stable Diffusion result: its parameters text, and a recipe that reopens it.
+    p.steps_spin.setValue(2)
+    p.run()
+    settle(p, qtbot, 60)
+    out = tmp_path / "sd.png"
+    p.export(str(out))
+    img = Image.open(out)
+    assert "Sampler: DPM++ 2M Karras" in img.text["parameters"]
+    assert "Seed: 424242" in img.text["parameters"]
+    (tmp_path / "replay").mkdir()        # as 'replay --check' does: the same name (the
+    again = tmp_path / "replay" / "sd.png"   # recipe names its sidecar .npz by it)
+    reg = Registry(tmp_path / "weights")
+    reg.add_checkpoint(tiny_sd)
+    runner.run(reg, read_recipe(out), again)
+    assert again.read_bytes() == out.read_bytes()
+    win.close()
