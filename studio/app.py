@@ -1013,6 +1013,7 @@ class MainWindow(QMainWindow):
 
 # The panel that makes each task's results (where a dropped output opens).
 RECIPE_PANELS = {"inpaint": "inpaint", "generate": "inpaint", "stylemix": "stylemix",
+                 "stylemix-grid": "stylemix",
                  "interpolate": "latent", "reconstruct": "latent", "directions": "attributes",
                  "vocode": "spectral", "spectrogram": "spectral",
                  "attributes-edit": "speech_attributes"}

@@ -239,6 +239,26 @@ def _stylemix(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) ->
     return "; ".join(n for n in notes if n)
 
 
+@task("stylemix-grid")
+def _stylemix_grid(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """The Style Mixer's grid: rows (A) × columns (B) given as W+ codes, with the rows and
+    columns drawn alone as headers (the panel's export)."""
+    from models.image.io import save_image
+    from models.tasks import stylemix as sm
+
+    p = recipe.params
+    name = sm.style_model(registry, model_for(registry, recipe))
+    cutoff = p.get("cutoff")
+    grid, rows, cols = sm.render_mix(
+        registry, name, recipe.arrays["a"].astype(np.float32),
+        recipe.arrays["b"].astype(np.float32), tuple(int(v) for v in p["from_b"]),
+        float(p["psi"]), None if cutoff is None else int(cutoff), p.get("seed"),
+        tuple(float(v) for v in p.get("strengths", ())), ctx=ctx)
+    picture = sm.grid_picture(grid, rows, cols, int(p.get("scale", 1)))
+    save_image(picture.astype(np.float32) / 255.0, out, recipe=recipe)
+    return ""
+
+
 @task("inpaint")
 def _inpaint(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
     """A glyph model's inpainting of a picture file with a mask file (latent-studio inpaint)."""

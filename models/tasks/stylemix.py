@@ -153,3 +153,42 @@ def tile(grid: np.ndarray, pad: int = 2) -> np.ndarray:
             y, x = pad + i * (h + pad), pad + j * (w + pad)
             out[y:y + h, x:x + w] = grid[i, j]
     return out
+
+
+def render_mix(registry: Registry, model: str, a: np.ndarray, b: np.ndarray,
+               from_b: tuple[int, ...], psi: float, cutoff: int | None,
+               noise_seed: int | None, strengths: tuple[float, ...], heads: bool = True, *,
+               ctx: JobContext | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(grid uint8 (R, K, H, W, 3) of rows ``a`` × columns ``b`` (W+ codes), the row and
+    column pictures each drawn alone with the same truncation and noise; None when
+    ``heads`` is False): the Style Mixer's grid, as its export's recipe makes it again."""
+    from models.image.io import to_uint8
+
+    ctx = ctx or JobContext()
+    grid = mix_grid(registry, model, a, b, from_b, psi=psi, cutoff=cutoff,
+                    noise_seed=noise_seed, noise_strength=strengths, ctx=ctx)
+    rgb = to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3)
+    if not heads:
+        return rgb, None, None
+    pics = registry.get(model).synthesize([
+        StyleMixRequest(c, c, (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
+                        noise_strength=strengths) for c in np.concatenate([a, b])], ctx=ctx)
+    return rgb, to_uint8(pics[:len(a)]), to_uint8(pics[len(a):])
+
+
+def grid_picture(grid: np.ndarray, row_pics: np.ndarray, col_pics: np.ndarray,
+                 scale: int = 1) -> np.ndarray:
+    """The grid as one RGB picture: a header row of the columns (B), a header column of the
+    rows (A), the cells, grey lines between; ``scale`` times larger in pixel blocks."""
+    r, k, h, w, _ = grid.shape
+    blank = np.full((h, w, 3), 255, np.uint8)
+    full = np.empty((r + 1, k + 1, h, w, 3), np.uint8)
+    full[0, 0] = blank
+    full[0, 1:] = col_pics
+    full[1:, 0] = row_pics
+    full[1:, 1:] = grid
+    out = (tile(full.astype(np.float32) / 255.0) * 255 + 0.5).astype(np.uint8)
+    if scale > 1:
+        out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
+    return out

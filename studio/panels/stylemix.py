@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 from models.data import dataset_path
 from models.data.browse import DatasetIndex, load_index
 from models.image.io import open_picture, to_uint8
-from models.protocol import BackendInfo, Capability, JobContext, StyleMixRequest
+from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
 from models.tasks import stylemix as sm
 from studio import dialogs
@@ -108,16 +108,11 @@ def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: lis
     a = np.stack([codes[id(s)] for s in rows])
     b = np.stack([codes[id(s)] for s in cols])
     ctx.check()
-    grid = sm.mix_grid(registry, model, a, b, from_b, psi=psi, cutoff=cutoff,
-                       noise_seed=noise_seed, noise_strength=strengths, ctx=ctx)
-    rgb = to_uint8(grid.reshape(-1, *grid.shape[2:])).reshape(*grid.shape[:4], 3)
-    if not heads:
-        return rgb, None, None, new
-    # Each source drawn alone (no crossover), with the same truncation and noise.
-    pics = registry.get(model).synthesize([
-        StyleMixRequest(c, c, (), psi=psi, cutoff=cutoff, noise_seed=noise_seed,
-                        noise_strength=strengths) for c in np.concatenate([a, b])], ctx=ctx)
-    return rgb, to_uint8(pics[:len(rows)]), to_uint8(pics[len(rows):]), new
+    # The grid, and each source drawn alone (no crossover), with the same truncation and
+    # noise: the function the export's recipe runs again.
+    rgb, row_pics, col_pics = sm.render_mix(registry, model, a, b, from_b, psi, cutoff,
+                                            noise_seed, strengths, heads, ctx=ctx)
+    return rgb, row_pics, col_pics, new
 
 
 def render_text(registry: Registry, model: str, style: list[MixSource], text: str,
@@ -136,6 +131,33 @@ def render_text(registry: Registry, model: str, style: list[MixSource], text: st
 def learned_noise(registry: Registry, model: str, *, ctx: JobContext) -> tuple[float, ...]:
     """The noise strengths a model learned per layer (loads the model: a background job)."""
     return tuple(getattr(registry.get(model), "learned_noise", lambda: ())())
+
+
+def restore_sources(registry: Registry, recipe: Any, *, ctx: JobContext
+                    ) -> tuple[str, list[MixSource], list[MixSource]]:
+    """A recipe's model registered here and its rows and columns as sources: W+ codes
+    (an exported grid), seeds, or pictures read from their files (the io lane)."""
+    from models.tasks import runner
+
+    name = runner.model_for(registry, recipe)
+    if recipe.task == "stylemix-grid":
+        p = recipe.params
+        out = []
+        for key, labels in (("a", p.get("rows", [])), ("b", p.get("cols", []))):
+            codes = recipe.arrays[key].astype(np.float32)
+            out.append([MixSource("latent", str(labels[k]) if k < len(labels) else
+                                  f"{key.upper()}{k + 1}", latent=c.reshape(-1), model=name)
+                        for k, c in enumerate(codes)])
+        return name, out[0], out[1]
+    ends = []
+    for key in ("a", "b"):
+        end = runner.seed_or_input(recipe, key)
+        if isinstance(end, int):
+            ends.append([MixSource("seed", f"seed {end}", seed=end)])
+        else:
+            img, note = open_picture(end)
+            ends.append([MixSource("picture", end.name, picture=keep_source(img), note=note)])
+    return name, ends[0], ends[1]
 
 
 def read_source(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
@@ -935,20 +957,38 @@ class StyleMixPanel(Panel):
                 Image.fromarray(self.grid_rgb[i, j]).save(folder / f"A{i + 1}-B{j + 1}.png")
         self.send_to_evaluation.emit(str(folder), f"style mix ({self.doc.model})")
 
-    def grid_picture(self) -> np.ndarray:
+    def grid_picture(self, scale: int = 1) -> np.ndarray:
         """The grid as one RGB picture: a header row of the columns (B), a header column of
         the rows (A), the cells, grey lines between."""
         g = self.grid_rgb
-        r, k, h, w, _ = g.shape
-        blank = np.full((h, w, 3), 255, np.uint8)
-        heads_b = [v.image() if v.image() is not None else blank for v in self.col_views]
-        heads_a = [v.image() if v.image() is not None else blank for v in self.row_views]
-        full = np.empty((r + 1, k + 1, h, w, 3), np.uint8)
-        full[0, 0] = blank
-        full[0, 1:] = np.stack(heads_b)
-        full[1:, 0] = np.stack(heads_a)
-        full[1:, 1:] = g
-        return (sm.tile(full.astype(np.float32) / 255.0) * 255 + 0.5).astype(np.uint8)
+        blank = np.full(g.shape[2:], 255, np.uint8)
+        heads_b = np.stack([v.image() if v.image() is not None else blank
+                            for v in self.col_views])
+        heads_a = np.stack([v.image() if v.image() is not None else blank
+                            for v in self.row_views])
+        return sm.grid_picture(g, heads_a, heads_b, scale)
+
+    def grid_recipe(self) -> Any:
+        """The recipe of the grid shown: its rows' and columns' W+ codes, the crossover,
+        truncation and noise (``latent-studio replay`` makes the export again); None while a
+        source's code is still being computed."""
+        from models import device as devices
+        from models.recipe import Recipe
+
+        codes = [self.code_of(s) for s in self.doc.rows + self.doc.cols]
+        if any(c is None for c in codes):
+            return None
+        n = len(self.doc.rows)
+        seed, strengths = self.doc.noise_request()
+        params = {"from_b": list(self.doc.from_b), "psi": float(self.doc.psi),
+                  "cutoff": int(self.doc.cutoff) or None, "seed": seed,
+                  "strengths": list(strengths), "scale": EXPORT_SCALE,
+                  "rows": [s.label for s in self.doc.rows],
+                  "cols": [s.label for s in self.doc.cols]}
+        return Recipe.of("stylemix-grid", params,
+                         model_info=self.ctx.registry.info(self.doc.model),
+                         arrays={"a": np.stack(codes[:n]), "b": np.stack(codes[n:])},
+                         device=devices.current_device())
 
     def export(self, path: str | None = None) -> None:
         if self.grid_rgb is None:
@@ -958,11 +998,66 @@ class StyleMixPanel(Panel):
             path = ask_png(self, "Export grid", "style-mix.png")
             if not path:
                 return
-        img = Image.fromarray(self.grid_picture())
-        if not self._save(img.resize((img.width * EXPORT_SCALE, img.height * EXPORT_SCALE),
-                                     Image.Resampling.NEAREST), path):
+        from models.image.io import save_image
+
+        picture = self.grid_picture(EXPORT_SCALE)
+        recipe = self.grid_recipe()
+        try:
+            save_image(picture.astype(np.float32) / 255.0, path, recipe=recipe)
+        except OSError as exc:
+            from models.files import os_error_words
+
+            self.error.emit(os_error_words(exc, path), "")
             return
+        except ValueError as exc:
+            self.error.emit(str(exc), "")
+            return
+        if recipe is not None:
+            self.result_made.emit(recipe, self.grid_picture(), self.title)
         self.message.emit(f"Exported the grid to {path}")
+
+    def restore_recipe(self, recipe: Any) -> None:
+        """An exported grid's recipe (or a 'latent-studio stylemix' mix): the model, the rows
+        and columns (as their codes, seeds or pictures), the crossover, truncation and
+        noise, as they were."""
+        if recipe.task not in ("stylemix-grid", "stylemix") or \
+                recipe.params.get("mode", "mix") != "mix":
+            self.error.emit(f"a {recipe.task} of this kind is not restored in the Style "
+                            "Mixer: 'latent-studio replay' makes it again", "")
+            return
+        self.ctx.jobs.submit(f"{self.name}-restore", restore_sources, self.ctx.registry,
+                             recipe, lane="io", label="Opening the recipe's model and sources",
+                             on_result=lambda r: self._restored(recipe, *r),
+                             on_error=self.error.emit)
+
+    def _restored(self, recipe: Any, model: str, rows: list[MixSource],
+                  cols: list[MixSource]) -> None:
+        p = recipe.params
+        self._refresh_models()
+        self.undo_stack.beginMacro("Settings of the recipe")
+        self.push_param("model", self.doc.model, model)
+        layers = p.get("from_b", p.get("layers", ()))
+        if isinstance(layers, str):
+            layers = sm.parse_layers(layers, self.spec().layers)
+        seed = p.get("seed")
+        strengths = p.get("strengths")
+        for name, value in (("from_b", tuple(int(v) for v in layers)),
+                            ("psi", float(p.get("psi", 1.0))),
+                            ("cutoff", int(p.get("cutoff") or 0)),
+                            ("noise", seed is not None),
+                            ("noise_seed", int(seed) if seed is not None else
+                             self.doc.noise_seed),
+                            ("label", int(p.get("class", self.doc.label)))):
+            if name == "from_b":
+                self.set_crossover(value)
+            else:
+                self.push_param(name, getattr(self.doc, name), value)
+        if strengths:
+            self.push_param("strengths", self.doc.strengths, tuple(strengths))
+        self.undo_stack.push(SetSourcesCommand(self, "rows", rows, "Rows of the recipe"))
+        self.undo_stack.push(SetSourcesCommand(self, "cols", cols, "Columns of the recipe"))
+        self.undo_stack.endMacro()
+        self.message.emit(f"Restored the recipe's grid with {model}")
 
     # -- write in this style --------------------------------------------------------------
 

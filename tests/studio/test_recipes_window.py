@@ -185,3 +185,45 @@ def test_another_tools_parameters_fill_the_controls(qtbot, tmp_path, tiny_sd):
     runner.run(reg, read_recipe(out), again)
     assert again.read_bytes() == out.read_bytes()
     win.close()
+
+
+def test_a_style_mixer_grid_replays_and_reopens_with_its_rows_and_columns(qtbot, tmp_path):
+    from tests.conftest import make_tiny_stylegen
+
+    folder = tmp_path / "weights"
+    make_tiny_stylegen(folder)
+    win = window(qtbot, folder)
+    p = win.show_panel("stylemix")
+    win.jobs.wait_until_idle(10)
+    for s in (1, 2):
+        p.add_seed("rows", s)
+    for s in (3, 4, 5):
+        p.add_seed("cols", s)
+    p.set_crossover((0, 1, 2))
+    p.push_param("psi", p.doc.psi, 0.7)
+    qtbot.wait(30)
+    settle(p, qtbot)
+    out = tmp_path / "grid.png"
+    p.export(str(out))
+    recipe = read_recipe(out)
+    assert recipe.task == "stylemix-grid" and recipe.arrays["a"].shape[0] == 2
+    assert recipe.params["from_b"] == [0, 1, 2] and recipe.params["psi"] == 0.7
+    again = tmp_path / "again.png"
+    runner.run(Registry(folder), recipe, again)
+    assert again.read_bytes() == out.read_bytes()
+    assert win.history_dock.model.rowCount() == 1
+    shown = p.grid_rgb.copy()
+    win.close()
+
+    fresh = window(qtbot, folder)
+    fresh.open_file(str(out))
+    q = fresh.panels["stylemix"]
+    qtbot.wait(30)
+    settle(q, qtbot)
+    qtbot.wait(30)
+    settle(q, qtbot)
+    assert fresh.current_panel() is q
+    assert len(q.doc.rows) == 2, fresh.status.error_label.text()
+    assert len(q.doc.cols) == 3 and q.doc.from_b == (0, 1, 2)
+    assert q.doc.psi == 0.7 and np.array_equal(q.grid_rgb, shown)
+    fresh.close()
