@@ -148,18 +148,23 @@ def _interpolate(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None)
 
     p = recipe.params
     model = model_for(registry, recipe)
-    ends = [seed_or_input(recipe, k) for k in ("a", "b")]
-    pictures = [e for e in ends if isinstance(e, Path)]
-    name = (sized_for_file(registry, model, pictures[0]) if pictures
-            else registry.sized(model, 512, 512))
-    backend = registry.get(name)
     note = ""
-    codes: Any = iter([])
-    if pictures:
-        imgs, note = _pictures(registry, name, pictures)
-        codes = iter(backend.encode(imgs))
-    z = np.stack([backend.sample_latents(1, e)[0] if isinstance(e, int) else next(codes)
-                  for e in ends])
+    if "a" in recipe.arrays:            # the Latent Explorer's ends, as latents
+        size = p.get("size")
+        name = registry.sized(model, int(size[0]), int(size[1])) if size else model
+        z = np.stack([recipe.arrays["a"], recipe.arrays["b"]]).astype(np.float32)
+    else:
+        ends = [seed_or_input(recipe, k) for k in ("a", "b")]
+        pictures = [e for e in ends if isinstance(e, Path)]
+        name = (sized_for_file(registry, model, pictures[0]) if pictures
+                else registry.sized(model, 512, 512))
+        backend = registry.get(name)
+        codes: Any = iter([])
+        if pictures:
+            imgs, note = _pictures(registry, name, pictures)
+            codes = iter(backend.encode(imgs))
+        z = np.stack([backend.sample_latents(1, e)[0] if isinstance(e, int) else next(codes)
+                      for e in ends])
     steps = int(p["steps"])
     if not 2 <= steps <= 512:
         raise ValueError(f"steps must be between 2 and 512, not {steps}")

@@ -123,6 +123,43 @@ def write_samples(registry: Registry, model: str, n: int, seed: int, folder: str
     return str(out)
 
 
+def restore_ends(registry: Registry, recipe: Any, *, ctx: JobContext
+                 ) -> tuple[str, list[Slot]]:
+    """A morph recipe's model registered here and its two ends as slots (the io lane)."""
+    from models.tasks import runner
+
+    name = runner.model_for(registry, recipe)
+    slots = []
+    for key in ("a", "b"):
+        if key in recipe.arrays:
+            slots.append(Slot("latent", f"{key.upper()} of the recipe",
+                              latent=recipe.arrays[key].astype(np.float32)))
+            continue
+        end = runner.seed_or_input(recipe, key)
+        if isinstance(end, int):
+            slots.append(Slot("random", f"seed {end}", seed=end))
+        else:
+            img, note = open_picture(end)
+            slots.append(Slot("image", end.name, source=keep_source(img), note=note))
+    return name, slots
+
+
+def export_morph(registry: Registry, model: str, working: str, params: dict[str, Any],
+                 a: np.ndarray, b: np.ndarray, out: str, *, ctx: JobContext
+                 ) -> tuple[str, Any]:
+    """The morph from ``a`` to ``b`` written as a strip or a GIF with its recipe (made here,
+    in the io lane: a big model's fingerprint takes a moment the first time)."""
+    from models import device as devices
+    from models.recipe import Recipe
+
+    recipe = Recipe.of("interpolate", params, model_info=registry.info(model),
+                       arrays={"a": a, "b": b}, device=devices.current_device())
+    z = path(a, b, int(params["steps"]), str(params["mode"]))
+    export_frames(registry, working, z, out, int(params["scale"]), bool(params["smooth"]),
+                  ctx=ctx, recipe=recipe)
+    return out, recipe
+
+
 def read_picture(path: str, *, ctx: JobContext) -> tuple[np.ndarray, str]:
     """Any image file as RGB uint8, uncropped and at most ``SOURCE_SIDE`` a side (each model
     frames it its own way when it encodes it, and says how), plus a note of the reading."""
@@ -882,6 +919,28 @@ class LatentPanel(Panel):
         item = self.library_list.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
+    def restore_recipe(self, recipe: Any) -> None:
+        """An exported morph's recipe (or a 'latent-studio interpolate'): its model, mode and
+        the two ends (latents, seeds or pictures) in slots A and B."""
+        if recipe.task != "interpolate":
+            self.error.emit(f"a {recipe.task} is not restored in the Latent Explorer: "
+                            "'latent-studio replay' makes it again", "")
+            return
+        self.ctx.jobs.submit(f"{self.name}-restore", restore_ends, self.ctx.registry, recipe,
+                             lane="io", label="Opening the recipe's model and ends",
+                             on_result=lambda r: self._restored(recipe, *r),
+                             on_error=self.error.emit)
+
+    def _restored(self, recipe: Any, model: str, ends: list[Slot]) -> None:
+        self._refresh_models()
+        self.undo_stack.beginMacro("Settings of the recipe")
+        self._push_param("model", self.model, model)
+        self._push_param("mode", self.mode, str(recipe.params.get("mode", self.mode)))
+        for index, slot in enumerate(ends):
+            self.set_slot(index, slot)
+        self.undo_stack.endMacro()
+        self.message.emit(f"Restored the recipe's ends with {model}")
+
     def receive_latent(self, model: str, latent: Any, label: str) -> None:
         """Another panel's latent (a Style Mixer cell) into the active slot, under its model."""
         if model not in self.model_combo.names():
@@ -1018,11 +1077,22 @@ class LatentPanel(Panel):
         smooth = self.export_smooth_check.isChecked()
         # One key per file: exporting another file must not cancel this one.
         key = f"latent-export:{out}"
-        self.ctx.jobs.submit(key, export_frames, self.ctx.registry, self.working,
-                             path(a, b, n, self.mode), out, scale, smooth, lane="io",
+        working = self.working
+        size = (list(self.ctx.registry.info(working).image_shape[:2])
+                if working != self.model else None)
+        params = {"a": "latent", "b": "latent", "steps": n, "mode": self.mode,
+                  "scale": scale, "smooth": smooth, "size": size}
+        thumb = self.frame_view.image()
+        self.ctx.jobs.submit(key, export_morph, self.ctx.registry, self.model, working,
+                             params, np.asarray(a), np.asarray(b), out, lane="io",
                              label="Exporting",
-                             on_result=lambda p: self.message.emit(f"Exported {p}"),
+                             on_result=lambda r: self._exported(r, thumb),
                              on_error=self.error.emit)
+
+    def _exported(self, result: tuple[str, Any], thumb: np.ndarray | None) -> None:
+        out, recipe = result
+        self.message.emit(f"Exported {out}")
+        self.result_made.emit(recipe, thumb, self.title)
 
     def send_samples(self, n: int = 256, folder: str | None = None) -> None:
         """Decode ``n`` prior samples with the current seed and send the folder on."""

@@ -17,6 +17,7 @@ from models.recipe import read_recipe
 from models.registry import Registry
 from models.tasks import runner
 from studio.app import MainWindow
+from studio.state.latent import Slot
 from tests.conftest import make_inpaint_weights, make_tiny_diffusion
 from tests.models import sd_tiny
 
@@ -226,4 +227,33 @@ def test_a_style_mixer_grid_replays_and_reopens_with_its_rows_and_columns(qtbot,
     assert len(q.doc.rows) == 2, fresh.status.error_label.text()
     assert len(q.doc.cols) == 3 and q.doc.from_b == (0, 1, 2)
     assert q.doc.psi == 0.7 and np.array_equal(q.grid_rgb, shown)
+    fresh.close()
+
+
+def test_a_latent_morph_replays_and_reopens_with_its_ends(qtbot, tmp_path, tiny_weights):
+    win = window(qtbot, tiny_weights)
+    p = win.show_panel("latent")
+    win.jobs.wait_until_idle(10)
+    p.set_slot(0, Slot("random", "seed 3", seed=3))
+    p.set_slot(1, Slot("random", "seed 8", seed=8))
+    settle(p, qtbot)
+    out = tmp_path / "walk.gif"
+    p.export_to(str(out), "gif")
+    settle(p, qtbot)
+    recipe = read_recipe(out)
+    assert recipe.task == "interpolate" and recipe.arrays["a"].shape == (4,)
+    again = tmp_path / "again.gif"
+    runner.run(Registry(tiny_weights), recipe, again)
+    assert again.read_bytes() == out.read_bytes()
+    assert win.history_dock.model.rowCount() == 1
+    a, b = p.latent_of(0).copy(), p.latent_of(1).copy()
+    win.close()
+
+    fresh = window(qtbot, tiny_weights)
+    fresh.open_file(str(out))
+    q = fresh.panels["latent"]
+    settle(q, qtbot)
+    settle(q, qtbot)
+    assert fresh.current_panel() is q
+    assert np.array_equal(q.latent_of(0), a) and np.array_equal(q.latent_of(1), b)
     fresh.close()
