@@ -412,6 +412,24 @@ def _vocode(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> s
     return note
 
 
+@task("vocode-mel", (".wav", ".flac"))
+def _vocode_mel(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """The Spectrogram panel's vocoding of an edited mel (an array of the recipe), brought
+    back to the take's own rate and length."""
+    from models.audio.io import fit_length, resample, write_wav
+    from models.protocol import VocodeRequest
+    from models.tasks.audio import vocode
+
+    p = recipe.params
+    name = model_for(registry, recipe)
+    y = vocode(registry, name, VocodeRequest(recipe.arrays["mel"].astype(np.float32),
+                                             dict(p.get("params", {}))), ctx=ctx)
+    rate, own = int(p["rate"]), int(p.get("source_rate", p["rate"]))
+    y = fit_length(resample(y, rate, own), int(p["length"]))
+    write_wav(out, y, own, recipe=recipe)
+    return ""
+
+
 @task("spectrogram")
 def _spectrogram(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
     """A picture of a recording's mel spectrogram by a vocoder's analysis."""

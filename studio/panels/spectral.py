@@ -54,9 +54,9 @@ LIVE_S = 10.0          # seconds of a take shown live while recording
 EMPTY_S = 5.0          # seconds the time axis spans before there is a clip
 
 
-def write_clips(clips: list[tuple[Path, np.ndarray, int]]) -> list[Path]:
-    """Write each (path, audio, rate) as WAV (an io job)."""
-    return [write_wav(p, a, r) for p, a, r in clips]
+def write_clips(clips: list[tuple[Path, np.ndarray, int, Any]]) -> list[Path]:
+    """Write each (path, audio, rate, recipe or None) as WAV (an io job)."""
+    return [write_wav(p, a, r, recipe=recipe) for p, a, r, recipe in clips]
 
 
 class EditCommand(QUndoCommand):
@@ -108,6 +108,7 @@ class SpectralPanel(Panel):
         self._linear: tuple[np.ndarray, np.ndarray] | None = None   # (audio, its linear dB)
         self._replaying = False
         self._play_after_vocode = False
+        self.result_recipe: Any = None     # the recipe of the result of a full vocode
         self._closed = False
         self.player = audio.player()
         self.recorder = audio.Recorder()
@@ -829,13 +830,28 @@ class SpectralPanel(Panel):
             span = (max(0, self.dirty[0] - margin), min(self.frames, self.dirty[1] + margin))
             base = (self.result if self.result is not None else self.original).copy()
 
-        def work(*, ctx: JobContext) -> tuple[np.ndarray, float]:
+        source, own = self.doc.source
+        if not source.size:
+            source, own = self.original, self.rate
+        rate = self.rate
+
+        def work(*, ctx: JobContext) -> tuple[np.ndarray, float, Any]:
             t0 = time.perf_counter()
             y = vocode_request(registry, name, VocodeRequest(mel[:, span[0]:span[1]], params),
                                ctx=ctx)
             if base is not None:
-                y = edits.splice(base, y, span[0] * hop, fade=2 * hop)
-            return y, time.perf_counter() - t0
+                # Vocoded in parts: no single recipe makes it again.
+                return edits.splice(base, y, span[0] * hop, fade=2 * hop), \
+                    time.perf_counter() - t0, None
+            from models import device as devices
+            from models.recipe import Recipe
+
+            recipe = Recipe.of("vocode-mel", {"params": params, "rate": rate,
+                                              "source_rate": int(own),
+                                              "length": int(source.size)},
+                               model_info=registry.info(name), arrays={"mel": mel},
+                               device=devices.current_device())
+            return y, time.perf_counter() - t0, recipe
 
         self.ctx.jobs.submit(f"{self.name}-vocode", work, lane="interactive",
                              label=f"Vocoding with {name}", on_result=self._vocoded,
@@ -845,9 +861,11 @@ class SpectralPanel(Panel):
         self._play_after_vocode = False
         self.error.emit(message, details)
 
-    def _vocoded(self, out: tuple[np.ndarray, float]) -> None:
-        y, seconds = out
+    def _vocoded(self, out: tuple[np.ndarray, float, Any]) -> None:
+        y, seconds, self.result_recipe = out
         self.doc.set_result(y)
+        if self.result_recipe is not None:
+            self.result_made.emit(self.result_recipe, y, self.title)
         self.last_timing = {"vocode_s": seconds}
         self.set_listening("B")
         if self._play_after_vocode:
@@ -883,10 +901,11 @@ class SpectralPanel(Panel):
         source, rate = self.doc.source
         if not source.size:                     # a clip without its source (an old session)
             source, rate = self.original, self.rate
-        clips = [(stem.parent / f"{stem.name}-original.wav", source, rate)]
+        clips = [(stem.parent / f"{stem.name}-original.wav", source, rate, None)]
         if self.result is not None:
             back = fit_length(resample(self.result, self.rate, rate), source.size)
-            clips.append((stem.parent / f"{stem.name}-vocoded.wav", back, rate))
+            clips.append((stem.parent / f"{stem.name}-vocoded.wav", back, rate,
+                          self.result_recipe))
         return clips
 
     def _exported(self, paths: list[Path]) -> None:
@@ -913,6 +932,7 @@ class SpectralPanel(Panel):
     def restore_state(self, state: dict[str, Any]) -> None:
         if state.get("vocoder") and self.vocoder_combo.findData(state["vocoder"]) >= 0:
             self.set_vocoder(state["vocoder"])
+        self.result_recipe = None
         original = np.asarray(state.get("original", np.zeros(0)), np.float32)
         if original.size == 0:
             return

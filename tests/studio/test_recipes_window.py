@@ -39,7 +39,7 @@ def weights(tmp_path):
 
 
 def window(qtbot, weights):
-    w = MainWindow(registry=Registry(weights))
+    w = MainWindow(registry=Registry() if weights == "shipped" else Registry(weights))
     qtbot.addWidget(w)
     w.resize(1000, 700)
     w.show()
@@ -257,3 +257,27 @@ def test_a_latent_morph_replays_and_reopens_with_its_ends(qtbot, tmp_path, tiny_
     assert fresh.current_panel() is q
     assert np.array_equal(q.latent_of(0), a) and np.array_equal(q.latent_of(1), b)
     fresh.close()
+
+
+def test_a_vocoded_take_carries_its_recipe_and_replays_byte_identical(qtbot, tmp_path):
+    import soundfile as sf
+
+    win = window(qtbot, "shipped")
+    p = win.show_panel("spectral")
+    p.set_vocoder("vocoder-speech")
+    t = np.arange(int(0.8 * 44100)) / 44100
+    p.load_audio((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 44100)
+    p.vocode()
+    assert win.jobs.wait_until_idle(60)
+    paths = p.export_to(str(tmp_path / "take.wav"))
+    vocoded = paths[-1]
+    recipe = read_recipe(vocoded)
+    assert recipe.task == "vocode-mel" and recipe.params["source_rate"] == 44100
+    assert sf.info(vocoded).samplerate == 44100
+    (tmp_path / "replay").mkdir()
+    again = tmp_path / "replay" / vocoded.name
+    runner.run(Registry(), recipe, again)
+    assert again.read_bytes() == vocoded.read_bytes()
+    dock = win.history_dock
+    assert dock.model.rowCount() == 1 and dock.model.rows[0].kind == "sound"
+    win.close()
