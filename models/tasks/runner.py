@@ -465,14 +465,27 @@ def _attributes_edit(registry: Registry, recipe: Recipe, out: Path, ctx: Any = N
                          "with 'latent-studio train attributes --content-dims 20')")
     vocoder = model_for(registry, recipe, dict(p.get("vocoder", {})))
     rate = backend.mel_settings.sample_rate
-    clip, note = _clip(recipe, rate)
-    if clip.audio.size < rate // 4:
-        raise ValueError(f"{input_path(recipe, 'audio')}: shorter than 0.25 s; nothing to edit")
+    if "audio" in recipe.arrays:            # the Speech attributes panel's clip
+        audio, note = recipe.arrays["audio"].astype(np.float32), ""
+    else:
+        clip, note = _clip(recipe, rate)
+        audio = clip.audio
+        if audio.size < rate // 4:
+            raise ValueError(f"{input_path(recipe, 'audio')}: shorter than 0.25 s; nothing "
+                             "to edit")
     changes = {k: float(p[k]) for k in ATTRIBUTE_CHANGES if p.get(k) is not None}
-    res = edit_audio(backend, registry.get(vocoder), clip.audio, changes,
+    curves = {k[len("curve-"):]: v.astype(np.float32) for k, v in recipe.arrays.items()
+              if k.startswith("curve-")}
+    res = edit_audio(backend, registry.get(vocoder), audio, changes, curves or None,
                      regenerate=bool(p.get("regenerate", False)),
-                     keep_formants=bool(p.get("keep_formants", True)))
-    write_wav(out, res.audio, rate, recipe=recipe)
+                     keep_formants=bool(p.get("keep_formants", True)), ctx=ctx)
+    own = int(p.get("out_rate") or rate)
+    y = res.audio
+    if own != rate:
+        from models.audio.io import resample
+
+        y = resample(y, rate, own)
+    write_wav(out, y, own, recipe=recipe)
     notes = [note] if note else []
     if res.limited_db:
         notes.append(f"warning: lowered by {res.limited_db:.1f} dB to stay below full scale")

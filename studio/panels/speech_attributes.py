@@ -90,6 +90,7 @@ class SpeechAttributesPanel(Panel):
         self.analysis: dict[str, Any] | None = None
         self.mel: np.ndarray | None = None
         self.result: np.ndarray | None = None
+        self.result_recipe: Any = None         # how the result was made (models/recipe.py)
         self.result_mel: np.ndarray | None = None
         self.result_key: dict[str, Any] | None = None     # the doc state the result is of
         self.player = audio.player()
@@ -253,7 +254,7 @@ class SpeechAttributesPanel(Panel):
         model, voc = self.model_combo.current_name, self.vocoder_combo.current_name
         changed = model != self.doc.model
         self.doc.model, self.doc.vocoder = model, voc
-        self.result = self.result_mel = None
+        self.result = self.result_mel = self.result_recipe = None
         self.set_listening("A")
         if changed and self.doc.audio is not None:
             self._analyse()
@@ -352,6 +353,7 @@ class SpeechAttributesPanel(Panel):
         if new_clip:
             self.player.stop()
             self.analysis = self.mel = self.result = self.result_mel = None
+            self.result_recipe = None
             self.listening = "A"
             self._redraw()
             self._analyse()
@@ -501,19 +503,42 @@ class SpeechAttributesPanel(Panel):
             self.message.emit("Open a clip (and an attribute model that regenerates) first")
             return
         key = self.doc.state()
+        curves = self.doc.curves(self.analysis["f0_hz"])
+        recipe = self.edit_recipe(self.doc.changes(), curves)
         self.ctx.jobs.submit(
             f"{self.name}-regenerate", regenerate, self.ctx.registry, self.doc.model,
-            self.doc.vocoder, self.doc.audio, self.doc.changes(),
-            self.doc.curves(self.analysis["f0_hz"]), whole=self.doc.regenerate,
-            keep_formants=self.doc.keep_formants, lane="long", label="Editing speech",
-            on_result=lambda out, k=key: self._regenerated(out, k),
+            self.doc.vocoder, self.doc.audio, self.doc.changes(), curves,
+            whole=self.doc.regenerate, keep_formants=self.doc.keep_formants, lane="long",
+            label="Editing speech",
+            on_result=lambda out, k=key, r=recipe: self._regenerated(out, k, r),
             on_error=self.error.emit)
 
-    def _regenerated(self, out: tuple[np.ndarray, EditResult], key: dict[str, Any]) -> None:
+    def edit_recipe(self, changes: dict[str, float], curves: dict[str, np.ndarray]) -> Any:
+        """The recipe of an edit of the clip (the clip and a drawn pitch curve as arrays);
+        the rate it is exported at is put in when it is exported."""
+        from models import device as devices
+        from models.recipe import Recipe
+        from models.tasks.runner import model_entry
+
+        reg = self.ctx.registry
+        params = {**{k: changes.get(k) for k in ("pitch", "loudness", "snr", "c50")},
+                  "regenerate": bool(self.doc.regenerate),
+                  "keep_formants": bool(self.doc.keep_formants),
+                  "vocoder": model_entry(reg, self.doc.vocoder), "out_rate": RATE}
+        arrays = {"audio": np.asarray(self.doc.audio, np.float32),
+                  **{f"curve-{k}": np.asarray(v, np.float32) for k, v in curves.items()}}
+        return Recipe.of("attributes-edit", params, model_info=reg.info(self.doc.model),
+                         arrays=arrays, device=devices.current_device())
+
+    def _regenerated(self, out: tuple[np.ndarray, EditResult], key: dict[str, Any],
+                     recipe: Any = None) -> None:
         clip, res = out
         if clip is not self.doc.audio:
             return
         self.result, self.result_key = res.audio, key
+        self.result_recipe = recipe
+        if recipe is not None:
+            self.result_made.emit(recipe, res.audio, self.title)
         self.result_mel = res.mel
         note = f"{res.method} ({METHODS[res.method]})"
         if res.limited_db:
@@ -585,8 +610,14 @@ class SpeechAttributesPanel(Panel):
         path = with_suffix(path, ".wav")
         rate = int(rate or self.doc.source_rate or RATE)
         audio = self.result if rate == RATE else resample(self.result, RATE, rate)
+        recipe = self.result_recipe
+        if recipe is not None:                  # exported at this rate: so is a replay
+            import copy
+
+            recipe = copy.copy(recipe)
+            recipe.params = {**recipe.params, "out_rate": rate}
         try:
-            out = write_wav(path, audio, rate)
+            out = write_wav(path, audio, rate, recipe=recipe)
         except AudioFileError as exc:             # our words: the disk is full, ...
             self.error.emit(str(exc), "")
             return None

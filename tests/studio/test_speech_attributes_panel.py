@@ -92,6 +92,15 @@ def test_drawn_pitch_regenerate_ab_and_export(panel, qtbot, tmp_path):
     out = panel.export_to(str(tmp_path / "edited.wav"))
     y, rate = sf.read(out)
     assert rate == 16000 and len(y) == panel.result.size
+    # Its recipe (the clip and the drawn curve) makes the same file again.
+    from models.recipe import read_recipe
+    from models.tasks import runner
+
+    recipe = read_recipe(out)
+    assert recipe.task == "attributes-edit" and "curve-pitch" in recipe.arrays
+    (tmp_path / "replay").mkdir()
+    runner.run(panel.ctx.registry, recipe, tmp_path / "replay" / "edited.wav")
+    assert (tmp_path / "replay" / "edited.wav").read_bytes() == out.read_bytes()
     assert panel.export_to(str(tmp_path / "no-extension")) == tmp_path / "no-extension.wav"
     errors = []
     panel.error.connect(lambda m, _d: errors.append(m))
@@ -222,6 +231,14 @@ def test_an_export_keeps_the_clips_own_rate_unless_asked(panel, qtbot, tmp_path)
     settle(panel, qtbot)
     y, rate = sf.read(panel.export_to(str(tmp_path / "edited.wav")))
     assert rate == 44100 and abs(len(y) - panel.result.size * 44100 / 16000) <= 2
+    from models.recipe import read_recipe
+    from models.tasks import runner
+
+    (tmp_path / "replay").mkdir()
+    runner.run(panel.ctx.registry, read_recipe(tmp_path / "edited.wav"),
+               tmp_path / "replay" / "edited.wav")
+    assert (tmp_path / "replay" / "edited.wav").read_bytes() == \
+        (tmp_path / "edited.wav").read_bytes()
     y, rate = sf.read(panel.export_to(str(tmp_path / "asked.wav"), rate=16000))
     assert rate == 16000 and len(y) == panel.result.size
     again = type(panel.doc).from_state(panel.state())          # kept in sessions
