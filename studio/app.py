@@ -1013,7 +1013,7 @@ class MainWindow(QMainWindow):
 
 # The panel that makes each task's results (where a dropped output opens).
 RECIPE_PANELS = {"inpaint": "inpaint", "generate": "inpaint", "stylemix": "stylemix",
-                 "stylemix-grid": "stylemix",
+                 "stylemix-grid": "stylemix", "decode": "attributes", "vocode-mel": "spectral",
                  "interpolate": "latent", "reconstruct": "latent", "directions": "attributes",
                  "vocode": "spectral", "spectrogram": "spectral",
                  "attributes-edit": "speech_attributes"}

@@ -198,6 +198,19 @@ def _directions(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) 
     return note
 
 
+@task("decode", (".png", ".jpg", ".jpeg", ".gif"))
+def _decode(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
+    """A latent decoded by its model (the Picture attributes panel's edited picture: its
+    latent moved along the directions as the params say)."""
+    from models.image.io import save_image
+
+    name = model_for(registry, recipe)
+    z = recipe.arrays["latent"].astype(np.float32)
+    save_image(registry.get(name).decode(z[None], ctx=ctx)[0], out,
+               scale=int(recipe.params.get("scale", 1)), recipe=recipe)
+    return ""
+
+
 @task("stylemix")
 def _stylemix(registry: Registry, recipe: Recipe, out: Path, ctx: Any = None) -> str:
     """A style mix of two sources (seeds or pictures), a character in the style of a few

@@ -615,7 +615,32 @@ class AttributesPanel(Panel):
             self.export_to(path)
 
     def export_to(self, path: str) -> None:
-        save_image(self.edited, path, scale=EXPORT_SCALE)
+        """The edited picture with its recipe (its edited latent and the moves that made
+        it), in the history too."""
+        from models import device as devices
+        from models.recipe import Recipe
+
+        recipe = None
+        if self.edited_latent is not None:
+            recipe = Recipe.of("decode", {"what": self.doc.describe(),
+                                          "amounts": dict(self.doc.amounts),
+                                          "holds": sorted(self.doc.holds),
+                                          "source": self.doc.label, "scale": EXPORT_SCALE},
+                               model_info=self.ctx.registry.info(self.model),
+                               arrays={"latent": np.asarray(self.edited_latent, np.float32)},
+                               device=devices.current_device())
+        try:
+            save_image(self.edited, path, scale=EXPORT_SCALE, recipe=recipe)
+        except OSError as exc:
+            from models.files import os_error_words
+
+            self.error.emit(os_error_words(exc, path), "")
+            return
+        except ValueError as exc:
+            self.error.emit(str(exc), "")
+            return
+        if recipe is not None:
+            self.result_made.emit(recipe, self.after_view.image(), self.title)
         self.message.emit(f"Wrote {path}")
 
     # -- sessions ---------------------------------------------------------------------------

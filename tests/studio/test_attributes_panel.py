@@ -117,6 +117,15 @@ def test_keep_send_and_export(panel, qtbot, win, tmp_path):
     out = tmp_path / "edited.png"
     panel.export_to(str(out))
     assert Image.open(out).size == (64 * 4, 64 * 4)
+    from models.recipe import read_recipe
+    from models.tasks import runner
+
+    recipe = read_recipe(out)                 # the edited latent: the same file again
+    assert recipe.task == "decode" and recipe.params["amounts"] == {"bold": 1.0}
+    again = tmp_path / "again.png"
+    runner.run(panel.ctx.registry, recipe, again)
+    assert again.read_bytes() == out.read_bytes()
+    assert win.history_dock.model.rowCount() == 1
 
 
 def test_session_keeps_picture_amounts_and_holds(panel, qtbot, win, tmp_path):
