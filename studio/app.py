@@ -424,6 +424,9 @@ class MainWindow(QMainWindow):
         self.undo_action, self.redo_action = undo, redo
         m.addSeparator()
         self._action(m, "Cancel &Job", self.status.cancel_current, "Esc")
+        self._action(m, "S&weep…", lambda: self.open_sweep(), "Ctrl+Shift+W",
+                     "Run the current panel's last result again with one to three settings "
+                     "swept: a labelled grid, or a list of sounds")
 
         m = bar.addMenu("&View")
         for i, panel in enumerate(self.panels.values()):
@@ -589,6 +592,7 @@ class MainWindow(QMainWindow):
         from studio.history_dock import HistoryDock
 
         self.history_dock: HistoryDock | None = None
+        self._last_recipe: dict[str, object] = {}
         try:
             history = History(default_path())
         except Exception as exc:  # noqa: BLE001 (a broken history must not stop the studio)
@@ -597,15 +601,34 @@ class MainWindow(QMainWindow):
             return
         dock = HistoryDock(history, self)
         dock.open_recipe.connect(self.restore_recipe)
+        dock.sweep_recipe.connect(self.open_sweep)
         dock.message.connect(lambda t: self.status.show_message(t))
         dock.error.connect(lambda m, d: self.status.show_error(m, d))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         dock.hide()
         self.history_dock = dock
 
+    def open_sweep(self, recipe=None):
+        """The Sweep dialog for ``recipe`` (default: the current panel's last result)."""
+        from studio.sweep_dialog import SweepDialog
+
+        recipe = recipe or self._last_recipe.get(self.current_panel().title)
+        if recipe is None:
+            self.status.show_error(f"Make a result in {self.current_panel().title} first "
+                                   "(or pick one in the History): a sweep runs it again "
+                                   "with settings changed")
+            return None
+        player = getattr(self.panels.get("spectral"), "player", None)
+        dlg = SweepDialog(recipe, self.registry, self.jobs, self, player=player)
+        dlg.open_recipe.connect(self.restore_recipe)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
     def _on_result_made(self, recipe, shown, panel_title: str) -> None:
         """Every result with a recipe goes into the history at once (committed: a kill
         right after loses nothing)."""
+        self._last_recipe[panel_title] = recipe
         if self.history_dock is None:
             return
         import numpy as np

@@ -79,6 +79,7 @@ class HistoryDock(QDockWidget):
     """Every result, across panels; opens one in its panel."""
 
     open_recipe = Signal(object)        # a Recipe: the window restores its panel
+    sweep_recipe = Signal(object)       # a Recipe: the window opens the Sweep dialog
     message = Signal(str)
     error = Signal(str, str)
 
@@ -126,11 +127,15 @@ class HistoryDock(QDockWidget):
         self.copy_button = QPushButton("Copy recipe")
         self.copy_button.setToolTip("The result's recipe as JSON: 'latent-studio replay' "
                                     "runs it")
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setToolTip("Run the result again with one to three settings "
+                                     "swept")
         self.star_button = QPushButton("★")
         self.star_button.setToolTip("Star or unstar the selected results")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Take the selected results off the history")
-        for b in (self.open_button, self.copy_button, self.star_button, self.delete_button):
+        for b in (self.open_button, self.copy_button, self.sweep_button, self.star_button,
+                  self.delete_button):
             row.addWidget(b)
         lay.addLayout(row)
         self.setWidget(body)
@@ -141,6 +146,7 @@ class HistoryDock(QDockWidget):
         self.view.doubleClicked.connect(lambda _i: self.open_selected())
         self.open_button.clicked.connect(self.open_selected)
         self.copy_button.clicked.connect(self.copy_selected)
+        self.sweep_button.clicked.connect(self.sweep_selected)
         self.star_button.clicked.connect(self.star_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self._fill_choices()
@@ -191,6 +197,13 @@ class HistoryDock(QDockWidget):
             self.error.emit(f"That history entry cannot be read: {exc}", "")
             return
         self.open_recipe.emit(recipe)
+
+    def sweep_selected(self) -> None:
+        ids = self.selected_ids()
+        if not ids:
+            self.error.emit("Select a result in the history first", "")
+            return
+        self.sweep_recipe.emit(self.history.recipe(ids[0]))
 
     def copy_selected(self) -> None:
         ids = self.selected_ids()

@@ -156,12 +156,17 @@ def run_sweep(registry: Registry, recipe: Recipe, axes: list[Axis], out: str | P
     folder = Path(scratch.name) if scratch else out
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        files = []
+        files: list[Path] = []
+        done: list[tuple[tuple[str, ...], Path]] = []
         for k, (values, r) in enumerate(todo):
             ctx.check()
             path = folder / cell_name(axes, values, suffix)
-            runner.run(registry, r, path, ctx=ctx.part(k / len(todo), (k + 1) / len(todo)))
+            # Cells' own progress is not shown as previews: the previews are the cells done.
+            runner.run(registry, r, path,
+                       ctx=_quiet(ctx, k / len(todo), (k + 1) / len(todo)))
             files.append(path)
+            done.append((values, path))
+            ctx.report((k + 1) / len(todo), list(done))
             if on_cell is not None:
                 on_cell(k, values, path)
         if grid:
@@ -172,6 +177,31 @@ def run_sweep(registry: Registry, recipe: Recipe, axes: list[Axis], out: str | P
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def _quiet(ctx: JobContext, start: float, end: float) -> JobContext:
+    """A cell's context: its progress as a share of the sweep's, without its previews (the
+    sweep's previews are the cells done)."""
+    child = ctx.part(start, end)
+    forward = child._on_progress
+    child._on_progress = (lambda f, _p: forward(f, None)) if forward else None
+    return child
+
+
+def settings(recipe: Recipe) -> list[str]:
+    """The names a sweep of ``recipe`` can take (as the command's options name them)."""
+    p = recipe.params
+    names = [k for k, v in p.items()
+             if (v is None or isinstance(v, (int, float, str, bool))) and
+             k not in ("config", "source", "a", "b", "mode", "dark_on_light", "out_rate",
+                       "rate", "source_rate", "length")]
+    if recipe.task == "stylemix" and "layers" in p:
+        names.append("layers")
+    inner = p.get("params")
+    if isinstance(inner, dict):
+        names += [k for k in inner if k not in names]
+    names.append("vocoder" if isinstance(p.get("vocoder"), dict) else "model")
+    return list(dict.fromkeys(names))
 
 
 def sweep_recipe(recipe: Recipe, axes: list[Axis]) -> Recipe:

@@ -281,3 +281,43 @@ def test_a_vocoded_take_carries_its_recipe_and_replays_byte_identical(qtbot, tmp
     dock = win.history_dock
     assert dock.model.rowCount() == 1 and dock.model.rows[0].kind == "sound"
     win.close()
+
+
+def test_a_sweep_from_a_panel_runs_in_the_long_lane_and_exports_a_replayable_grid(
+        qtbot, weights, tmp_path):
+    win = window(qtbot, weights)
+    panel = win.show_panel("inpaint")
+    settle(panel, qtbot)
+    assert win.open_sweep() is None and "first" in win.status.error_label.text()
+    panel.set_picture(bar_picture(), "bar")
+    settle(panel, qtbot)
+    panel.set_mask(mk.rectangle(mk.empty(16, 16), 0, 0, 15, 6), "top")
+    panel.steps_spin.setValue(3)
+    panel.run()
+    settle(panel, qtbot)
+    dlg = win.open_sweep()
+    assert "seed" in [dlg.rows[0][0].itemText(i) for i in range(dlg.rows[0][0].count())]
+    dlg.set_axis(0, "seed", "1,2,3")
+    dlg.set_axis(1, "steps", "2,4")
+    assert dlg.run()
+    assert win.jobs.lane_of["sweep"] == "long"
+    settle(panel, qtbot, 60)
+    qtbot.wait(50)
+    assert len(dlg.made) == 6 and dlg.export_button.isEnabled()
+    cell = read_recipe(dlg.made[4][1])                  # x fastest: seed=2, steps=4
+    assert dlg.made[4][0] == ("2", "4")
+    assert (cell.params["seed"], cell.params["steps"]) == (2, 4)
+    out = dlg.export_grid(str(tmp_path / "grid.png"))
+    assert read_recipe(out).task == "sweep"
+    (tmp_path / "replay").mkdir()
+    runner.run(Registry(weights), read_recipe(out), tmp_path / "replay" / "grid.png")
+    assert (tmp_path / "replay" / "grid.png").read_bytes() == out.read_bytes()
+    dlg.open_cell(dlg.made[4][1])                       # a cell opens in its panel
+    settle(panel, qtbot)
+    assert (panel.doc.seed, panel.doc.steps) == (2, 4)
+    bad = win.open_sweep()
+    bad.set_axis(0, "steps", "two,3")
+    assert not bad.run() and "steps takes a number, not 'two'" in bad.note.text()
+    bad.close()
+    dlg.close()
+    win.close()
