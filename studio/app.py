@@ -602,11 +602,77 @@ class MainWindow(QMainWindow):
         dock = HistoryDock(history, self)
         dock.open_recipe.connect(self.restore_recipe)
         dock.sweep_recipe.connect(self.open_sweep)
+        dock.send_recipe.connect(self.send_result)
+        dock.reuse_seed.connect(self.reuse_seed)
         dock.message.connect(lambda t: self.status.show_message(t))
         dock.error.connect(lambda m, d: self.status.show_error(m, d))
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         dock.hide()
         self.history_dock = dock
+
+    def send_result(self, recipe, target: str) -> None:
+        """Make a result again from its recipe (the long lane) and send it to a panel: a
+        picture to Inpainting, a Latent Explorer endpoint, a Style Mixer row or a folder
+        for Evaluation; a sound to the Spectrogram, Speech attributes or Evaluation."""
+        import tempfile
+
+        from models.tasks import runner
+
+        suffix = runner.WRITES.get(recipe.task, (".png",))[0]
+        folder = Path(tempfile.mkdtemp(prefix="latent-studio-send-"))
+        out = folder / f"{recipe.task}{suffix}"
+        label = f"{recipe.task} of {recipe.model.get('name', '')}"
+
+        def make(*, ctx):
+            runner.run(self.registry, recipe, out, ctx=ctx)
+            if suffix == ".png":
+                from PIL import Image
+
+                with Image.open(out) as img:
+                    return np.asarray(img.convert("RGB")), 0
+            from models.audio.io import read_audio
+
+            clip = read_audio(out)
+            return clip.audio, clip.rate
+
+        def arrived(result) -> None:
+            data, rate = result
+            if target == "evaluation":
+                self.show_panel("evaluation").receive_for_evaluation(str(folder), label)
+            elif target == "inpaint":
+                self.show_panel("inpaint").receive_picture(data, label)
+            elif target == "latent":
+                self.show_panel("latent").fill_image(data, label)
+            elif target == "stylemix":
+                self.show_panel("stylemix").add_picture("rows", data, label)
+            elif target == "spectral":
+                self.show_panel("spectral").load_audio(data, rate)
+            elif target == "speech_attributes":
+                self.show_panel("speech_attributes").load_audio(data, rate, label)
+
+        import numpy as np
+
+        self.jobs.submit("window-send", make, lane="long", label=f"Making {label} again",
+                         on_result=arrived, on_error=self.status.show_error)
+
+    def reuse_seed(self, recipe) -> None:
+        """A result's seed into the panel that made it, the other settings left as they
+        are."""
+        seed = recipe.params.get("seed")
+        name = RECIPE_PANELS.get(recipe.task, "")
+        if not isinstance(seed, int) or name not in self.panels:
+            self.status.show_error(f"a {recipe.task} has no seed to reuse")
+            return
+        panel = self.show_panel(name)
+        key = {"stylemix": "noise_seed"}.get(name, "seed")
+        push = getattr(panel, "push_param", None) or getattr(panel, "_push_param", None)
+        if push is None or not hasattr(panel.doc, key):
+            self.status.show_error(f"{panel.title} has no seed to set")
+            return
+        push(key, getattr(panel.doc, key), seed)
+        if hasattr(panel.doc, "lock_seed"):
+            push("lock_seed", panel.doc.lock_seed, True)
+        self.status.show_message(f"Seed {seed} reused in {panel.title}", name)
 
     def open_sweep(self, recipe=None):
         """The Sweep dialog for ``recipe`` (default: the current panel's last result)."""

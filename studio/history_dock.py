@@ -80,6 +80,8 @@ class HistoryDock(QDockWidget):
 
     open_recipe = Signal(object)        # a Recipe: the window restores its panel
     sweep_recipe = Signal(object)       # a Recipe: the window opens the Sweep dialog
+    send_recipe = Signal(object, str)   # a Recipe and a target ("inpaint", "latent", ...)
+    reuse_seed = Signal(object)         # a Recipe: its seed into its panel
     message = Signal(str)
     error = Signal(str, str)
 
@@ -118,6 +120,8 @@ class HistoryDock(QDockWidget):
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(200)
         self.view.setWordWrap(True)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._menu)
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
         self.open_button = QPushButton("Open")
@@ -197,6 +201,59 @@ class HistoryDock(QDockWidget):
             self.error.emit(f"That history entry cannot be read: {exc}", "")
             return
         self.open_recipe.emit(recipe)
+
+    PICTURE_TARGETS = (("inpaint", "Inpainting: the picture"),
+                       ("latent", "Latent Explorer: an endpoint"),
+                       ("stylemix", "Style Mixer: a row source"),
+                       ("evaluation", "Evaluation: a folder for metrics or a study"))
+    SOUND_TARGETS = (("spectral", "Spectrogram: the clip"),
+                     ("speech_attributes", "Speech attributes: the clip"),
+                     ("evaluation", "Evaluation: a folder for metrics or a study"))
+
+    def _menu(self, pos) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        self.view.setCurrentIndex(index)
+        entry = self.model.rows[index.row()]
+        menu = QMenu(self)
+        menu.addAction("Open in its panel", self.open_selected)
+        menu.addAction("Reuse seed", self.reuse_selected)
+        menu.addAction("Copy recipe", self.copy_selected)
+        menu.addAction("Sweep…", self.sweep_selected)
+        send = menu.addMenu("Send to")
+        targets = self.SOUND_TARGETS if entry.kind == "sound" else self.PICTURE_TARGETS
+        for target, text in targets:
+            send.addAction(text, lambda t=target: self.send_selected(t))
+        menu.addSeparator()
+        menu.addAction("Star / unstar", self.star_selected)
+        menu.addAction("Delete", self.delete_selected)
+        menu.popup(self.view.viewport().mapToGlobal(pos))
+        self._open_menu = menu
+
+    def _selected_recipe(self):
+        ids = self.selected_ids()
+        if not ids:
+            self.error.emit("Select a result in the history first", "")
+            return None
+        try:
+            return self.history.recipe(ids[0])
+        except (KeyError, ValueError) as exc:
+            self.error.emit(f"That history entry cannot be read: {exc}", "")
+            return None
+
+    def send_selected(self, target: str) -> None:
+        """The result made again (its recipe, in the long lane) and sent to ``target``."""
+        recipe = self._selected_recipe()
+        if recipe is not None:
+            self.send_recipe.emit(recipe, target)
+
+    def reuse_selected(self) -> None:
+        recipe = self._selected_recipe()
+        if recipe is not None:
+            self.reuse_seed.emit(recipe)
 
     def sweep_selected(self) -> None:
         ids = self.selected_ids()

@@ -321,3 +321,30 @@ def test_a_sweep_from_a_panel_runs_in_the_long_lane_and_exports_a_replayable_gri
     bad.close()
     dlg.close()
     win.close()
+
+
+def test_history_sends_a_result_on_and_reuses_its_seed(qtbot, weights):
+    win = window(qtbot, weights)
+    panel = win.show_panel("inpaint")
+    settle(panel, qtbot)
+    panel.set_picture(bar_picture(), "bar")
+    settle(panel, qtbot)
+    panel.set_mask(mk.rectangle(mk.empty(16, 16), 0, 0, 15, 6), "top")
+    panel.steps_spin.setValue(3)
+    panel.seed_spin.setValue(11)
+    panel.run()
+    settle(panel, qtbot)
+    shown = panel._shown(panel.doc.current().result)
+    dock = win.history_dock
+    dock.view.setCurrentIndex(dock.model.index(0))
+    panel.seed_spin.setValue(99)
+    dock.reuse_selected()
+    assert panel.doc.seed == 11
+    dock.send_selected("evaluation")                    # made again, as a folder
+    settle(panel, qtbot)
+    ev = win.panels["evaluation"]
+    assert win.current_panel() is ev and ev.dir_a_edit.text()
+    got = next(iter(__import__("pathlib").Path(ev.dir_a_edit.text()).glob("*.png")))
+    again = np.asarray(Image.open(got).convert("RGB"))
+    assert again.shape[0] == 16 * 4 and np.array_equal(again[::4, ::4], shown)
+    win.close()
