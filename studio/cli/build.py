@@ -1,0 +1,327 @@
+"""Commands that build: the model list, screenshots, data sets and training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from studio.cli.common import (
+    CLIError,
+    _latent_model,
+    _Parser,
+    _registry,
+)
+
+
+def add_parsers(sub) -> None:
+    """This group's commands on the top parser's subparsers."""
+    models = sub.add_parser("models", help="list the registered models")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    ml = msub.add_parser("list", help="every backend, its capabilities and source")
+    ml.add_argument("--json", action="store_true", help="machine-readable output")
+    ml.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
+                    help="also register this checkpoint (repeatable)")
+
+    sh = sub.add_parser("screenshot", help="render the main window offscreen to a PNG")
+    sh.add_argument("out", type=Path, metavar="OUT.png")
+    sh.add_argument("--panel", help="panel to show (e.g. latent, models)")
+    sh.add_argument("--size", type=_size, default=(1280, 820), metavar="WxH")
+
+    data = sub.add_parser("data", help="build the data sets the models train on")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    db = dsub.add_parser("build", help="render a data set into the cache")
+    db.add_argument("name", choices=("glyphs", "emoji", "speech"))
+    db.add_argument("--out", type=Path, help="output .npz (default: the data cache)")
+    db.add_argument("--seed", type=int, default=0)
+
+    tr = sub.add_parser("train", help="train a model and write weights + model card")
+    tsub = tr.add_subparsers(dest="train_command", required=True, parser_class=_Parser)
+    tv = tsub.add_parser("vae", help="train a VAE on a built data set")
+    tv.add_argument("--data", choices=("glyphs", "emoji"), required=True)
+    tv.add_argument("--epochs", type=int, default=20)
+    tv.add_argument("--batch", type=int, default=128)
+    tv.add_argument("--lr", type=float, default=2e-3)
+    tv.add_argument("--beta", type=float, default=1.0, help="KL weight")
+    tv.add_argument("--anneal-epochs", type=int, default=3,
+                    help="epochs over which the KL weight ramps up from 0")
+    tv.add_argument("--latent-dim", type=int, default=32)
+    tv.add_argument("--width", type=int, default=32)
+    tv.add_argument("--seed", type=int, default=0)
+    tv.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                    "vae-DATA.safetensors)")
+
+    tc = tsub.add_parser("classifier", help="train the glyph classifier used for metrics")
+    tc.add_argument("--epochs", type=int, default=3)
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                    "glyph-classifier.safetensors)")
+
+    tvo = tsub.add_parser("vocoder", help="train the neural vocoder on the speech corpus")
+    tvo.add_argument("--minutes", type=float, default=50.0, help="training time budget")
+    tvo.add_argument("--seed", type=int, default=0)
+    tvo.add_argument("--mel-weight", type=float, default=3.0, help="weight of the mel L1 loss")
+    tvo.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    tvo.add_argument("--init", default="", metavar="FILE",
+                     help="continue training from these vocoder weights")
+    tvo.add_argument("--adv-weight", type=float, default=0.0,
+                     help="weight of the adversarial + feature-matching losses (0: none)")
+    tvo.add_argument("--fm-weight", type=float, default=2.0,
+                     help="feature matching, relative to the adversarial loss")
+    tvo.add_argument("--batch", type=int, default=16, help="segments per step")
+    tvo.add_argument("--segment", type=float, default=1.0, help="segment length in seconds")
+    tvo.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "vocoder-speech.safetensors)")
+
+    tsg = tsub.add_parser("stylegen", help="train the style generator (Style Mixer)")
+    tsg.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tsg.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    tsg.add_argument("--batch", type=int, default=64)
+    tsg.add_argument("--adv-weight", type=float, default=0.0,
+                     help="weight of the adversarial loss (0: none)")
+    tsg.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
+    tsg.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    tsg.add_argument("--init", default="", metavar="FILE",
+                     help="continue training from these style-generator weights")
+    tsg.add_argument("--seed", type=int, default=0)
+    tsg.add_argument("--no-measure", action="store_true",
+                     help="skip the test-split measurements (run them later with --measure)")
+    tsg.add_argument("--refit", type=Path, metavar="WEIGHTS",
+                     help="only fit the per-character codes of these trained weights again")
+    tsg.add_argument("--measure", type=Path, metavar="WEIGHTS",
+                     help="only measure these trained weights and write the figures in "
+                     "their card")
+    tsg.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "stylegen-DATA.safetensors)")
+
+    tdf = tsub.add_parser("diffusion", help="train the latent diffusion model (inpainting)")
+    tdf.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tdf.add_argument("--ae-minutes", type=float, default=10.0,
+                     help="time budget of the autoencoder stage")
+    tdf.add_argument("--minutes", type=float, default=45.0, help="time budget of the U-Net")
+    tdf.add_argument("--batch", type=int, default=64)
+    tdf.add_argument("--max-steps", type=int, default=0, help="stop each stage after this")
+    tdf.add_argument("--seed", type=int, default=0)
+    tdf.add_argument("--no-measure", action="store_true",
+                     help="skip the test-split measurements (run them later with --measure)")
+    tdf.add_argument("--measure", type=Path, metavar="WEIGHTS",
+                     help="only measure these trained weights (inpainting against OpenCV's, "
+                     "guidance, FID) and write the figures in their card")
+    tdf.add_argument("--cases", type=int, default=1000,
+                     help="test glyphs per mask kind in the measurements")
+    tdf.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "diffusion-DATA.safetensors)")
+
+    tdi = tsub.add_parser("directions", help="fit a latent model's named and principal "
+                          "directions (bold, italic, wide, serif, monospace; pc1..pc8)")
+    tdi.add_argument("--model", required=True, metavar="NAME|FILE")
+    tdi.add_argument("--train", type=int, default=12000, help="training glyphs to encode")
+    tdi.add_argument("--test", type=int, default=400, help="test glyphs to measure on")
+    tdi.add_argument("--seed", type=int, default=0)
+    tdi.add_argument("--out", type=Path, help="directions file (default: resources/directions/"
+                     "NAME.safetensors, or beside a checkpoint)")
+
+    tat = tsub.add_parser("attributes", help="train the speech attribute model (AnCoGen-style: "
+                          "pitch, loudness, SNR, C50)")
+    tat.add_argument("--minutes", type=float, default=40.0, help="training time budget")
+    tat.add_argument("--clips", type=int, default=900, help="training utterances to label")
+    tat.add_argument("--seed", type=int, default=0)
+    tat.add_argument("--init", type=Path, default=None, metavar="FILE",
+                     help="start from this attribute model's weights (its shared layers)")
+    tat.add_argument("--content-dims", type=int, default=20,
+                     help="envelope cepstra the model regenerates from (0: analysis only)")
+    tat.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
+                     "attributes-speech.safetensors)")
+
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH, e.g. 1280x800, not '{text}'") from None
+    if not (100 <= w <= 8000 and 100 <= h <= 8000):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} is out of range (100..8000)")
+    return w, h
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    reg = _registry(args.checkpoint)
+    infos = reg.infos()
+    if args.json:
+        print(json.dumps([i.to_json() for i in infos], indent=2))
+        return 0
+    if not infos:
+        print("no models registered")
+    for i in infos:
+        shape = "x".join(map(str, i.image_shape)) or ("any size" if i.latent_size == 0 and
+                                                      "any-size" in i.capabilities.names else "")
+        what = f"latent {i.latent_size}" if i.latent_size or not i.mel else (
+            f"{i.mel.sample_rate} Hz, {i.mel.n_mels} mels, hop {i.mel.hop}")
+        print(f"{i.name:28s} {i.family:8s} {','.join(i.capabilities.names):18s} "
+              f"{i.source:10s} {shape:9s} {what}")
+        if i.source == "checkpoint" and i.description:
+            print(f"    {i.description}")
+    for problem in reg.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() != ".png":
+        raise CLIError(f"{args.out}: the screenshot is written as PNG; name it .png")
+    if not args.out.parent.exists():
+        raise CLIError(f"{args.out.parent}: no such folder")
+    from studio.app import MainWindow, ensure_app, offscreen_platform
+
+    os.environ["QT_QPA_PLATFORM"] = offscreen_platform(max(1920, args.size[0]),
+                                                       max(1200, args.size[1]))
+    os.environ["LATENT_STUDIO_NO_PROMPT"] = "1"
+
+    app = ensure_app()
+    win = MainWindow()
+    try:
+        if args.panel:
+            win.show_panel(args.panel)
+        win.resize(*args.size)
+        win.show()
+        app.processEvents()
+        win.jobs.wait_until_idle(60)
+        app.processEvents()
+        from models.files import write_with
+
+        def grab(tmp: Path) -> None:                  # whole or not at all
+            if not win.grab().save(str(tmp), "PNG"):
+                raise OSError(f"{args.out}: could not write the picture")
+
+        try:
+            write_with(args.out, grab)
+        except OSError as exc:
+            from models.files import os_error_words
+
+            raise CLIError(os_error_words(exc, args.out) if exc.errno else
+                           f"{args.out}: could not write the PNG") from None
+    finally:
+        win.close()
+    print(args.out)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from models.data import build_dataset
+
+    print(json.dumps(build_dataset(args.name, args.out, seed=args.seed)))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from models.registry import WEIGHTS_DIR
+
+    if args.train_command == "vocoder":
+        from models.train import vocoder
+
+        out = args.out or WEIGHTS_DIR / "vocoder-speech.safetensors"
+        card = vocoder.train(out, vocoder.TrainConfig(minutes=args.minutes, seed=args.seed,
+                                                        mel_weight=args.mel_weight,
+                                                        lr=args.lr,
+                                                        init=args.init,
+                                                        adv_weight=args.adv_weight,
+                                                        fm_weight=args.fm_weight,
+                                                        batch=args.batch,
+                                                        segment=args.segment),
+                             log=lambda line: print(line, flush=True))
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "stylegen":
+        from models.train import stylegen
+
+        if args.refit is not None:
+            stylegen.refit(args.refit, log=lambda line: print(line, flush=True))
+            return 0
+        if args.measure is not None:
+            card = stylegen.measure(args.measure, log=lambda line: print(line, flush=True))
+            print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
+            return 0
+        out = args.out or WEIGHTS_DIR / f"stylegen-{args.data}.safetensors"
+        cfg = stylegen.TrainConfig(data=args.data, minutes=args.minutes, batch=args.batch,
+                                   adv_weight=args.adv_weight, max_steps=args.max_steps,
+                                   lr=args.lr, init=args.init, seed=args.seed)
+        card = stylegen.train(cfg, out, log=lambda line: print(line, flush=True),
+                              measure_after=not args.no_measure)
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "attributes":
+        from models.train import ancogen
+
+        out = args.out or WEIGHTS_DIR / "attributes-speech.safetensors"
+        try:
+            if args.init is not None and not args.init.is_file():
+                raise CLIError(f"{args.init}: no such weights file")
+            card = ancogen.train(out, ancogen.TrainConfig(minutes=args.minutes, seed=args.seed,
+                                                          clips=args.clips,
+                                                          init=str(args.init or ""),
+                                                          content_dims=args.content_dims),
+                                 log=lambda line: print(line, flush=True))
+        except FileNotFoundError as exc:
+            raise CLIError(str(exc)) from None
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "directions":
+        from models.train.directions import fit_model
+
+        reg, name = _latent_model(args.model)
+        if args.train < 100 or args.test < 10:
+            raise CLIError("--train takes 100 or more glyphs, --test 10 or more")
+        try:
+            card = fit_model(name, args.out, n_train=args.train, n_test=args.test,
+                             seed=args.seed, registry=reg,
+                             log=lambda line: print(line, flush=True))
+        except (FileNotFoundError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+        print(json.dumps({"metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "diffusion":
+        from models.train import diffusion
+
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        if args.measure is not None:
+            card = diffusion.measure(args.measure, cases=args.cases, log=log)
+            print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
+            return 0
+        out = args.out or WEIGHTS_DIR / f"diffusion-{args.data}.safetensors"
+        card = diffusion.train(diffusion.TrainConfig(
+            data=args.data, ae_minutes=args.ae_minutes, minutes=args.minutes,
+            batch=args.batch, max_steps=args.max_steps, seed=args.seed), out, log=log)
+        if not args.no_measure and args.data == "glyphs":
+            card = diffusion.measure(out, cases=args.cases, log=log)
+        print(json.dumps({"weights": str(out), "training": {
+            k: card["training"][k] for k in ("autoencoder_steps", "unet_steps")},
+            "metrics": card["metrics"]}))
+        return 0
+    if args.train_command == "classifier":
+        from models.train import classifier
+
+        out = args.out or WEIGHTS_DIR / "glyph-classifier.safetensors"
+        card = classifier.train(out, epochs=args.epochs, seed=args.seed,
+                                log=lambda line: print(line, flush=True))
+        print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+        return 0
+    from models.train.vae import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
+                      beta=args.beta, anneal_epochs=args.anneal_epochs,
+                      latent_dim=args.latent_dim, width=args.width, seed=args.seed)
+    out = args.out or WEIGHTS_DIR / f"vae-{args.data}.safetensors"
+    card = train(cfg, out, log=lambda line: print(line, flush=True))
+    print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+    return 0
+
+
+COMMANDS = {
+    "models": cmd_models,
+    "screenshot": cmd_screenshot,
+    "data": cmd_data,
+    "train": cmd_train,
+}
