@@ -168,15 +168,32 @@ class Recipe:
 
     # -- checks ------------------------------------------------------------------------------
 
+    def files(self) -> list[FileRef]:
+        """The model's weights (role "model") and every input file."""
+        out = []
+        if self.model.get("fingerprint"):
+            out.append(FileRef("model", self.model.get("path", ""), self.model["fingerprint"]))
+        return out + list(self.inputs)
+
+    def file_problems(self) -> list[tuple[FileRef, str]]:
+        """(file, what is wrong) for each file not as it was when the recipe was made."""
+        return [(f, why) for f in self.files() if (why := f.problem())]
+
     def problems(self) -> list[str]:
         """What is not as it was when the recipe was made: the model's weights and every
         input file (missing, or another content); empty when all is there."""
-        out = []
-        if self.model.get("fingerprint"):
-            out.append(FileRef("model", self.model.get("path", ""),
-                               self.model["fingerprint"]).problem())
-        out += [f.problem() for f in self.inputs]
-        return [p for p in out if p]
+        return [why for _, why in self.file_problems()]
+
+    def relocated(self, ref: FileRef, path: str | Path) -> Recipe:
+        """The recipe with one of its files found elsewhere (the user located it)."""
+        import copy
+
+        r = copy.deepcopy(self)
+        if ref.role == "model":
+            r.model["path"] = str(path)
+        r.inputs = [FileRef(f.role, str(path), f.fingerprint) if f == ref else f
+                    for f in r.inputs]
+        return r
 
 
 def _plain(value: Any) -> Any:

@@ -547,9 +547,13 @@ class MainWindow(QMainWindow):
         except RecipeError:
             carries = False
         if carries:
-            self.jobs.submit("window-recipe", lambda *, ctx: read_recipe(path), lane="io",
+            def read(*, ctx):
+                recipe = read_recipe(path)
+                return recipe, recipe.file_problems()
+
+            self.jobs.submit("window-recipe", read, lane="io",
                              label=f"Reading the recipe of {Path(path).name}",
-                             on_result=self.restore_recipe,
+                             on_result=lambda r: self._checked_recipe(*r),
                              on_error=self.status.show_error)
             self._add_recent(path)
             return
@@ -562,9 +566,52 @@ class MainWindow(QMainWindow):
         self.current_panel().open_file(path)
         self._add_recent(path)
 
-    def restore_recipe(self, recipe) -> None:
+    def open_recipe(self, recipe) -> None:
+        """Restore a recipe (a History entry, a sweep's cell) once its files are checked in
+        the io lane (a big model's fingerprint takes a moment the first time)."""
+        self.jobs.submit("window-recipe", lambda *, ctx: recipe.file_problems(), lane="io",
+                         label="Checking the recipe's files",
+                         on_result=lambda problems: self._checked_recipe(recipe, problems),
+                         on_error=self.status.show_error)
+
+    def _checked_recipe(self, recipe, problems) -> None:
+        """A recipe whose model or inputs are missing or changed: each missing one is asked
+        for (Locate… / Cancel); a changed one is said, and the recipe restored with it."""
+        changed = []
+        for ref, why in problems:
+            if Path(ref.path).exists():
+                changed.append(why)
+                continue
+            found = self.ask_for_file(ref, why)
+            if not found:
+                self.status.show_error(f"Not restored: {why}")
+                return
+            recipe = recipe.relocated(ref, found)
+        self.restore_recipe(recipe, "; ".join(changed))
+
+    def ask_for_file(self, ref, why: str) -> str:
+        """A recipe's file is missing: ask where it is ("" to give up)."""
+        if os.environ.get("LATENT_STUDIO_NO_PROMPT"):
+            return ""
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
+                          f"The result was made with this {ref.role}:\n{ref.path}\n"
+                          f"{why.rpartition(': ')[2].capitalize()}.", parent=self)
+        locate = box.addButton("Locate…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is not locate:
+            return ""
+        if ref.role == "model" and not Path(ref.path).suffix:
+            return QFileDialog.getExistingDirectory(self, f"Locate {Path(ref.path).name}",
+                                                    str(Path(ref.path).parent))
+        path, _ = QFileDialog.getOpenFileName(self, f"Locate {Path(ref.path).name}",
+                                              str(Path(ref.path).parent))
+        return path
+
+    def restore_recipe(self, recipe, note: str = "") -> None:
         """Open the panel that made a result with its recipe's settings (a panel that cannot
-        restore them yet opens the recipe's first input instead, and says so)."""
+        restore them yet opens the recipe's first input instead, and says so); ``note``:
+        what is not as it was (said once the panel is restored)."""
         name = RECIPE_PANELS.get(recipe.task, "")
         if recipe.task == "sweep":
             from models.recipe import Recipe
@@ -575,7 +622,7 @@ class MainWindow(QMainWindow):
             return
         panel = self.show_panel(name)
         if recipe.task != "sweep" and hasattr(panel, "restore_recipe"):
-            panel.restore_recipe(recipe)
+            panel.restore_recipe(recipe, note)
             return
         first = next((f.path for f in recipe.inputs if Path(f.path).is_file()), "")
         if first:
@@ -600,7 +647,7 @@ class MainWindow(QMainWindow):
                                    "kept in it this time")
             return
         dock = HistoryDock(history, self)
-        dock.open_recipe.connect(self.restore_recipe)
+        dock.open_recipe.connect(self.open_recipe)
         dock.sweep_recipe.connect(self.open_sweep)
         dock.send_recipe.connect(self.send_result)
         dock.reuse_seed.connect(self.reuse_seed)
@@ -686,7 +733,7 @@ class MainWindow(QMainWindow):
             return None
         player = getattr(self.panels.get("spectral"), "player", None)
         dlg = SweepDialog(recipe, self.registry, self.jobs, self, player=player)
-        dlg.open_recipe.connect(self.restore_recipe)
+        dlg.open_recipe.connect(self.open_recipe)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
         return dlg

@@ -1350,7 +1350,7 @@ class InpaintPanel(Panel):
         return runner.save_generated(recipe, model, entry.result, path,
                                      "image" in recipe.arrays, "mask" in recipe.arrays)
 
-    def restore_recipe(self, recipe: Any) -> None:
+    def restore_recipe(self, recipe: Any, note: str = "") -> None:
         """An output's recipe (an inpainting or a Stable Diffusion picture): its model, every
         setting, its picture and mask, ready to run again or to change one thing."""
         if recipe.task not in ("inpaint", "generate"):
@@ -1359,11 +1359,11 @@ class InpaintPanel(Panel):
         self.ctx.jobs.submit(f"{self.name}-restore", restore_inputs, self.ctx.registry,
                              recipe, bool(recipe.params.get("frame_glyph", False)),
                              lane="io", label="Opening the recipe's model and pictures",
-                             on_result=lambda r: self._restored(recipe, *r),
+                             on_result=lambda r: self._restored(recipe, *r, note=note),
                              on_error=self.error.emit)
 
     def _restored(self, recipe: Any, model: str, rgb: np.ndarray | None, label: str,
-                  prep: ip.Prepared | None) -> None:
+                  prep: ip.Prepared | None, note: str = "") -> None:
         p = recipe.params
         self._refresh_models()
         self.undo_stack.beginMacro("Settings of the recipe")
@@ -1396,6 +1396,8 @@ class InpaintPanel(Panel):
                                  on_error=self.error.emit)
         self.message.emit(f"Restored the recipe of a {recipe.task} with {model}: press "
                           f"{self.run_button.text()} to make it again")
+        if note:
+            self.error.emit(f"Restored, but {note}", "")
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
         """A paste into the prompt box of a ``parameters`` text fills every control."""

@@ -919,7 +919,7 @@ class LatentPanel(Panel):
         item = self.library_list.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
-    def restore_recipe(self, recipe: Any) -> None:
+    def restore_recipe(self, recipe: Any, note: str = "") -> None:
         """An exported morph's recipe (or a 'latent-studio interpolate'): its model, mode and
         the two ends (latents, seeds or pictures) in slots A and B."""
         if recipe.task != "interpolate":
@@ -928,10 +928,10 @@ class LatentPanel(Panel):
             return
         self.ctx.jobs.submit(f"{self.name}-restore", restore_ends, self.ctx.registry, recipe,
                              lane="io", label="Opening the recipe's model and ends",
-                             on_result=lambda r: self._restored(recipe, *r),
+                             on_result=lambda r: self._restored(recipe, *r, note=note),
                              on_error=self.error.emit)
 
-    def _restored(self, recipe: Any, model: str, ends: list[Slot]) -> None:
+    def _restored(self, recipe: Any, model: str, ends: list[Slot], note: str = "") -> None:
         self._refresh_models()
         self.undo_stack.beginMacro("Settings of the recipe")
         self._push_param("model", self.model, model)
@@ -940,6 +940,8 @@ class LatentPanel(Panel):
             self.set_slot(index, slot)
         self.undo_stack.endMacro()
         self.message.emit(f"Restored the recipe's ends with {model}")
+        if note:
+            self.error.emit(f"Restored, but {note}", "")
 
     def receive_latent(self, model: str, latent: Any, label: str) -> None:
         """Another panel's latent (a Style Mixer cell) into the active slot, under its model."""

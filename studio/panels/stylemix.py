@@ -1016,7 +1016,7 @@ class StyleMixPanel(Panel):
             self.result_made.emit(recipe, self.grid_picture(), self.title)
         self.message.emit(f"Exported the grid to {path}")
 
-    def restore_recipe(self, recipe: Any) -> None:
+    def restore_recipe(self, recipe: Any, note: str = "") -> None:
         """An exported grid's recipe (or a 'latent-studio stylemix' mix): the model, the rows
         and columns (as their codes, seeds or pictures), the crossover, truncation and
         noise, as they were."""
@@ -1027,11 +1027,11 @@ class StyleMixPanel(Panel):
             return
         self.ctx.jobs.submit(f"{self.name}-restore", restore_sources, self.ctx.registry,
                              recipe, lane="io", label="Opening the recipe's model and sources",
-                             on_result=lambda r: self._restored(recipe, *r),
+                             on_result=lambda r: self._restored(recipe, *r, note=note),
                              on_error=self.error.emit)
 
     def _restored(self, recipe: Any, model: str, rows: list[MixSource],
-                  cols: list[MixSource]) -> None:
+                  cols: list[MixSource], note: str = "") -> None:
         p = recipe.params
         self._refresh_models()
         self.undo_stack.beginMacro("Settings of the recipe")
@@ -1058,6 +1058,8 @@ class StyleMixPanel(Panel):
         self.undo_stack.push(SetSourcesCommand(self, "cols", cols, "Columns of the recipe"))
         self.undo_stack.endMacro()
         self.message.emit(f"Restored the recipe's grid with {model}")
+        if note:
+            self.error.emit(f"Restored, but {note}", "")
 
     # -- write in this style --------------------------------------------------------------
 

@@ -348,3 +348,48 @@ def test_history_sends_a_result_on_and_reuses_its_seed(qtbot, weights):
     again = np.asarray(Image.open(got).convert("RGB"))
     assert again.shape[0] == 16 * 4 and np.array_equal(again[::4, ::4], shown)
     win.close()
+
+
+def test_a_dropped_output_whose_inputs_moved_asks_for_them(qtbot, weights, tmp_path,
+                                                           monkeypatch):
+    from models.recipe import Recipe
+
+    reg = Registry(weights)
+    pic, mask = tmp_path / "bar.png", tmp_path / "mask.png"
+    Image.fromarray(bar_picture()).save(pic)
+    m = np.zeros((48, 48), np.uint8)
+    m[:20] = 255
+    Image.fromarray(m).save(mask)
+    params = {"sampler": "ddim", "steps": 3, "repaint": "none", "guidance": 1.0,
+              "label": None, "seed": 4, "feather": 1.5, "frame_glyph": False, "scale": 1}
+    recipe = Recipe.of("inpaint", params, model_info=reg.info("tiny-diffusion"),
+                       inputs={"picture": pic, "mask": mask})
+    out = tmp_path / "out.png"
+    runner.run(reg, recipe, out)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    pic.rename(moved / "bar.png")
+    win = window(qtbot, weights)
+    asked = []
+    monkeypatch.setattr(win, "ask_for_file",
+                        lambda ref, why: asked.append(why) or str(moved / "bar.png"))
+    win.open_file(str(out))
+    p = win.panels["inpaint"]
+    settle(p, qtbot)
+    assert asked and "bar.png: missing" in asked[0]
+    assert p.doc.seed == 4 and p.doc.steps == 3 and p.doc.image is not None
+    assert p.doc.mask[:5].mean() == 1.0 and p.doc.mask[-5:].max() == 0.0
+    monkeypatch.setattr(win, "ask_for_file", lambda ref, why: "")   # not found: nothing
+    p.seed_spin.setValue(9)
+    win.open_file(str(out))
+    settle(p, qtbot)
+    assert win.status.error_label.text().startswith("Not restored: picture")
+    assert p.doc.seed == 9
+    (moved / "bar.png").rename(pic)                      # back; the mask changed: said
+    Image.fromarray(255 - m).save(mask)
+    win.open_file(str(out))
+    settle(p, qtbot)
+    assert p.doc.seed == 4
+    assert "Restored, but mask" in win.status.error_label.text()
+    assert "its content has changed" in win.status.error_label.text()
+    win.close()
