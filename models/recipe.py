@@ -230,7 +230,6 @@ def _array(a: Any, name: str, where: str, folder: Path | None) -> np.ndarray:
 
 PICTURE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg")
 AUDIO_SUFFIXES = (".wav", ".flac")
-NPZ_KEY = "__latent_studio_recipe__"
 
 
 def sidecar_for(out: str | Path) -> Path:
@@ -312,9 +311,6 @@ def embedded_text(path: Path) -> str | None:
 
             with sf.SoundFile(path) as f:
                 return f.comment or None
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                return str(z[NPZ_KEY]) if NPZ_KEY in z.files else None
     except (OSError, RuntimeError, ValueError) as exc:
         raise RecipeError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from None
     from PIL import Image, UnidentifiedImageError
@@ -325,7 +321,7 @@ def embedded_text(path: Path) -> str | None:
             comment = img.info.get("comment")
     except (OSError, UnidentifiedImageError):
         raise RecipeError(f"{path}: neither a recipe (.json) nor an output the studio "
-                          "reads (pictures, .wav, .flac, .npz)") from None
+                          "reads (pictures, .wav, .flac)") from None
     if text is None and comment:
         text = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else comment
         if f'"format":"{FORMAT}"' not in text:
@@ -335,7 +331,7 @@ def embedded_text(path: Path) -> str | None:
 
 def read_recipe(path: str | Path) -> Recipe:
     """The recipe of an output (a PNG's text chunk, a GIF's or JPEG's comment, a WAV's or
-    FLAC's comment, an .npz's entry) or a recipe file (JSON)."""
+    FLAC's comment) or a recipe file (JSON)."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such file")

@@ -222,6 +222,7 @@ class HistoryDock(QDockWidget):
         menu.addAction("Open in its panel", self.open_selected)
         menu.addAction("Reuse seed", self.reuse_selected)
         menu.addAction("Copy recipe", self.copy_selected)
+        menu.addAction("Show the inputs", self.show_inputs)
         menu.addAction("Sweep…", self.sweep_selected)
         send = menu.addMenu("Send to")
         targets = self.SOUND_TARGETS if entry.kind == "sound" else self.PICTURE_TARGETS
@@ -249,6 +250,28 @@ class HistoryDock(QDockWidget):
         recipe = self._selected_recipe()
         if recipe is not None:
             self.send_recipe.emit(recipe, target)
+
+    def show_inputs(self) -> list[str]:
+        """The folders of the result's input files, shown in the file manager (a result made
+        from a panel's own picture or clip keeps it in its recipe: nothing to show)."""
+        from pathlib import Path
+
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        recipe = self._selected_recipe()
+        if recipe is None:
+            return []
+        files = [f.path for f in recipe.inputs]
+        if not files:
+            self.message.emit("This result was made from what was in its panel (kept in its "
+                              "recipe), not from files")
+            return []
+        folders = list(dict.fromkeys(str(Path(f).parent) for f in files))
+        for folder in folders:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+        self.message.emit("Inputs: " + ", ".join(files))
+        return folders
 
     def reuse_selected(self) -> None:
         recipe = self._selected_recipe()

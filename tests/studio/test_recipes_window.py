@@ -94,7 +94,7 @@ def test_a_panel_result_replays_byte_identical_and_reopens_with_its_settings(
     fresh.close()
 
 
-def test_history_filters_stars_deletes_and_opens(qtbot, weights, tmp_path):
+def test_history_filters_stars_deletes_and_opens(qtbot, weights, tmp_path, monkeypatch):
     from models.history import thumbnail
     from models.recipe import Recipe
 
@@ -133,6 +133,25 @@ def test_history_filters_stars_deletes_and_opens(qtbot, weights, tmp_path):
     dock.delete_selected()
     assert dock.model.rowCount() == 0
     assert len(History(default_path())) == 30
+    # "Show the inputs": their folder in the file manager (none for a panel's own picture).
+    from PySide6.QtGui import QDesktopServices
+
+    shown = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: shown.append(url.toLocalFile()))
+    pic = tmp_path / "in" / "a.png"
+    pic.parent.mkdir()
+    Image.new("RGB", (4, 4)).save(pic)
+    hist = History(default_path())
+    hist.add("Inpainting", Recipe.of("reconstruct", {}, inputs={"picture": pic}),
+             thumbnail(rgb=np.zeros((4, 4, 3), np.uint8)))
+    hist.close()
+    dock.starred_check.setChecked(False)
+    dock.model_combo.setCurrentIndex(0)
+    dock.refresh()
+    dock.view.setCurrentIndex(dock.model.index(0))
+    assert dock.show_inputs() == [str(pic.parent)] and shown == [str(pic.parent)]
+    dock.view.setCurrentIndex(dock.model.index(1))
+    assert dock.show_inputs() == []
     win.close()
 
 
