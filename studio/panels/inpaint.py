@@ -1245,7 +1245,12 @@ class InpaintPanel(Panel):
             params = {**runner.generate_params(options, self.load_options()),
                       "source": d.label_text if source is not None else ""}
             task = "generate"
+        # LoRAs and embeddings are files: fingerprinted, so a replay says when one changed.
+        files = {**{f"lora-{k + 1}": p for k, (p, _) in enumerate(getattr(options, "loras", ()))},
+                 **{f"embedding-{k + 1}": e
+                    for k, e in enumerate(getattr(options, "embeddings", ()))}}
         return Recipe.of(task, params, model_info=info, arrays=arrays,
+                         inputs={k: v for k, v in files.items() if Path(v).is_file()},
                          device=devices.current_device())
 
     # -- results --------------------------------------------------------------------------
@@ -1365,6 +1370,8 @@ class InpaintPanel(Panel):
     def _restored(self, recipe: Any, model: str, rgb: np.ndarray | None, label: str,
                   prep: ip.Prepared | None, note: str = "") -> None:
         p = recipe.params
+        if model not in self.model_combo.names():    # opened from the recipe's path
+            self.models_changed.emit()                # every panel lists it
         self._refresh_models()
         self.undo_stack.beginMacro("Settings of the recipe")
         self.push_param("model", self.doc.model, model)

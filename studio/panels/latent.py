@@ -932,6 +932,8 @@ class LatentPanel(Panel):
                              on_error=self.error.emit)
 
     def _restored(self, recipe: Any, model: str, ends: list[Slot], note: str = "") -> None:
+        if model not in self.model_combo.names():    # opened from the recipe's path
+            self.models_changed.emit()                # every panel lists it
         self._refresh_models()
         self.undo_stack.beginMacro("Settings of the recipe")
         self._push_param("model", self.model, model)

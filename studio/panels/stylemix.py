@@ -1033,6 +1033,8 @@ class StyleMixPanel(Panel):
     def _restored(self, recipe: Any, model: str, rows: list[MixSource],
                   cols: list[MixSource], note: str = "") -> None:
         p = recipe.params
+        if model not in self.model_combo.names():    # opened from the recipe's path
+            self.models_changed.emit()                # every panel lists it
         self._refresh_models()
         self.undo_stack.beginMacro("Settings of the recipe")
         self.push_param("model", self.doc.model, model)

@@ -412,3 +412,30 @@ def test_a_dropped_output_whose_inputs_moved_asks_for_them(qtbot, weights, tmp_p
     assert "Restored, but mask" in win.status.error_label.text()
     assert "its content has changed" in win.status.error_label.text()
     win.close()
+
+
+def test_a_recipes_model_not_registered_is_opened_from_its_path(qtbot, weights, tmp_path):
+    from models.recipe import Recipe
+    from tests.conftest import make_inpaint_weights
+
+    other = make_inpaint_weights(tmp_path / "elsewhere")
+    reg = Registry(other)
+    pic = tmp_path / "bar.png"
+    Image.fromarray(bar_picture()).save(pic)
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.full((48, 48), 255, np.uint8)).save(mask)
+    params = {"sampler": "ddim", "steps": 2, "repaint": "none", "guidance": 1.0,
+              "label": None, "seed": 6, "feather": 1.5, "frame_glyph": False, "scale": 1}
+    recipe = Recipe.of("inpaint", params, model_info=reg.info("tiny-diffusion"),
+                       inputs={"picture": pic, "mask": mask})
+    out = tmp_path / "out.png"
+    runner.run(reg, recipe, out)
+    win = window(qtbot, weights)                     # its own tiny-diffusion is another file
+    win.open_file(str(out))
+    p = win.panels["inpaint"]
+    settle(p, qtbot)
+    settle(p, qtbot)
+    info = win.registry.info(p.doc.model)
+    assert str(info.path).startswith(str(other)) and p.doc.model != "tiny-diffusion"
+    assert p.model_combo.current_name == p.doc.model and p.doc.seed == 6
+    win.close()
