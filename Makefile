@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/framing.py
 	$(BIN)/python bench/stylemix.py
 	$(BIN)/python -m bench.inpaint
+	$(BIN)/python -m bench.history
 	# Stable Diffusion 1.5-sized, random weights (about 12 minutes on 2 cores).
 	$(BIN)/python -m bench.sd
 	$(BIN)/python -m bench.sd_vae

@@ -591,15 +591,8 @@ class MainWindow(QMainWindow):
 
     def ask_for_file(self, ref, why: str) -> str:
         """A recipe's file is missing: ask where it is ("" to give up)."""
-        if os.environ.get("LATENT_STUDIO_NO_PROMPT"):
-            return ""
-        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
-                          f"The result was made with this {ref.role}:\n{ref.path}\n"
-                          f"{why.rpartition(': ')[2].capitalize()}.", parent=self)
-        locate = box.addButton("Locate…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
-        box.exec()
-        if box.clickedButton() is not locate:
+        if not self._wants_to_locate(f"The result was made with this {ref.role}:\n{ref.path}\n"
+                                     f"{why.rpartition(': ')[2].capitalize()}.", "Cancel"):
             return ""
         if ref.role == "model" and not Path(ref.path).suffix:
             return QFileDialog.getExistingDirectory(self, f"Locate {Path(ref.path).name}",
@@ -981,18 +974,23 @@ class MainWindow(QMainWindow):
                              "the file has changed since the session was saved"),
                          on_error=lambda message, _details: ask(message))
 
+    def _wants_to_locate(self, text: str, other: str) -> bool:
+        """Ask whether to locate a missing file (Locate… / ``other``); never under tests."""
+        if os.environ.get("LATENT_STUDIO_NO_PROMPT"):
+            return False
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME, text, parent=self)
+        locate = box.addButton("Locate…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(other, QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return box.clickedButton() is locate
+
     def ask_for_checkpoint(self, record: dict, why: str) -> str:
         """A session's checkpoint cannot be opened as saved (``why``): ask for the file
         ("" to go on without it; the panels that used it fall back and say so)."""
-        if os.environ.get("LATENT_STUDIO_NO_PROMPT"):
-            return ""
-        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
-                          f"The session used the checkpoint '{record.get('name', '')}':\n"
-                          f"{record.get('path', '')}\n{why[:1].upper() + why[1:]}.", parent=self)
-        locate = box.addButton("Locate…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Continue without it", QMessageBox.ButtonRole.RejectRole)
-        box.exec()
-        if box.clickedButton() is not locate:
+        if not self._wants_to_locate(
+                f"The session used the checkpoint '{record.get('name', '')}':\n"
+                f"{record.get('path', '')}\n{why[:1].upper() + why[1:]}.",
+                "Continue without it"):
             return ""
         path, _ = QFileDialog.getOpenFileName(
             self, f"Locate {Path(str(record.get('path', ''))).name}",

@@ -629,15 +629,8 @@ class AttributesPanel(Panel):
                                model_info=self.ctx.registry.info(self.model),
                                arrays={"latent": np.asarray(self.edited_latent, np.float32)},
                                device=devices.current_device())
-        try:
-            save_image(self.edited, path, scale=EXPORT_SCALE, recipe=recipe)
-        except OSError as exc:
-            from models.files import os_error_words
-
-            self.error.emit(os_error_words(exc, path), "")
-            return
-        except ValueError as exc:
-            self.error.emit(str(exc), "")
+        if not self.write_or_say(
+                lambda: save_image(self.edited, path, scale=EXPORT_SCALE, recipe=recipe), path):
             return
         if recipe is not None:
             self.result_made.emit(recipe, self.after_view.image(), self.title)

@@ -176,6 +176,32 @@ class Panel(QWidget):
         """Export the panel's result (File > Export)."""
         self.message.emit(f"{self.title} has nothing to export")
 
+    def write_or_say(self, write: Callable[[], Any], path: str | Path) -> bool:
+        """Run an export's ``write``; a failure is said in our words (a full disk, a folder
+        without permission, a picture type Pillow cannot write) instead of raised."""
+        try:
+            write()
+        except OSError as exc:
+            from models.files import os_error_words
+
+            self.error.emit(os_error_words(exc, path), "")
+            return False
+        except ValueError as exc:
+            self.error.emit(str(exc), "")
+            return False
+        return True
+
+    def begin_restore(self, model: str) -> None:
+        """Start restoring a recipe: its model (one opened from the recipe's path is listed
+        by every panel) and an undo macro the settings go into (the caller ends it)."""
+        combo = getattr(self, "model_combo", None)
+        if combo is not None and model not in combo.names():
+            self.models_changed.emit()
+        refresh = getattr(self, "_refresh_models", None)
+        if refresh is not None:
+            refresh()
+        self.undo_stack.beginMacro("Settings of the recipe")
+
     def is_dirty(self) -> bool:
         return not self.undo_stack.isClean()
 

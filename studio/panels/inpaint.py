@@ -1327,20 +1327,13 @@ class InpaintPanel(Panel):
         meta = {**entry.options, "source": self.doc.label_text}
         # The studio's 64-pixel results are enlarged; a photo is written at its own size.
         scale = EXPORT_SCALE if max(entry.result.shape[:2]) < 128 else 1
-        try:
-            if entry.recipe is not None:        # as 'latent-studio replay' writes it again
-                self.write_result(entry, Path(path))
-            else:
-                ip.save_with_metadata(self._shown(entry.result), path, meta, scale=scale)
-        except OSError as exc:                      # our words: the disk is full, ...
-            from models.files import os_error_words
-
-            self.error.emit(os_error_words(exc, path), "")
-            return
-        except ValueError as exc:                   # names the file and the type
-            self.error.emit(str(exc), "")
-            return
-        self.message.emit(f"Exported {path}")
+        if entry.recipe is not None:            # as 'latent-studio replay' writes it again
+            written = self.write_or_say(lambda: self.write_result(entry, Path(path)), path)
+        else:
+            written = self.write_or_say(lambda: ip.save_with_metadata(
+                self._shown(entry.result), path, meta, scale=scale), path)
+        if written:
+            self.message.emit(f"Exported {path}")
 
     def write_result(self, entry: HistoryEntry, path: Path) -> Path:
         """A result with its recipe, by the writer the runner uses (the same bytes as a
@@ -1370,10 +1363,7 @@ class InpaintPanel(Panel):
     def _restored(self, recipe: Any, model: str, rgb: np.ndarray | None, label: str,
                   prep: ip.Prepared | None, note: str = "") -> None:
         p = recipe.params
-        if model not in self.model_combo.names():    # opened from the recipe's path
-            self.models_changed.emit()                # every panel lists it
-        self._refresh_models()
-        self.undo_stack.beginMacro("Settings of the recipe")
+        self.begin_restore(model)
         self.push_param("model", self.doc.model, model)
         if recipe.task == "inpaint":
             self.set_repaint(str(p["repaint"]))

@@ -932,10 +932,7 @@ class LatentPanel(Panel):
                              on_error=self.error.emit)
 
     def _restored(self, recipe: Any, model: str, ends: list[Slot], note: str = "") -> None:
-        if model not in self.model_combo.names():    # opened from the recipe's path
-            self.models_changed.emit()                # every panel lists it
-        self._refresh_models()
-        self.undo_stack.beginMacro("Settings of the recipe")
+        self.begin_restore(model)
         self._push_param("model", self.model, model)
         self._push_param("mode", self.mode, str(recipe.params.get("mode", self.mode)))
         for index, slot in enumerate(ends):

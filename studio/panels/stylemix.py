@@ -1002,15 +1002,9 @@ class StyleMixPanel(Panel):
 
         picture = self.grid_picture(EXPORT_SCALE)
         recipe = self.grid_recipe()
-        try:
-            save_image(picture.astype(np.float32) / 255.0, path, recipe=recipe)
-        except OSError as exc:
-            from models.files import os_error_words
-
-            self.error.emit(os_error_words(exc, path), "")
-            return
-        except ValueError as exc:
-            self.error.emit(str(exc), "")
+        if not self.write_or_say(
+                lambda: save_image(picture.astype(np.float32) / 255.0, path, recipe=recipe),
+                path):
             return
         if recipe is not None:
             self.result_made.emit(recipe, self.grid_picture(), self.title)
@@ -1033,10 +1027,7 @@ class StyleMixPanel(Panel):
     def _restored(self, recipe: Any, model: str, rows: list[MixSource],
                   cols: list[MixSource], note: str = "") -> None:
         p = recipe.params
-        if model not in self.model_combo.names():    # opened from the recipe's path
-            self.models_changed.emit()                # every panel lists it
-        self._refresh_models()
-        self.undo_stack.beginMacro("Settings of the recipe")
+        self.begin_restore(model)
         self.push_param("model", self.doc.model, model)
         layers = p.get("from_b", p.get("layers", ()))
         if isinstance(layers, str):
@@ -1113,17 +1104,9 @@ class StyleMixPanel(Panel):
 
     def _save(self, img: Image.Image, path: str) -> bool:
         """Write a picture whole or not at all; a failure is said in our words."""
-        from models.files import os_error_words, save_picture
+        from models.files import save_picture
 
-        try:
-            save_picture(img, path)
-        except OSError as exc:
-            self.error.emit(os_error_words(exc, path), "")
-            return False
-        except ValueError as exc:
-            self.error.emit(str(exc), "")
-            return False
-        return True
+        return self.write_or_say(lambda: save_picture(img, path), path)
 
     # -- sessions -------------------------------------------------------------------------
 
