@@ -42,12 +42,13 @@ def add_parsers(sub) -> None:
 
 def cmd_recipe(args: argparse.Namespace) -> int:
     """The recipe of an output, as JSON (itself a valid RECIPE.json: big arrays stay in the
-    output's sidecar .npz, which it names)."""
-    from models.recipe import RecipeError, read_recipe, recipe_text
+    output's sidecar .npz, which it names; nothing is written)."""
+    from models.recipe import RecipeError, embedded_text, read_recipe
 
     try:
-        recipe = read_recipe(args.output)
-        text = recipe_text(recipe, args.output)
+        read_recipe(args.output)                  # every check, with its message
+        text = (args.output.read_text(encoding="utf-8")
+                if args.output.suffix.lower() == ".json" else embedded_text(args.output))
     except RecipeError as exc:
         raise CLIError(str(exc)) from None
     print(json.dumps(json.loads(text), indent=2))
