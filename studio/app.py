@@ -540,20 +540,28 @@ class MainWindow(QMainWindow):
         if path.endswith(SUFFIX):
             self.open_session(path)
             return
-        from models.recipe import RecipeError, embedded_text, read_recipe
+        from models.recipe import FORMAT, RecipeError, embedded_text, read_recipe
 
         try:
-            carries = embedded_text(Path(path)) is not None
-        except RecipeError:
+            if path.lower().endswith(".json"):          # a RECIPE.json
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    carries = FORMAT in f.read(4096)
+            else:
+                carries = embedded_text(Path(path)) is not None
+        except (RecipeError, OSError):
             carries = False
         if carries:
             def read(*, ctx):
-                recipe = read_recipe(path)
-                return recipe, recipe.file_problems()
+                import warnings
+
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always")
+                    recipe = read_recipe(path)      # a newer recipe: read as far as it goes
+                return recipe, recipe.file_problems(), [str(w.message) for w in said]
 
             self.jobs.submit("window-recipe", read, lane="io",
                              label=f"Reading the recipe of {Path(path).name}",
-                             on_result=lambda r: self._checked_recipe(*r),
+                             on_result=lambda r: self._checked_recipe(r[0], r[1], r[2]),
                              on_error=self.status.show_error)
             self._add_recent(path)
             return
@@ -574,10 +582,11 @@ class MainWindow(QMainWindow):
                          on_result=lambda problems: self._checked_recipe(recipe, problems),
                          on_error=self.status.show_error)
 
-    def _checked_recipe(self, recipe, problems) -> None:
+    def _checked_recipe(self, recipe, problems, said: list[str] = ()) -> None:
         """A recipe whose model or inputs are missing or changed: each missing one is asked
-        for (Locate… / Cancel); a changed one is said, and the recipe restored with it."""
-        changed = []
+        for (Locate… / Cancel); a changed one is said, and the recipe restored with it
+        (``said``: warnings of reading it, a newer version's, said the same way)."""
+        changed = list(said)
         for ref, why in problems:
             if Path(ref.path).exists():
                 changed.append(why)

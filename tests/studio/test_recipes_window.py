@@ -439,3 +439,27 @@ def test_a_recipes_model_not_registered_is_opened_from_its_path(qtbot, weights, 
     assert str(info.path).startswith(str(other)) and p.doc.model != "tiny-diffusion"
     assert p.model_combo.current_name == p.doc.model and p.doc.seed == 6
     win.close()
+
+
+def test_a_recipe_json_of_a_newer_studio_is_restored_as_far_as_it_goes(qtbot, weights,
+                                                                        tmp_path):
+    from models.recipe import Recipe
+
+    reg = Registry(weights)
+    params = {"sampler": "ddim", "steps": 4, "repaint": "none", "guidance": 1.0,
+              "label": None, "seed": 12, "feather": 1.5, "scale": 1}
+    recipe = Recipe.of("inpaint", params, model_info=reg.info("tiny-diffusion"),
+                       arrays={"image": np.zeros((16, 16, 1), np.float32),
+                               "mask": np.ones((16, 16), np.float32)})
+    doc = recipe.to_json()
+    doc["version"] = 7
+    doc["params"]["a_setting_of_later"] = True
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    win = window(qtbot, weights)
+    win.open_file(str(path))
+    p = win.panels["inpaint"]
+    settle(p, qtbot)
+    assert win.current_panel() is p and p.doc.seed == 12 and p.doc.steps == 4
+    assert "newer Latent Studio (version 7" in win.status.error_label.text()
+    win.close()
