@@ -78,6 +78,21 @@ def regenerate(registry: Registry, model: str, vocoder: str, clip: np.ndarray,
     return clip, res
 
 
+def restore_edit(registry: Registry, recipe: Any, *, ctx: JobContext
+                 ) -> tuple[str, str, np.ndarray, str]:
+    """An edit recipe's attribute model and vocoder registered here and its clip at the
+    models' rate (an array of the recipe, or its input file read), in the io lane."""
+    from models.audio.io import read_audio
+    from models.tasks import runner
+
+    model = runner.model_for(registry, recipe)
+    vocoder = runner.model_for(registry, recipe, dict(recipe.params.get("vocoder", {})))
+    if "audio" in recipe.arrays:
+        return model, vocoder, recipe.arrays["audio"].astype(np.float32), "the recipe's clip"
+    path = runner.input_path(recipe, "audio")
+    return model, vocoder, read_audio(path, RATE).audio, path.name
+
+
 @register_panel
 class SpeechAttributesPanel(Panel):
     name = "speech_attributes"
@@ -287,6 +302,36 @@ class SpeechAttributesPanel(Panel):
         new = SpeechAttributesDoc(model=self.doc.model, vocoder=self.doc.vocoder, audio=x,
                                   label=label, source_rate=int(rate))
         self.undo_stack.push(DocCommand(self, f"Clip: {label}", new.state()))
+
+    def restore_recipe(self, recipe: Any, note: str = "") -> None:
+        """An edit's recipe (this panel's, or 'latent-studio attributes edit'): the clip, the
+        model and vocoder, the changes and a drawn pitch curve, ready to Apply again."""
+        if recipe.task != "attributes-edit":
+            self.error.emit(f"a {recipe.task} is not made in Speech attributes", "")
+            return
+        self.ctx.jobs.submit(f"{self.name}-restore", restore_edit, self.ctx.registry, recipe,
+                             lane="io", label="Opening the recipe's models and clip",
+                             on_result=lambda r: self._restored(recipe, *r, note=note),
+                             on_error=self.error.emit)
+
+    def _restored(self, recipe: Any, model: str, vocoder: str, clip: np.ndarray, label: str,
+                  note: str = "") -> None:
+        p = recipe.params
+        curve = recipe.arrays.get("curve-pitch")
+        new = SpeechAttributesDoc(
+            model=model, vocoder=vocoder, audio=clip, label=label,
+            pitch=float(p.get("pitch") or 0.0), loudness=float(p.get("loudness") or 0.0),
+            snr=p.get("snr"), c50=p.get("c50"),
+            drawn=None if curve is None else curve.astype(np.float32),
+            keep_formants=bool(p.get("keep_formants", True)),
+            regenerate=bool(p.get("regenerate", False)),
+            source_rate=int(p.get("out_rate") or RATE))
+        self.begin_restore(model)
+        self.undo_stack.push(DocCommand(self, f"Clip: {label}", new.state()))
+        self.undo_stack.endMacro()
+        self.message.emit(f"Restored the recipe's edit of {label}: Apply makes it again")
+        if note:
+            self.error.emit(f"Restored, but {note}", "")
 
     def _toggle_record(self, on: bool) -> None:
         try:

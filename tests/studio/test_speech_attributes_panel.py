@@ -75,7 +75,7 @@ def test_analysis_is_drawn_and_sliders_undo(panel, qtbot):
     assert panel.doc.pitch == 0.0 and panel.pitch_slider.value() == 0
 
 
-def test_drawn_pitch_regenerate_ab_and_export(panel, qtbot, tmp_path):
+def test_drawn_pitch_regenerate_ab_and_export(panel, qtbot, tmp_path, win):
     panel.draw_button.setChecked(True)
     hop = 256 / 16000
     band = float(panel._hz_to_band(np.array([300.0]))[0])
@@ -101,6 +101,18 @@ def test_drawn_pitch_regenerate_ab_and_export(panel, qtbot, tmp_path):
     (tmp_path / "replay").mkdir()
     runner.run(panel.ctx.registry, recipe, tmp_path / "replay" / "edited.wav")
     assert (tmp_path / "replay" / "edited.wav").read_bytes() == out.read_bytes()
+    # Dropped on the window, the edit comes back: clip, changes, curve; Apply remakes it.
+    edited = panel.result.copy()
+    panel.load_audio(np.zeros(8000, np.float32) + 0.01, 16000, "other")
+    settle(panel, qtbot)
+    win.open_file(str(out))
+    settle(panel, qtbot)
+    assert panel.doc.label == "the recipe's clip" and panel.doc.pitch == 2.0
+    assert np.array_equal(panel.doc.audio, recipe.arrays["audio"])
+    assert panel.doc.drawn is not None and np.isfinite(panel.doc.drawn).all()
+    panel.regenerate()
+    settle(panel, qtbot)
+    assert np.array_equal(panel.result, edited)
     assert panel.export_to(str(tmp_path / "no-extension")) == tmp_path / "no-extension.wav"
     errors = []
     panel.error.connect(lambda m, _d: errors.append(m))
