@@ -296,6 +296,37 @@ class SpectralPanel(Panel):
     def set_vocoder(self, name: str) -> None:
         self.vocoder_combo.select(name)
 
+    def restore_recipe(self, recipe: Any, note: str = "") -> None:
+        """A vocoding's recipe: its vocoder and settings chosen, and the recording it was
+        made from opened (a 'latent-studio vocode'); a take vocoded here keeps its edited mel
+        in the recipe, which 'latent-studio replay' vocodes again."""
+        from models.tasks import runner
+
+        if recipe.task not in ("vocode", "vocode-mel", "spectrogram"):
+            self.error.emit(f"a {recipe.task} is not made in the Spectrogram", "")
+            return
+        self.ctx.jobs.submit(f"{self.name}-restore",
+                             lambda *, ctx: runner.model_for(self.ctx.registry, recipe),
+                             lane="io", label="Opening the recipe's vocoder",
+                             on_result=lambda name: self._restored(recipe, name, note),
+                             on_error=self.error.emit)
+
+    def _restored(self, recipe: Any, name: str, note: str) -> None:
+        if name not in self.vocoder_combo.names():     # opened from the recipe's path
+            self.models_changed.emit()
+        self._refresh_vocoders()
+        self.set_vocoder(name)
+        for key, value in dict(recipe.params.get("params", {})).items():
+            self.params.set_value(key, value)
+        audio = [f.path for f in recipe.inputs if f.role == "audio"]
+        if audio:
+            self.open_file(audio[0])
+        self.message.emit(f"Restored {name} and its settings" + (
+            f" with {Path(audio[0]).name}" if audio else
+            "; the edited mel is in the recipe: 'latent-studio replay' vocodes it again"))
+        if note:
+            self.error.emit(f"Restored, but {note}", "")
+
     def _vocoder_chosen(self, _index: int = 0) -> None:
         name = self.vocoder_name
         if not name:

@@ -463,3 +463,26 @@ def test_a_recipe_json_of_a_newer_studio_is_restored_as_far_as_it_goes(qtbot, we
     assert win.current_panel() is p and p.doc.seed == 12 and p.doc.steps == 4
     assert "newer Latent Studio (version 7" in win.status.error_label.text()
     win.close()
+
+
+def test_a_vocode_output_reopens_its_recording_with_its_vocoder(qtbot, tmp_path):
+    import soundfile as sf
+
+    from models.recipe import Recipe
+
+    reg = Registry()
+    clip = tmp_path / "take.wav"
+    t = np.arange(8000) / 16000
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000)
+    recipe = Recipe.of("vocode", {"params": {"iters": 5}}, model_info=reg.info("griffinlim"),
+                       inputs={"audio": clip})
+    out = tmp_path / "v.wav"
+    runner.run(reg, recipe, out)
+    win = window(qtbot, "shipped")
+    win.open_file(str(out))
+    p = win.panels["spectral"]
+    settle(p, qtbot)
+    settle(p, qtbot)
+    assert win.current_panel() is p and p.vocoder_name == "griffinlim"
+    assert p.params.values()["iters"] == 5 and p.original.size == 8000
+    win.close()
