@@ -169,10 +169,14 @@ class Recipe:
     # -- checks ------------------------------------------------------------------------------
 
     def files(self) -> list[FileRef]:
-        """The model's weights (role "model") and every input file."""
+        """The model's weights (role "model"), a second model's (a param holding a path and
+        a fingerprint: the vocoder of an attribute edit, role its name) and every input."""
         out = []
         if self.model.get("fingerprint"):
             out.append(FileRef("model", self.model.get("path", ""), self.model["fingerprint"]))
+        out += [FileRef(k, str(v["path"]), str(v["fingerprint"]))
+                for k, v in self.params.items()
+                if isinstance(v, dict) and v.get("path") and v.get("fingerprint")]
         return out + list(self.inputs)
 
     def file_problems(self) -> list[tuple[FileRef, str]]:
@@ -191,6 +195,8 @@ class Recipe:
         r = copy.deepcopy(self)
         if ref.role == "model":
             r.model["path"] = str(path)
+        elif isinstance(r.params.get(ref.role), dict):
+            r.params[ref.role]["path"] = str(path)
         r.inputs = [FileRef(f.role, str(path), f.fingerprint) if f == ref else f
                     for f in r.inputs]
         return r

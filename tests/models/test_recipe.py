@@ -88,3 +88,18 @@ def test_other_tools_pictures_and_newer_recipes(tmp_path):
         warnings.simplefilter("always")
         r = read_recipe(newer)
     assert r.params == {"x": 1} and "newer Latent Studio" in str(seen[0].message)
+
+
+def test_a_second_models_weights_are_checked_too(tmp_path):
+    voc = tmp_path / "voc.safetensors"
+    voc.write_bytes(b"weights one")
+    from models.files import fingerprint
+
+    r = Recipe.of("attributes-edit", {"vocoder": {"name": "v", "path": str(voc),
+                                                   "fingerprint": fingerprint(voc)}})
+    assert r.problems() == []
+    voc.write_bytes(b"weights two, another size")
+    assert r.problems() == [f"vocoder {voc}: its content has changed since the recipe was made"]
+    moved = r.relocated(r.files()[0], tmp_path / "elsewhere.safetensors")
+    assert moved.params["vocoder"]["path"].endswith("elsewhere.safetensors")
+    assert r.params["vocoder"]["path"] == str(voc)
