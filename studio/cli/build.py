@@ -36,6 +36,19 @@ def add_parsers(sub) -> None:
     db.add_argument("name", choices=("glyphs", "emoji", "speech"))
     db.add_argument("--out", type=Path, help="output .npz (default: the data cache)")
     db.add_argument("--seed", type=int, default=0)
+    dp = dsub.add_parser("prepare", help="your own pictures as a training set: what is kept, "
+                         "what is dropped and why, cached by content")
+    dp.add_argument("sources", nargs="+", type=Path, metavar="FOLDER|FILE",
+                    help="folders (read recursively) and picture files")
+    dp.add_argument("--size", type=int, choices=(64, 128, 256), default=64)
+    dp.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                    help="centre square crop, or the whole picture padded")
+    dp.add_argument("--gray", action="store_true", help="one channel instead of RGB")
+    dp.add_argument("--background", default="#ffffff", metavar="#RRGGBB",
+                    help="under transparency and padding")
+    dp.add_argument("--flips", action="store_true", help="add the training pictures mirrored")
+    dp.add_argument("--seed", type=int, default=0, help="which pictures are held out")
+    dp.add_argument("--json", action="store_true", help="machine-readable output")
 
     tr = sub.add_parser("train", help="train a model and write weights + model card")
     tsub = tr.add_subparsers(dest="train_command", required=True, parser_class=_Parser)
@@ -210,9 +223,49 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "prepare":
+        return _prepare_pictures(args)
     from models.data import build_dataset
 
     print(json.dumps(build_dataset(args.name, args.out, seed=args.seed)))
+    return 0
+
+
+def _background(text: str) -> tuple[int, int, int]:
+    t = text.lstrip("#")
+    if len(t) != 6 or any(c not in "0123456789abcdefABCDEF" for c in t):
+        raise CLIError(f"--background takes #RRGGBB, not '{text}'")
+    return int(t[0:2], 16), int(t[2:4], 16), int(t[4:6], 16)
+
+
+def _prepare_pictures(args: argparse.Namespace) -> int:
+    """Scan, say what is kept and dropped, prepare and cache the set."""
+    import numpy as np
+
+    from models.data import user_set as us
+
+    try:
+        options = us.PrepareOptions(size=args.size, fit=args.fit,
+                                    color="gray" if args.gray else "rgb",
+                                    background=_background(args.background),
+                                    flips=args.flips, seed=args.seed)
+        scanned = us.scan(args.sources, options.min_side)
+        path = us.prepare(scanned, options)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    split = np.load(path)["split"]
+    summary = {**scanned.summary(), "path": str(path),
+               "split": {k: int((split == k).sum()) for k in ("train", "val", "test")},
+               "dropped_files": [{"path": d.path, "why": d.why} for d in scanned.dropped]}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{summary['pictures']} pictures kept "
+          f"(train {summary['split']['train']}, val {summary['split']['val']}, "
+          f"held out {summary['split']['test']}); {summary['dropped']} dropped")
+    for d in scanned.dropped:
+        print(f"  dropped {d.path}: {d.why}")
+    print(path)
     return 0
 
 

@@ -1,0 +1,110 @@
+"""A user's own pictures as a training set: what is kept and dropped and why, sizes, colour,
+alpha over a background, flips, a seeded held-out part, a cache keyed by the contents."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.data import user_set as us
+
+
+def _picture(path, seed, size=(120, 90), mode="RGB"):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (6, 8, 3)).astype(np.uint8)        # big smooth blocks
+    img = Image.fromarray(base).resize(size, Image.Resampling.BILINEAR)
+    if mode == "RGBA":
+        img = img.convert("RGBA")
+        a = np.asarray(img).copy()
+        a[:, : size[0] // 2, 3] = 0                                   # left half clear
+        img = Image.fromarray(a)
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "mine"
+    (d / "sub").mkdir(parents=True)
+    for k in range(6):
+        _picture(d / f"p{k}.png", k)
+    _picture(d / "sub" / "deep.jpg", 10)
+    (d / "copy.png").write_bytes((d / "p0.png").read_bytes())        # exact duplicate
+    Image.open(d / "p1.png").resize((118, 88)).save(d / "q1-resaved.png")   # near duplicate
+    _picture(d / "tiny.png", 20, size=(20, 16))
+    (d / "broken.png").write_bytes(b"\x89PNG not really")
+    (d / "notes.txt").write_text("not a picture")
+    _picture(d / "clear.png", 30, mode="RGBA")
+    return d
+
+
+def test_scan_keeps_and_drops_with_reasons(folder):
+    s = us.scan([folder])
+    kept = sorted(p.path.rsplit("/", 1)[1] for p in s.kept)
+    # copy.png sorts before p0.png: the first of two equal files is kept.
+    assert kept == ["clear.png", "copy.png", "deep.jpg", "p1.png", "p2.png", "p3.png",
+                    "p4.png", "p5.png"]
+    why = {d.path.rsplit("/", 1)[1]: d.why for d in s.dropped}
+    assert why["p0.png"] == "duplicate: the same file as copy.png"
+    assert why["q1-resaved.png"].startswith("near duplicate: looks like p1.png")
+    assert why["tiny.png"].startswith("too small: 20x16")
+    assert why["broken.png"].startswith("unreadable")
+    assert "notes.txt" not in why
+    assert s.summary()["why"] == {"duplicate": 1, "near duplicate": 1, "too small": 1,
+                                  "unreadable": 1}
+    assert us.thumbnails(s).shape == (8, 64, 64, 3)
+
+
+def test_prepare_sizes_colour_alpha_flips_split_and_cache(folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_STUDIO_DATA", str(tmp_path / "cache"))
+    s = us.scan([folder])
+    path = us.prepare(s, us.PrepareOptions(size=64, background=(0, 0, 255)))
+    d = np.load(path)
+    assert d["images"].shape == (8, 64, 64, 3) and d["images"].dtype == np.uint8
+    assert sorted(set(d["split"])) == ["test", "train", "val"]
+    assert (d["split"] == "test").sum() == 1                       # 10 % of 8, at least one
+    clear = list(d["name"]).index("clear.png")
+    assert "p0.png" not in list(d["name"])
+    assert tuple(d["images"][clear][32, 2]) == (0, 0, 255)          # alpha over the background
+    mtime = path.stat().st_mtime_ns
+    assert us.prepare(s, us.PrepareOptions(size=64, background=(0, 0, 255))) == path
+    assert path.stat().st_mtime_ns == mtime                         # cached: not made again
+    gray = np.load(us.prepare(s, us.PrepareOptions(size=128, color="gray", fit="pad")))
+    assert gray["images"].shape == (8, 128, 128, 1)
+    flipped = np.load(us.prepare(s, us.PrepareOptions(flips=True)))
+    n_train = int((d["split"] == "train").sum())
+    assert len(flipped["images"]) == 8 + n_train
+    assert (flipped["split"] == "test").sum() == 1                 # held-out never mirrored
+    first = flipped["images"][8]
+    src = list(flipped["name"]).index(flipped["name"][8].replace(" (mirrored)", ""))
+    assert np.array_equal(first, flipped["images"][src][:, ::-1])
+    # The same pictures under other names: the same set (keyed by contents).
+    other = tmp_path / "renamed"
+    other.mkdir()
+    for p in s.kept:
+        (other / ("x-" + p.path.rsplit("/", 1)[1])).write_bytes(open(p.path, "rb").read())
+    assert us.cache_path(us.scan([other]), us.PrepareOptions()) == us.cache_path(
+        s, us.PrepareOptions())
+
+
+def test_bad_requests_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="no such file or folder"):
+        us.scan([tmp_path / "nowhere"])
+    with pytest.raises(ValueError, match="the size is one of 64, 128, 256"):
+        us.PrepareOptions(size=100)
+    _picture(tmp_path / "a.png", 1)
+    with pytest.raises(ValueError, match="at least 3 are needed"):
+        us.prepare(us.scan([tmp_path]), us.PrepareOptions())
+
+
+def test_the_command_says_what_is_kept_and_dropped(folder, tmp_path, monkeypatch, capsys):
+    import json
+
+    from studio.cli import main
+
+    monkeypatch.setenv("LATENT_STUDIO_DATA", str(tmp_path / "cache"))
+    assert main(["data", "prepare", str(folder), "--size", "64", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["pictures"] == 8 and out["dropped"] == 4 and out["split"]["test"] == 1
+    assert np.load(out["path"])["images"].shape == (8, 64, 64, 3)
+    assert main(["data", "prepare", str(folder), "--background", "blue"]) == 2
+    assert "--background takes #RRGGBB" in capsys.readouterr().err
