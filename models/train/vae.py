@@ -41,6 +41,7 @@ class TrainConfig:
     latent_dim: int = 32
     width: int = 32
     seed: int = 0
+    minutes: float = 0.0        # a time budget: training stops after the epoch that passes it
 
 
 def open_data(data: str, path: Path | None = None) -> tuple[np.ndarray, Any]:
@@ -97,8 +98,10 @@ def pca_mse(train: np.ndarray, test: np.ndarray, k: int) -> float:
 
 
 def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
-          ctx: JobContext | None = None, log=print) -> dict[str, Any]:
-    """Train, keep the best validation epoch, measure and write ``out`` + card."""
+          ctx: JobContext | None = None, log=print, data_card: dict | None = None,
+          command: str = "") -> dict[str, Any]:
+    """Train, keep the best validation epoch, measure and write ``out`` + card
+    (``data_card``, ``command``: a user's own pictures, as prepared by models/data/user_set)."""
     ctx = ctx or JobContext()
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -134,6 +137,10 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         log(json.dumps(history[-1]))
         if epoch + 1 >= cfg.anneal_epochs and elbo < best:
             best, best_state = elbo, copy.deepcopy(net.state_dict())
+        if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
+            log(json.dumps({"stopped": f"the {cfg.minutes:g}-minute budget, after epoch "
+                                       f"{epoch + 1} of {cfg.epochs}"}))
+            break
     net.load_state_dict(best_state or net.state_dict())
     test = evaluate(net, xte)
     pca = pca_mse(splits["train"], splits["test"], cfg.latent_dim)
@@ -152,12 +159,13 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         "family": "vae",
         "description": f"VAE on {cfg.data} ({h}x{w}x{c}), {cfg.latent_dim}-d latent",
         "config": config_to_card(vcfg),
-        "data": _data_card(cfg.data, splits),
+        "data": data_card or _data_card(cfg.data, splits),
         "training": {
-            "command": (f"latent-studio train vae --data {cfg.data} --epochs {cfg.epochs} "
-                        f"--batch {cfg.batch} --lr {cfg.lr} --beta {cfg.beta} "
-                        f"--anneal-epochs {cfg.anneal_epochs} "
-                        f"--latent-dim {cfg.latent_dim} --width {cfg.width} --seed {cfg.seed}"),
+            "command": command or (
+                f"latent-studio train vae --data {cfg.data} --epochs {cfg.epochs} "
+                f"--batch {cfg.batch} --lr {cfg.lr} --beta {cfg.beta} "
+                f"--anneal-epochs {cfg.anneal_epochs} "
+                f"--latent-dim {cfg.latent_dim} --width {cfg.width} --seed {cfg.seed}"),
             "seed": cfg.seed,
             "hyperparameters": cfg.__dict__,
             "loss": "BCE(sum over pixels) + beta*KL, beta annealed 0->beta over anneal_epochs",

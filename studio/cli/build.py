@@ -52,8 +52,21 @@ def add_parsers(sub) -> None:
 
     tr = sub.add_parser("train", help="train a model and write weights + model card")
     tsub = tr.add_subparsers(dest="train_command", required=True, parser_class=_Parser)
-    tv = tsub.add_parser("vae", help="train a VAE on a built data set")
-    tv.add_argument("--data", choices=("glyphs", "emoji"), required=True)
+    tv = tsub.add_parser("vae", help="train a VAE on a built data set or on your pictures")
+    tv_data = tv.add_mutually_exclusive_group(required=True)
+    tv_data.add_argument("--data", choices=("glyphs", "emoji"))
+    tv_data.add_argument("--images", nargs="+", type=Path, metavar="FOLDER|FILE",
+                         help="your own pictures (folders read recursively; see 'data "
+                         "prepare' for what is kept)")
+    tv.add_argument("--size", type=int, choices=(64, 128, 256), default=64,
+                    help="with --images: the pictures' size")
+    tv.add_argument("--gray", action="store_true", help="with --images: one channel")
+    tv.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                    help="with --images: centre crop, or the whole picture padded")
+    tv.add_argument("--flips", action="store_true",
+                    help="with --images: add the training pictures mirrored")
+    tv.add_argument("--minutes", type=float, default=0.0,
+                    help="a time budget (stops after the epoch that passes it; 0: none)")
     tv.add_argument("--epochs", type=int, default=20)
     tv.add_argument("--batch", type=int, default=128)
     tv.add_argument("--lr", type=float, default=2e-3)
@@ -231,6 +244,34 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_pictures(args: argparse.Namespace):
+    """A user's pictures prepared for training: (the cached set, the card's data part)."""
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from models.data import user_set as us
+
+    try:
+        options = us.PrepareOptions(size=args.size, fit=args.fit,
+                                    color="gray" if args.gray else "rgb", flips=args.flips,
+                                    seed=args.seed)
+        scanned = us.scan(args.images, options.min_side)
+        path = us.prepare(scanned, options)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    split = np.load(path)["split"]
+    card = {"name": "user pictures", "sources": [str(p.resolve()) for p in args.images],
+            "prepared": str(path), "content_key": scanned.key(),
+            "options": asdict(options), **scanned.summary(),
+            "images": {k: int((split == k).sum()) for k in ("train", "val", "test")},
+            "how": "latent-studio data prepare: kept pictures, fitted to the size, 10 % held "
+                   "out (seeded) for the test metrics"}
+    for d in scanned.dropped:
+        print(f"dropped {d.path}: {d.why}", file=sys.stderr)
+    return path, card
+
+
 def _background(text: str) -> tuple[int, int, int]:
     t = text.lstrip("#")
     if len(t) != 6 or any(c not in "0123456789abcdefABCDEF" for c in t):
@@ -363,11 +404,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     from models.train.vae import TrainConfig, train
 
-    cfg = TrainConfig(data=args.data, epochs=args.epochs, batch=args.batch, lr=args.lr,
-                      beta=args.beta, anneal_epochs=args.anneal_epochs,
-                      latent_dim=args.latent_dim, width=args.width, seed=args.seed)
+    data_path = data_card = None
+    command = ""
+    if args.images:
+        if args.out is None:
+            raise CLIError("--images needs --out MODEL.safetensors (the shipped weights stay)")
+        data_path, data_card = _user_pictures(args)
+        command = "latent-studio " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] \
+            else ""
+    cfg = TrainConfig(data=args.data or "user", epochs=args.epochs, batch=args.batch,
+                      lr=args.lr, beta=args.beta, anneal_epochs=args.anneal_epochs,
+                      latent_dim=args.latent_dim, width=args.width, seed=args.seed,
+                      minutes=args.minutes)
     out = args.out or WEIGHTS_DIR / f"vae-{args.data}.safetensors"
-    card = train(cfg, out, log=lambda line: print(line, flush=True))
+    card = train(cfg, out, data_path, log=lambda line: print(line, flush=True),
+                 data_card=data_card, command=command)
     print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
     return 0
 

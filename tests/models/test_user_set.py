@@ -108,3 +108,30 @@ def test_the_command_says_what_is_kept_and_dropped(folder, tmp_path, monkeypatch
     assert np.load(out["path"])["images"].shape == (8, 64, 64, 3)
     assert main(["data", "prepare", str(folder), "--background", "blue"]) == 2
     assert "--background takes #RRGGBB" in capsys.readouterr().err
+
+
+def test_a_vae_trains_on_your_pictures_and_opens_as_a_model(folder, tmp_path, monkeypatch,
+                                                           capsys):
+    import json
+
+    from models.registry import Registry
+    from studio.cli import main
+
+    monkeypatch.setenv("LATENT_STUDIO_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "mine.safetensors"
+    code = main(["train", "vae", "--images", str(folder), "--epochs", "4", "--batch", "4",
+                 "--latent-dim", "4", "--width", "8", "--anneal-epochs", "1", "--out",
+                 str(out)])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert "dropped" in said.err and "near duplicate" in said.err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["data"]["name"] == "user pictures" and card["data"]["images"]["test"] == 1
+    assert card["data"]["content_key"] and card["metrics"]["test_mse_pca"] > 0
+    reg = Registry(None)
+    info = reg.add_checkpoint(out)
+    assert tuple(info.image_shape) == (64, 64, 3)
+    z = reg.get(info.name).sample_latents(2, 0)
+    assert reg.get(info.name).decode(z).shape == (2, 64, 64, 3)
+    assert main(["train", "vae", "--images", str(folder)]) == 2
+    assert "--images needs --out" in capsys.readouterr().err
