@@ -24,7 +24,8 @@ from models.protocol import JobContext
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 SIZES = (64, 128, 256)
-NEAR = 4                # perceptual hashes this many bits apart (of 64) or fewer: near copies
+NEAR = 4                # perceptual hashes this many bits apart (of 64) or fewer, and
+NEAR_LEVELS = 3.0       # 16x16 gray thumbnails this close (mean of 255 levels): near copies
 THUMB = 64
 
 
@@ -138,6 +139,8 @@ def scan(sources: list[str | Path], min_side: int = 32, *,
     files = files_of(sources)
     out = Scan()
     by_hash: dict[str, str] = {}
+    hashes = np.zeros(max(1, len(files)), np.uint64)     # the kept pictures' dhashes
+    tiny = np.zeros((max(1, len(files)), 256), np.int16)  # and 16x16 gray thumbnails
     for k, f in enumerate(files):
         ctx.check()
         ctx.report(k / max(1, len(files)))
@@ -163,11 +166,22 @@ def scan(sources: list[str | Path], min_side: int = 32, *,
                                                "pixels a side)"))
             continue
         dh = dhash(small)
-        near = next((p for p in out.kept if bin(p.dhash ^ dh).count("1") <= NEAR), None)
-        if near is not None:
-            out.dropped.append(Dropped(str(f), f"near duplicate: looks like "
-                                               f"{Path(near.path).name}"))
-            continue
+        look = np.asarray(small.convert("L").resize((16, 16), Image.Resampling.BILINEAR),
+                          np.int16).reshape(-1)
+        n = len(out.kept)
+        if n:
+            # The hash alone finds candidates (flat pictures, such as clip art on white,
+            # share most of its bits); the thumbnails say whether they look alike.
+            cand = np.flatnonzero(np.bitwise_count(hashes[:n] ^ np.uint64(dh)) <= NEAR)
+            if cand.size:
+                diff = np.abs(tiny[cand] - look).mean(axis=1)
+                if float(diff.min()) <= NEAR_LEVELS:
+                    like = out.kept[int(cand[int(np.argmin(diff))])]
+                    out.dropped.append(Dropped(str(f), "near duplicate: looks like "
+                                                       f"{Path(like.path).name}"))
+                    continue
+        hashes[n] = dh
+        tiny[n] = look
         by_hash[digest] = f.name
         out.kept.append(Picture(str(f), digest, w, h, dh))
     ctx.report(1.0)
