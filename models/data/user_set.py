@@ -25,7 +25,7 @@ from models.protocol import JobContext
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 SIZES = (64, 128, 256)
 NEAR = 4                # perceptual hashes this many bits apart (of 64) or fewer, and
-NEAR_LEVELS = 3.0       # 16x16 gray thumbnails this close (mean of 255 levels): near copies
+NEAR_LEVELS = 10.0      # 16x16 gray thumbnails this close (mean of 255 levels): near copies
 THUMB = 64
 
 
@@ -124,6 +124,27 @@ def _flat(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return img.convert("RGB")
 
 
+def content(small: Image.Image, full: Image.Image) -> Image.Image:
+    """What a picture shows, at most 64 pixels a side: ``full`` cropped to what differs from
+    its corner colour (found on ``small``, a reduced copy), so clip art on a big white page
+    compares by its drawing, not by the page; the whole picture when nothing differs."""
+    from PIL import ImageChops
+
+    # The box on the picture itself (an exact crop) unless it is huge; then on the copy.
+    look = full if full.width * full.height <= 4_000_000 else small
+    corner = look.getpixel((0, 0))
+    diff = ImageChops.difference(look, Image.new("RGB", look.size, corner)).convert("L")
+    box = diff.point(lambda v: 255 if v > 12 else 0).getbbox()
+    out = full
+    if box is not None and (box[2] - box[0]) >= 2 and (box[3] - box[1]) >= 2:
+        sx, sy = full.width / look.width, full.height / look.height
+        out = full.crop((int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)),
+                         int(np.ceil(box[3] * sy))))
+    out = out.copy()
+    out.thumbnail((64, 64), Image.Resampling.BILINEAR)
+    return out
+
+
 def dhash(img: Image.Image) -> int:
     """A 64-bit difference hash: near copies (re-saved, slightly resized or recoloured)
     have hashes a few bits apart."""
@@ -155,8 +176,10 @@ def scan(sources: list[str | Path], min_side: int = 32, *,
                 with Image.open(f) as img:
                     img.load()
                     w, h = img.size
-                    small = _flat(img, (255, 255, 255))
+                    flat = _flat(img, (255, 255, 255))
+                    small = flat.copy()
                     small.thumbnail((256, 256))
+                    drawn = content(small, flat)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning,
                 Image.DecompressionBombError) as exc:
             out.dropped.append(Dropped(str(f), f"unreadable: {str(exc).splitlines()[0]}"))
@@ -165,8 +188,8 @@ def scan(sources: list[str | Path], min_side: int = 32, *,
             out.dropped.append(Dropped(str(f), f"too small: {w}x{h} (under {min_side} "
                                                "pixels a side)"))
             continue
-        dh = dhash(small)
-        look = np.asarray(small.convert("L").resize((16, 16), Image.Resampling.BILINEAR),
+        dh = dhash(drawn)
+        look = np.asarray(drawn.convert("L").resize((16, 16), Image.Resampling.BILINEAR),
                           np.int16).reshape(-1)
         n = len(out.kept)
         if n:

@@ -135,3 +135,22 @@ def test_a_vae_trains_on_your_pictures_and_opens_as_a_model(folder, tmp_path, mo
     assert reg.get(info.name).decode(z).shape == (2, 64, 64, 3)
     assert main(["train", "vae", "--images", str(folder)]) == 2
     assert "--images needs --out" in capsys.readouterr().err
+
+
+def test_small_drawings_on_a_big_page_are_not_taken_for_each_other(tmp_path):
+    from PIL import ImageDraw
+
+    for k, shape in enumerate(("ellipse", "rectangle", "line")):
+        im = Image.new("RGB", (400, 300), "white")
+        draw = ImageDraw.Draw(im)
+        box = (180, 130, 220, 170)
+        if shape == "line":
+            draw.line(box, fill="black", width=4)
+        else:
+            getattr(draw, shape)(box, fill=(200, 30 * k, 0))
+        im.save(tmp_path / f"{shape}.png")
+    s = us.scan([tmp_path])
+    assert len(s.kept) == 3 and s.dropped == []
+    Image.open(tmp_path / "ellipse.png").resize((300, 225)).save(tmp_path / "z-smaller.png")
+    assert [d.why for d in us.scan([tmp_path]).dropped] == [
+        "near duplicate: looks like ellipse.png"]
