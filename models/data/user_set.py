@@ -25,7 +25,7 @@ from models.protocol import JobContext
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 SIZES = (64, 128, 256)
 NEAR = 4                # perceptual hashes this many bits apart (of 64) or fewer, and
-NEAR_LEVELS = 10.0      # 16x16 gray thumbnails this close (mean of 255 levels): near copies
+NEAR_LEVELS = 6.0       # 16x16 colour thumbnails this close (mean of 255 levels): near copies
 THUMB = 64
 
 
@@ -125,8 +125,8 @@ def _flat(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 
 
 def content(small: Image.Image, full: Image.Image) -> Image.Image:
-    """What a picture shows, at most 64 pixels a side: ``full`` cropped to what differs from
-    its corner colour (found on ``small``, a reduced copy), so clip art on a big white page
+    """What a picture shows: ``full`` cropped to what differs from its corner colour (found on
+    ``small``, a reduced copy, when the picture is huge), so clip art on a big white page
     compares by its drawing, not by the page; the whole picture when nothing differs."""
     from PIL import ImageChops
 
@@ -134,14 +134,12 @@ def content(small: Image.Image, full: Image.Image) -> Image.Image:
     look = full if full.width * full.height <= 4_000_000 else small
     corner = look.getpixel((0, 0))
     diff = ImageChops.difference(look, Image.new("RGB", look.size, corner)).convert("L")
-    box = diff.point(lambda v: 255 if v > 12 else 0).getbbox()
+    box = diff.point(lambda v: 255 if v > 40 else 0).getbbox()      # past JPEG ringing
     out = full
     if box is not None and (box[2] - box[0]) >= 2 and (box[3] - box[1]) >= 2:
         sx, sy = full.width / look.width, full.height / look.height
         out = full.crop((int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)),
                          int(np.ceil(box[3] * sy))))
-    out = out.copy()
-    out.thumbnail((64, 64), Image.Resampling.BILINEAR)
     return out
 
 
@@ -161,7 +159,7 @@ def scan(sources: list[str | Path], min_side: int = 32, *,
     out = Scan()
     by_hash: dict[str, str] = {}
     hashes = np.zeros(max(1, len(files)), np.uint64)     # the kept pictures' dhashes
-    tiny = np.zeros((max(1, len(files)), 256), np.int16)  # and 16x16 gray thumbnails
+    tiny = np.zeros((max(1, len(files)), 768), np.int16)  # and 16x16 RGB thumbnails
     for k, f in enumerate(files):
         ctx.check()
         ctx.report(k / max(1, len(files)))
@@ -189,8 +187,7 @@ def scan(sources: list[str | Path], min_side: int = 32, *,
                                                "pixels a side)"))
             continue
         dh = dhash(drawn)
-        look = np.asarray(drawn.convert("L").resize((16, 16), Image.Resampling.BILINEAR),
-                          np.int16).reshape(-1)
+        look = np.asarray(drawn.resize((16, 16), Image.Resampling.BOX), np.int16).reshape(-1)
         n = len(out.kept)
         if n:
             # The hash alone finds candidates (flat pictures, such as clip art on white,
