@@ -285,33 +285,40 @@ def wav_with_comment(data: bytes, text: str) -> bytes:
     return bytes(out)
 
 
-def wav_comment(data: bytes) -> str | None:
-    """The INFO comment of a RIFF/WAVE file, None when it has none."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    pos = 12
-    while pos + 8 <= len(data):
-        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-        if kind == b"LIST" and data[pos + 8:pos + 12] == b"INFO":
-            sub, end = pos + 12, pos + 8 + size
-            while sub + 8 <= end:
-                skind = data[sub:sub + 4]
-                ssize = int.from_bytes(data[sub + 4:sub + 8], "little")
-                if skind == b"ICMT":
-                    return data[sub + 8:sub + 8 + ssize].rstrip(b"\0").decode(
-                        "utf-8", "replace")
-                sub += 8 + ssize + (ssize % 2)
-        pos += 8 + size + (size % 2)
+def wav_comment(path: Path) -> str | None:
+    """The INFO comment of a RIFF/WAVE file, None when it has none: the chunks' headers are
+    read and the audio skipped, so a long recording costs nothing."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while len(header := f.read(8)) == 8:
+            kind, size = header[:4], int.from_bytes(header[4:], "little")
+            if kind == b"LIST" and size >= 4 and size < 1 << 24:
+                body = f.read(size + (size % 2))
+                if body[:4] == b"INFO":
+                    sub = 4
+                    while sub + 8 <= len(body):
+                        skind = body[sub:sub + 4]
+                        ssize = int.from_bytes(body[sub + 4:sub + 8], "little")
+                        if skind == b"ICMT":
+                            return body[sub + 8:sub + 8 + ssize].rstrip(b"\0").decode(
+                                "utf-8", "replace")
+                        sub += 8 + ssize + (ssize % 2)
+                continue
+            f.seek(size + (size % 2), 1)
     return None
 
 
-def embedded_text(path: Path) -> str | None:
+def embedded_text(path: Path, quick: bool = False) -> str | None:
     """The recipe text written into an output file, None when it carries none; RecipeError
-    for a file the studio does not read."""
+    for a file the studio does not read. ``quick``: only what comes before a picture's
+    pixels (where the studio and other tools write it), without decoding the picture: the
+    check a drop makes on the UI thread."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".wav":
-            return wav_comment(path.read_bytes())
+            return wav_comment(path)
         if suffix == ".flac":
             import soundfile as sf
 
@@ -323,7 +330,9 @@ def embedded_text(path: Path) -> str | None:
 
     try:
         with Image.open(path) as img:
-            text = dict(getattr(img, "text", {}) or {}).get(PNG_KEY)
+            text = img.info.get(PNG_KEY)
+            if text is None and not quick:          # text chunks after the pixels too
+                text = dict(getattr(img, "text", {}) or {}).get(PNG_KEY)
             comment = img.info.get("comment")
     except (OSError, UnidentifiedImageError):
         raise RecipeError(f"{path}: neither a recipe (.json) nor an output the studio "

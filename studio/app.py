@@ -547,7 +547,7 @@ class MainWindow(QMainWindow):
                 with open(path, encoding="utf-8", errors="replace") as f:
                     carries = FORMAT in f.read(4096)
             else:
-                carries = embedded_text(Path(path)) is not None
+                carries = embedded_text(Path(path), quick=True) is not None
         except (RecipeError, OSError):
             carries = False
         if carries:
@@ -1169,8 +1169,8 @@ def other_tools_parameters(path: str) -> str:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            return str(dict(getattr(img, "text", {}) or {}).get("parameters", ""))
+        with Image.open(path) as img:           # the chunks before the pixels: not decoded
+            return str(img.info.get("parameters", "") or "")
     except (OSError, UnidentifiedImageError):
         return ""
 
