@@ -157,7 +157,9 @@ def test_record_here_then_play_and_switch_a_b_at_the_same_moment(panel, qtbot, v
     assert panel.recorder.recording
     voice.play(tone(1.2, 220.0), 16000)
     wait_for(qtbot, lambda: not voice.playing)
-    qtbot.wait(200)
+    # "Not playing" means every sample was handed to the sound server, which still holds
+    # some: record until the take is longer than the tone (a loaded machine gave 0.998 s).
+    wait_for(qtbot, lambda: panel.recorder.seconds >= 1.4)
     panel.record_button.click()
     assert not panel.recorder.recording and panel.doc.label == "recording"
     settle(panel, qtbot)
