@@ -72,6 +72,18 @@ def model_for(registry: Registry, recipe: Recipe, which: dict[str, str] | None =
     raise RecipeError(f"the recipe's model '{name}' ({path or 'no file'}) is not here")
 
 
+def warm_fingerprint(registry: Registry, *models: str) -> None:
+    """The models' fingerprints computed here, in a worker (they are kept: a recipe made
+    later on the main thread then costs nothing; a StyleGAN pickle or a Stable Diffusion
+    file would take a second to hash there)."""
+    from models.files import fingerprint
+
+    for model in models:
+        path = registry.info(model).path if model else None
+        if path and Path(path).exists():
+            fingerprint(path)
+
+
 def model_entry(registry: Registry, name: str) -> dict[str, str]:
     """A second model of a recipe (the vocoder of an attribute edit): name, path and the
     fingerprint of its weights."""

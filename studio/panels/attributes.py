@@ -40,6 +40,7 @@ from models.image.io import save_image, to_uint8
 from models.protocol import Capability, JobContext
 from models.registry import Registry
 from models.tasks.pictures import picture_for_model
+from models.tasks.runner import warm_fingerprint
 from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import DocCommand, Panel, ParamCommand, StudioContext, ask_png
@@ -84,6 +85,7 @@ def encode_source(registry: Registry, model: str, picture: np.ndarray | None,
         z, note = backend.sample_latents(1, int(seed))[0], ""
     else:
         raise ValueError("open a picture or draw a sample first")
+    warm_fingerprint(registry, model)          # the export's recipe, later, costs nothing
     return z, to_uint8(backend.decode(z[None], ctx=ctx))[0], note
 
 

@@ -53,6 +53,7 @@ from models.registry import Registry
 from models.samplers.repaint import PRESETS
 from models.tasks import generate as gen
 from models.tasks import inpaint as ip
+from models.tasks.runner import warm_fingerprint
 from studio import dialogs
 from studio.panels import register_panel
 from studio.panels.base import Panel, ParamCommand, StudioContext, ask_png
@@ -99,16 +100,6 @@ def run_generate(registry: Registry, model: str, options: gen.GenerateOptions,
     out = gen.run(registry, model, options, image, mask, ctx=ctx)
     warm_fingerprint(registry, model)
     return out
-
-
-def warm_fingerprint(registry: Registry, model: str) -> None:
-    """The model's fingerprint computed here, in the worker (it is kept: the result's
-    recipe, made on the main thread, then costs nothing)."""
-    from models.files import fingerprint
-
-    path = registry.info(model).path
-    if path and Path(path).exists():
-        fingerprint(path)
 
 
 def run_inpaint(registry: Registry, model: str, image: np.ndarray, mask: np.ndarray,

@@ -37,6 +37,7 @@ from models.audio.io import AudioFileError, read_audio, resample, write_wav
 from models.audio.speech_edit import METHODS, EditResult, edit_audio
 from models.protocol import Capability, JobContext, MelSettings
 from models.registry import Registry
+from models.tasks.runner import warm_fingerprint
 from studio import audio, dialogs
 from studio.panels import register_panel
 from studio.panels.base import DocCommand, Panel, StudioContext, with_suffix
@@ -63,6 +64,7 @@ def analyse_speech(registry: Registry, model: str, clip: np.ndarray, *, ctx: Job
     backend = registry.get(model)
     ctx.check()
     mel = log_mel(clip, backend.mel_settings).numpy()
+    warm_fingerprint(registry, model)          # an edit's recipe, later, costs nothing
     return clip, backend.analyse_mel(mel), mel
 
 

@@ -46,6 +46,7 @@ from models.image.io import open_picture, to_uint8
 from models.protocol import BackendInfo, Capability, JobContext
 from models.registry import Registry
 from models.tasks import stylemix as sm
+from models.tasks.runner import warm_fingerprint
 from studio import dialogs
 from studio.library import LatentLibrary
 from studio.panels import register_panel
@@ -104,6 +105,7 @@ def render_grid(registry: Registry, model: str, rows: list[MixSource], cols: lis
     codes; None when ``heads`` is False: they do not change with the crossover), the codes
     computed here)."""
     new = resolve_codes(registry, model, rows + cols, known, label)
+    warm_fingerprint(registry, model)          # the export's recipe, later, costs nothing
     codes = {**known, **new}
     a = np.stack([codes[id(s)] for s in rows])
     b = np.stack([codes[id(s)] for s in cols])
