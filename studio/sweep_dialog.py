@@ -251,10 +251,17 @@ class SweepDialog(QDialog):
         return out
 
     def save_cells(self, folder: str) -> list[Path]:
+        """Each cell (with its recipe) into ``folder``, each written whole or not at all."""
+        from models.files import os_error_words, write_whole
+
         out = []
         for _, p in self.made:
             target = Path(folder) / p.name
-            shutil.copyfile(p, target)
+            try:
+                write_whole(target, p.read_bytes())
+            except OSError as exc:
+                self.note.setText(os_error_words(exc, target))
+                return out
             out.append(target)
         self.note.setText(f"Saved {len(out)} cells to {folder}")
         return out

@@ -331,6 +331,9 @@ def test_a_sweep_from_a_panel_runs_in_the_long_lane_and_exports_a_replayable_gri
     (tmp_path / "replay").mkdir()
     runner.run(Registry(weights), read_recipe(out), tmp_path / "replay" / "grid.png")
     assert (tmp_path / "replay" / "grid.png").read_bytes() == out.read_bytes()
+    (tmp_path / "cells").mkdir()                        # the cells kept, with their recipes
+    saved = dlg.save_cells(str(tmp_path / "cells"))
+    assert len(saved) == 6 and read_recipe(saved[4]).params["seed"] == 2
     dlg.open_cell(dlg.made[4][1])                       # a cell opens in its panel
     settle(panel, qtbot)
     assert (panel.doc.seed, panel.doc.steps) == (2, 4)
