@@ -13,6 +13,7 @@ from studio.cli.common import (
     _latent_model,
     _Parser,
     _registry,
+    events_log,
 )
 
 
@@ -66,8 +67,11 @@ def add_parsers(sub) -> None:
     tv.add_argument("--flips", action="store_true",
                     help="with --images: add the training pictures mirrored")
     tv.add_argument("--minutes", type=float, default=0.0,
-                    help="a time budget (stops after the epoch that passes it; 0: none)")
-    tv.add_argument("--epochs", type=int, default=20)
+                    help="a time budget, turned into a number of steps after the first few "
+                    "(0: --max-steps or --epochs decide)")
+    tv.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
+    tv.add_argument("--epochs", type=int, default=20,
+                    help="the length when neither --minutes nor --max-steps is given")
     tv.add_argument("--batch", type=int, default=128)
     tv.add_argument("--lr", type=float, default=2e-3)
     tv.add_argument("--beta", type=float, default=1.0, help="KL weight")
@@ -76,8 +80,20 @@ def add_parsers(sub) -> None:
     tv.add_argument("--latent-dim", type=int, default=32)
     tv.add_argument("--width", type=int, default=32)
     tv.add_argument("--seed", type=int, default=0)
-    tv.add_argument("--out", type=Path, help="weights file (default: resources/weights/"
-                    "vae-DATA.safetensors)")
+    tv.add_argument("--init", default="", metavar="MODEL",
+                    help="fine-tune this VAE (a name or a .safetensors) instead of starting "
+                    "from scratch")
+    tv.add_argument("--snapshot-minutes", type=float, default=5.0,
+                    help="write a snapshot (weights, card, samples) this often; 0: never")
+    tv.add_argument("--resume", type=Path, metavar="DIR",
+                    help="continue the run in DIR (or from one of its snapshots)")
+    tv.add_argument("--fid", action="store_true",
+                    help="also measure the FID of samples (and of PCA samples) against the "
+                    "held-out pictures (InceptionV3; a few minutes on a CPU)")
+    tv.add_argument("--events", action="store_true",
+                    help="one JSON line per event on stdout instead of a progress bar")
+    tv.add_argument("--out", type=Path, help="weights file, or a folder for the model and "
+                    "its snapshots (default: resources/weights/vae-DATA.safetensors)")
 
     tc = tsub.add_parser("classifier", help="train the glyph classifier used for metrics")
     tc.add_argument("--epochs", type=int, default=3)
@@ -267,8 +283,11 @@ def _user_pictures(args: argparse.Namespace):
             "images": {k: int((split == k).sum()) for k in ("train", "val", "test")},
             "how": "latent-studio data prepare: kept pictures, fitted to the size, 10 % held "
                    "out (seeded) for the test metrics"}
-    for d in scanned.dropped:
-        print(f"dropped {d.path}: {d.why}", file=sys.stderr)
+    if scanned.dropped:
+        why = card.get("why", {})
+        print(f"dropped {len(scanned.dropped)} of {len(scanned.dropped) + len(scanned.kept)} "
+              f"pictures ({', '.join(f'{n} {k}' for k, n in why.items())}); 'latent-studio "
+              "data prepare --json' lists each", file=sys.stderr)
     return path, card
 
 
@@ -402,25 +421,75 @@ def cmd_train(args: argparse.Namespace) -> int:
                                 log=lambda line: print(line, flush=True))
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0
+    return _train_vae(args)
+
+
+def _train_vae(args: argparse.Namespace) -> int:
+    from models.protocol import Cancelled
     from models.train.vae import TrainConfig, train
 
     data_path = data_card = None
-    command = ""
+    command = "latent-studio " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     if args.images:
         if args.out is None:
-            raise CLIError("--images needs --out MODEL.safetensors (the shipped weights stay)")
+            raise CLIError("--images needs --out MODEL.safetensors or --out FOLDER (the "
+                           "shipped weights stay)")
         data_path, data_card = _user_pictures(args)
-        command = "latent-studio " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] \
-            else ""
+    init = ""
+    if args.init and Path(args.init).expanduser().is_file():
+        init = str(Path(args.init).expanduser())
+    elif args.init:
+        reg = _registry()
+        if args.init not in {i.name for i in reg.infos()}:
+            raise CLIError(f"--init: no model named '{args.init}' and no such file")
+        init = str(reg.info(args.init).path)
     cfg = TrainConfig(data=args.data or "user", epochs=args.epochs, batch=args.batch,
                       lr=args.lr, beta=args.beta, anneal_epochs=args.anneal_epochs,
                       latent_dim=args.latent_dim, width=args.width, seed=args.seed,
-                      minutes=args.minutes)
-    out = args.out or WEIGHTS_DIR / f"vae-{args.data}.safetensors"
-    card = train(cfg, out, data_path, log=lambda line: print(line, flush=True),
-                 data_card=data_card, command=command)
-    print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
+                      minutes=args.minutes, max_steps=args.max_steps,
+                      snapshot_minutes=args.snapshot_minutes, init=init)
+    out, run_dir = _run_paths(args.out, "vae", args.data or "user")
+    log = events_log(args.events)
+    ctx = _stop_on_sigterm()
+    try:
+        card = train(cfg, out, data_path, ctx=ctx, log=log, data_card=data_card,
+                     command=command, run_dir=run_dir, resume=args.resume,
+                     measure_fid=args.fid)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from None
+    except Cancelled:
+        log.close()
+        where = f"; resume with --resume {run_dir}" if run_dir is not None else ""
+        print(f"latent-studio: stopped by request{where}", file=sys.stderr)
+        return 3
+    finally:
+        log.close()
+    print(json.dumps({"weights": str(out), "metrics": card["metrics"]}), flush=True)
     return 0
+
+
+def _stop_on_sigterm():
+    """A job context that SIGTERM cancels: the training writes a snapshot of its last whole
+    step and ends (the Train panel's Pause and Stop)."""
+    import signal
+
+    from models.protocol import JobContext
+
+    ctx = JobContext()
+    signal.signal(signal.SIGTERM, lambda *_: ctx.cancel())
+    return ctx
+
+
+def _run_paths(out: Path | None, family: str, data: str) -> tuple[Path, Path | None]:
+    """``--out``: a weights file (snapshots beside it in NAME.run/) or a folder (the
+    weights as FOLDER/FAMILY-FOLDER.safetensors, snapshots in FOLDER/snapshots)."""
+    from models.registry import WEIGHTS_DIR
+
+    if out is None:
+        return WEIGHTS_DIR / f"{family}-{data}.safetensors", None
+    if out.suffix == ".safetensors":
+        return out, out.with_suffix(".run")
+    return out / f"{family}-{out.resolve().name}.safetensors", out / "snapshots"
 
 
 COMMANDS = {

@@ -4,6 +4,7 @@ as files, recipes run through the one runner."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -211,3 +212,47 @@ def _end(text: str, what: str) -> tuple[object, dict]:
     if not end.is_file():
         raise CLIError(f"{what} '{text}' is neither a seed (a whole number) nor a picture file")
     return "picture", {what.lstrip("-"): end}
+
+
+class events_log:  # noqa: N801  # used as a function: log = events_log(...)
+    """A training's ``log``: each event (a JSON line) printed as it comes when ``events`` is
+    set or stdout is not a terminal; on a terminal, step events drive one progress bar on
+    stderr (steps, loss, elapsed, ETA) and the other events print above it."""
+
+    def __init__(self, events: bool, stream=None) -> None:
+        self.bar = not events and sys.stdout.isatty()
+        self.stream = stream or sys.stderr
+        self.width = 0
+
+    def __call__(self, line: str) -> None:
+        if not self.bar:
+            print(line, flush=True)
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or "loss" not in event:
+            self._clear()
+            print(line, flush=True)
+            return
+        step, total, secs = event["step"], event.get("total") or 0, event.get("seconds", 0)
+        frac = step / total if total else 0.0
+        eta = f"{(secs / frac - secs) / 60:.1f} min left" if frac > 0 else "timing…"
+        filled = int(30 * frac)
+        text = (f"\r[{'#' * filled}{'.' * (30 - filled)}] {100 * frac:5.1f}%  step {step}"
+                f"{f'/{total}' if total else ''}  loss {event['loss']:.4g}  {eta}")
+        self.width = len(text)
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.width = 0
+
+    def close(self) -> None:
+        if self.bar and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0

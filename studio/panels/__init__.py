@@ -15,6 +15,7 @@ PANEL_MODULES = (
     "studio.panels.speech_attributes",
     "studio.panels.spectral",
     "studio.panels.evaluation",
+    "studio.panels.train",
     "studio.panels.models",
 )
 
