@@ -13,6 +13,7 @@ from studio.cli.common import (
     _latent_model,
     _Parser,
     _registry,
+    _resolve_model,
     events_log,
 )
 
@@ -94,6 +95,34 @@ def add_parsers(sub) -> None:
                     help="one JSON line per event on stdout instead of a progress bar")
     tv.add_argument("--out", type=Path, help="weights file, or a folder for the model and "
                     "its snapshots (default: resources/weights/vae-DATA.safetensors)")
+
+    tl = tsub.add_parser("lora", help="a DreamBooth-style LoRA of a Stable Diffusion model "
+                         "on a few pictures of one thing")
+    tl.add_argument("--model", required=True, metavar="NAME|FILE",
+                    help="the Stable Diffusion model (a name, a folder or a checkpoint file)")
+    tl.add_argument("--images", nargs="+", required=True, type=Path, metavar="FOLDER|FILE",
+                    help="5 to 30 pictures of the thing (duplicates are dropped)")
+    tl.add_argument("--prompt", required=True, help="the instance prompt, e.g. 'a photo of "
+                    "sks cat'")
+    tl.add_argument("--class-prompt", default="", help="prior preservation: e.g. 'a photo "
+                    "of a cat'")
+    tl.add_argument("--class-images", type=int, default=0,
+                    help="prior preservation: this many pictures of the class prompt, made "
+                    "by the model first")
+    tl.add_argument("--prior-weight", type=float, default=1.0)
+    tl.add_argument("--rank", type=int, default=4)
+    tl.add_argument("--lr", type=float, default=1e-4)
+    tl.add_argument("--steps", type=int, default=400)
+    tl.add_argument("--minutes", type=float, default=0.0, help="a time budget (0: none)")
+    tl.add_argument("--size", type=int, default=0, help="training size (0: the model's)")
+    tl.add_argument("--seed", type=int, default=0)
+    tl.add_argument("--gradient-checkpointing", action="store_true",
+                    help="less memory, more time (a GPU's option)")
+    tl.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no",
+                    help="a GPU's option")
+    tl.add_argument("--events", action="store_true",
+                    help="one JSON line per event on stdout instead of a progress bar")
+    tl.add_argument("--out", required=True, type=Path, metavar="LORA.safetensors")
 
     tc = tsub.add_parser("classifier", help="train the glyph classifier used for metrics")
     tc.add_argument("--epochs", type=int, default=3)
@@ -413,6 +442,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             k: card["training"][k] for k in ("autoencoder_steps", "unet_steps")},
             "metrics": card["metrics"]}))
         return 0
+    if args.train_command == "lora":
+        return _train_lora(args)
     if args.train_command == "classifier":
         from models.train import classifier
 
@@ -465,6 +496,51 @@ def _train_vae(args: argparse.Namespace) -> int:
     finally:
         log.close()
     print(json.dumps({"weights": str(out), "metrics": card["metrics"]}), flush=True)
+    return 0
+
+
+def _train_lora(args: argparse.Namespace) -> int:
+    from models.data import user_set as us
+    from models.image.sd import FAMILY
+    from models.protocol import Capability
+    from models.tasks.runner import model_entry
+    from models.train.lora import LoraConfig, train_lora
+
+    if args.out.suffix != ".safetensors":
+        raise CLIError("--out must name a .safetensors file")
+    try:
+        scanned = us.scan(args.images)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if not scanned.kept:
+        raise CLIError("no usable pictures in " + ", ".join(map(str, args.images)))
+    reg = _registry()
+    name = _resolve_model(reg, args.model, "Stable Diffusion model", Capability.PROMPT)
+    info = reg.info(name)
+    if info.family != FAMILY:
+        raise CLIError(f"{name} is a {info.family} model; a LoRA needs a Stable Diffusion "
+                       "model")
+    backend = reg.get(name)
+    base = model_entry(reg, name)
+    cfg = LoraConfig(prompt=args.prompt, class_prompt=args.class_prompt,
+                     class_images=args.class_images, prior_weight=args.prior_weight,
+                     rank=args.rank, lr=args.lr, steps=args.steps, minutes=args.minutes,
+                     size=args.size, seed=args.seed,
+                     gradient_checkpointing=args.gradient_checkpointing,
+                     mixed_precision=args.mixed_precision)
+    data = {"sources": [str(p.resolve()) for p in args.images],
+            "pictures": [p.path for p in scanned.kept], "content_key": scanned.key(),
+            **scanned.summary()}
+    command = "latent-studio " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    log = events_log(args.events)
+    try:
+        card = train_lora(backend.pipe, base, [p.path for p in scanned.kept], cfg, args.out,
+                          ctx=_stop_on_sigterm(), log=log, data_card=data, command=command)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        log.close()
+    print(json.dumps({"lora": str(args.out), "metrics": card["metrics"]}), flush=True)
     return 0
 
 
