@@ -28,6 +28,7 @@ class VAEConfig:
     channels: int = 1
     latent_dim: int = 32
     width: int = 32
+    depth: int = 0          # extra 3x3 convolutions at each level (0: the shipped models')
 
     @property
     def levels(self) -> int:
@@ -44,12 +45,16 @@ class VAE(nn.Module):
         enc: list[nn.Module] = []
         for a, b in zip([cfg.channels] + chans[:-1], chans):
             enc += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.SiLU()]
+            for _ in range(cfg.depth):
+                enc += [nn.Conv2d(b, b, 3, padding=1), nn.SiLU()]
         self.encoder = nn.Sequential(*enc)
         flat = chans[-1] * 16
         self.to_stats = nn.Linear(flat, 2 * cfg.latent_dim)
         self.from_latent = nn.Linear(cfg.latent_dim, flat)
         dec: list[nn.Module] = []
         for a, b in zip(chans[::-1], chans[::-1][1:] + [cfg.channels]):
+            for _ in range(cfg.depth):
+                dec += [nn.SiLU(), nn.Conv2d(a, a, 3, padding=1)]
             dec += [nn.SiLU(), nn.ConvTranspose2d(a, b, 4, stride=2, padding=1)]
         self.decoder = nn.Sequential(*dec)
         self._top = chans[-1]

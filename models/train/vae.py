@@ -40,6 +40,8 @@ class TrainConfig:
     anneal_epochs: int = 3
     latent_dim: int = 32
     width: int = 32
+    depth: int = 0
+    augment: int = 0            # random mirror and shifts of up to this many pixels (0: none)
     seed: int = 0
     minutes: float = 0.0        # a time budget, turned into a number of steps (models/train/loop)
     max_steps: int = 0
@@ -108,7 +110,7 @@ def _start(cfg: TrainConfig, h: int, c: int) -> tuple[VAE, list[dict[str, Any]]]
     architecture, which must fit the pictures), and the stages it went through before."""
     if not cfg.init:
         return VAE(VAEConfig(image_size=h, channels=c, latent_dim=cfg.latent_dim,
-                             width=cfg.width)), []
+                             width=cfg.width, depth=cfg.depth)), []
     from models.checkpoints import config_from_card, load_checkpoint, load_state
 
     ckpt = load_checkpoint(cfg.init)
@@ -230,6 +232,8 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         while not plan.done(step):
             ctx.report(plan.fraction(step))     # and a pause or stop asked for stops here
             xb = _floats(xtr[loop.batch_indices(len(xtr), batch, cfg.seed, step)])
+            if cfg.augment:
+                xb = augment(xb, cfg.augment, cfg.seed, step)
             for group in opt.param_groups:
                 group["lr"] = loop.warmup_cosine(cfg.lr, step, plan,
                                                  warmup=min(100, per_epoch))
@@ -303,13 +307,27 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
     return card
 
 
+def augment(x: torch.Tensor, shift: int, seed: int, step: int) -> torch.Tensor:
+    """Half the batch mirrored, each picture moved by up to ``shift`` pixels (the border
+    repeated): a function of (seed, step), so a resumed run sees the same batches."""
+    g = torch.Generator().manual_seed(seed * 7919 + step)
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=g) < 0.5
+    offsets = torch.randint(0, 2 * shift + 1, (n, 2), generator=g).tolist()
+    x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    padded = F.pad(x, (shift,) * 4, mode="replicate")
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in
+                        enumerate(offsets)])
+
+
 def _command(cfg: TrainConfig) -> str:
     length = (f"--minutes {cfg.minutes:g}" if cfg.minutes else
               f"--max-steps {cfg.max_steps}" if cfg.max_steps else f"--epochs {cfg.epochs}")
     return (f"latent-studio train vae --data {cfg.data} {length} "
             f"--batch {cfg.batch} --lr {cfg.lr} --beta {cfg.beta} "
             f"--anneal-epochs {cfg.anneal_epochs} "
-            f"--latent-dim {cfg.latent_dim} --width {cfg.width} --seed {cfg.seed}"
+            f"--latent-dim {cfg.latent_dim} --width {cfg.width} --depth {cfg.depth} "
+            f"--augment {cfg.augment} --seed {cfg.seed}"
             + (f" --init {cfg.init}" if cfg.init else ""))
 
 

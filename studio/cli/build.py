@@ -80,6 +80,11 @@ def add_parsers(sub) -> None:
                     help="epochs over which the KL weight ramps up from 0")
     tv.add_argument("--latent-dim", type=int, default=32)
     tv.add_argument("--width", type=int, default=32)
+    tv.add_argument("--depth", type=int, default=0,
+                    help="extra 3x3 convolutions at each level (a deeper network)")
+    tv.add_argument("--augment", type=int, default=0, metavar="PIXELS",
+                    help="each batch: half mirrored, each picture shifted by up to PIXELS "
+                    "(less overfitting on a few thousand pictures; 0: none)")
     tv.add_argument("--seed", type=int, default=0)
     tv.add_argument("--init", default="", metavar="MODEL",
                     help="fine-tune this VAE (a name or a .safetensors) instead of starting "
@@ -476,8 +481,9 @@ def _train_vae(args: argparse.Namespace) -> int:
         init = str(reg.info(args.init).path)
     cfg = TrainConfig(data=args.data or "user", epochs=args.epochs, batch=args.batch,
                       lr=args.lr, beta=args.beta, anneal_epochs=args.anneal_epochs,
-                      latent_dim=args.latent_dim, width=args.width, seed=args.seed,
-                      minutes=args.minutes, max_steps=args.max_steps,
+                      latent_dim=args.latent_dim, width=args.width, depth=args.depth,
+                      augment=args.augment,
+                      seed=args.seed, minutes=args.minutes, max_steps=args.max_steps,
                       snapshot_minutes=args.snapshot_minutes, init=init)
     out, run_dir = _run_paths(args.out, "vae", args.data or "user")
     log = events_log(args.events)

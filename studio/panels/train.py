@@ -115,6 +115,10 @@ class TrainPanel(Panel):
         self.fit_combo.addItem("Centre crop", "crop")
         self.fit_combo.addItem("Whole picture, padded", "pad")
         self.flips_check = QCheckBox("Add mirrored copies")
+        self.augment_check = QCheckBox("Mirror and shift while training")
+        self.augment_check.setChecked(True)
+        self.augment_check.setToolTip("Each batch: half the pictures mirrored, each moved by "
+                                      "up to 4 pixels (less overfitting on a small set)")
         self.minutes_spin = QDoubleSpinBox()
         self.minutes_spin.setRange(0.5, 600)
         self.minutes_spin.setValue(10)
@@ -134,6 +138,7 @@ class TrainPanel(Panel):
         form.addRow("Colour", self.color_combo)
         form.addRow("Fit", self.fit_combo)
         form.addRow("", self.flips_check)
+        form.addRow("", self.augment_check)
         form.addRow("Budget", self.minutes_spin)
         form.addRow("Snapshot every", self.snapshot_spin)
         form.addRow("Start from", self.init_combo)
@@ -320,6 +325,8 @@ class TrainPanel(Panel):
             args.append("--gray")
         if self.flips_check.isChecked():
             args.append("--flips")
+        if self.augment_check.isChecked():
+            args += ["--augment", "4"]
         init = self.init_combo.currentData()
         if init:
             args += ["--init", str(self.ctx.registry.info(init).path)]
@@ -534,7 +541,8 @@ class TrainPanel(Panel):
         self.resume_button.setEnabled(self.mode == "paused")
         self.stop_button.setEnabled(self.mode in ("training", "paused"))
         for w in (self.folder_button, self.folder_edit, self.family_combo, self.size_combo,
-                  self.color_combo, self.fit_combo, self.flips_check, self.minutes_spin,
+                  self.color_combo, self.fit_combo, self.flips_check, self.augment_check,
+                  self.minutes_spin,
                   self.snapshot_spin, self.init_combo, self.name_edit):
             w.setEnabled(not running and self.mode != "paused")
 
@@ -555,6 +563,7 @@ class TrainPanel(Panel):
         return {"sources": self.sources, "size": self.size_combo.currentData(),
                 "color": self.color_combo.currentData(), "fit": self.fit_combo.currentData(),
                 "flips": self.flips_check.isChecked(), "minutes": self.minutes_spin.value(),
+                "augment": self.augment_check.isChecked(),
                 "name": self.name_edit.text()}
 
     def restore_state(self, state: dict[str, Any]) -> None:
@@ -564,6 +573,7 @@ class TrainPanel(Panel):
             if i >= 0:
                 combo.setCurrentIndex(i)
         self.flips_check.setChecked(bool(state.get("flips")))
+        self.augment_check.setChecked(bool(state.get("augment", True)))
         self.minutes_spin.setValue(float(state.get("minutes", 10)))
         self.name_edit.setText(str(state.get("name", "")))
         sources = [p for p in state.get("sources", []) if Path(p).exists()]

@@ -123,3 +123,16 @@ def test_fine_tuning_starts_from_the_given_model(toy, tmp_path):
     with pytest.raises(ValueError, match="takes 64x64x1 pictures, these are 64x64x3"):
         train(TrainConfig(**{**CFG, "init": str(base)}), tmp_path / "x.safetensors",
               data_path=tmp_path / "rgb.npz", log=lambda s: None)
+
+
+def test_augmentation_mirrors_and_shifts_as_a_function_of_seed_and_step():
+    from models.train.vae import augment
+
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 4:8, 2:5] = 1.0                   # a box left of centre
+    a, b = augment(x, 2, 0, 5), augment(x, 2, 0, 5)
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert not torch.equal(a, augment(x, 2, 0, 6))
+    cols = a.sum(dim=(1, 2)).argmax(-1)         # where each box landed (its first column)
+    assert (cols >= 8).any() and (cols < 8).any()   # some mirrored, some not
+    assert torch.equal(a.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # the box stays whole
