@@ -56,9 +56,10 @@ def _cosine(step: int, frac: float, lr: float, warmup: int = 200) -> float:
 
 
 def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
-          ctx: JobContext | None = None, log=print) -> dict[str, Any]:
+          ctx: JobContext | None = None, log=print, data_card: dict[str, Any] | None = None,
+          command: str = "") -> dict[str, Any]:
     """Train both stages and write ``out`` + card (metrics: the training losses only)."""
-    from models.train.vae import _data_card as data_card
+    from models.train.vae import _data_card as glyph_card
     from models.train.vae import by_split, open_data
 
     ctx = ctx or JobContext()
@@ -163,11 +164,12 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         "description": f"latent diffusion on {cfg.data} ({h}x{w}x{c}), latents "
                        f"{dcfg.latent_channels}x{dcfg.latent_size}x{dcfg.latent_size}",
         "config": config_to_card(dcfg),
-        "data": data_card(cfg.data, splits),
+        "data": data_card or glyph_card(cfg.data, splits),
         "training": {
-            "command": (f"latent-studio train diffusion --data {cfg.data} --ae-minutes "
-                        f"{cfg.ae_minutes:g} --minutes {cfg.minutes:g} --batch {cfg.batch} "
-                        f"--seed {cfg.seed}"),
+            "command": command or (
+                f"latent-studio train diffusion --data {cfg.data} --ae-minutes "
+                f"{cfg.ae_minutes:g} --minutes {cfg.minutes:g} --batch {cfg.batch} "
+                f"--seed {cfg.seed}"),
             "seed": cfg.seed,
             "hyperparameters": asdict(cfg),
             "device": device if device == "cpu" else torch.cuda.get_device_name(),

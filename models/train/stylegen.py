@@ -125,8 +125,8 @@ def _pick_device(name: str) -> str:
 
 
 def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
-          ctx: JobContext | None = None, log=print, measure_after: bool = True
-          ) -> dict[str, Any]:
+          ctx: JobContext | None = None, log=print, measure_after: bool = True,
+          data_card: dict[str, Any] | None = None, command: str = "") -> dict[str, Any]:
     """Train for ``cfg.minutes``, fit the sampler, write ``out`` + card; measure if asked."""
     ctx = ctx or JobContext()
     device = _pick_device(cfg.device)
@@ -265,9 +265,10 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
     fit_sampler(ema, codes)
     if gcfg.chars:
         fit_char_content(ema, codes.view(*table["by_font"]["train"].shape[:2], *codes.shape[1:]))
-    command = (f"latent-studio train stylegen --data {cfg.data} --minutes {cfg.minutes:g}"
-               f" --batch {cfg.batch} --lr {cfg.lr:g} --adv-weight {cfg.adv_weight:g}"
-               f" --seed {cfg.seed}" + (f" --init {cfg.init}" if cfg.init else ""))
+    command = command or (
+        f"latent-studio train stylegen --data {cfg.data} --minutes {cfg.minutes:g}"
+        f" --batch {cfg.batch} --lr {cfg.lr:g} --adv-weight {cfg.adv_weight:g}"
+        f" --seed {cfg.seed}" + (f" --init {cfg.init}" if cfg.init else ""))
     stage = {"command": command,
              "device": device if device == "cpu" else torch.cuda.get_device_name(),
              "steps": step, "train_seconds": round(train_seconds)}
@@ -278,7 +279,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
         "description": (f"style autoencoder on {cfg.data} ({h}x{w}x{c}), W+ {gcfg.layers}x"
                         f"{gcfg.w_dim}; rows 0-{k - 1} content, {k}-{gcfg.layers - 1} style"),
         "config": config_to_card(gcfg),
-        "data": _data_card(cfg.data, table),
+        "data": data_card or _data_card(cfg.data, table),
         "layers": layer_card(gcfg),
         "training": {
             "command": command,

@@ -60,13 +60,7 @@ def add_parsers(sub) -> None:
     tv_data.add_argument("--images", nargs="+", type=Path, metavar="FOLDER|FILE",
                          help="your own pictures (folders read recursively; see 'data "
                          "prepare' for what is kept)")
-    tv.add_argument("--size", type=int, choices=(64, 128, 256), default=64,
-                    help="with --images: the pictures' size")
-    tv.add_argument("--gray", action="store_true", help="with --images: one channel")
-    tv.add_argument("--fit", choices=("crop", "pad"), default="crop",
-                    help="with --images: centre crop, or the whole picture padded")
-    tv.add_argument("--flips", action="store_true",
-                    help="with --images: add the training pictures mirrored")
+    _picture_options(tv)
     tv.add_argument("--minutes", type=float, default=0.0,
                     help="a time budget, turned into a number of steps after the first few "
                     "(0: --max-steps or --epochs decide)")
@@ -152,7 +146,11 @@ def add_parsers(sub) -> None:
                      "vocoder-speech.safetensors)")
 
     tsg = tsub.add_parser("stylegen", help="train the style generator (Style Mixer)")
-    tsg.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tsg_data = tsg.add_mutually_exclusive_group()
+    tsg_data.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tsg_data.add_argument("--images", nargs="+", type=Path, metavar="FOLDER|FILE",
+                          help="your own pictures (see 'data prepare'); needs --out")
+    _picture_options(tsg)
     tsg.add_argument("--minutes", type=float, default=60.0, help="training time budget")
     tsg.add_argument("--batch", type=int, default=64)
     tsg.add_argument("--adv-weight", type=float, default=0.0,
@@ -173,7 +171,11 @@ def add_parsers(sub) -> None:
                      "stylegen-DATA.safetensors)")
 
     tdf = tsub.add_parser("diffusion", help="train the latent diffusion model (inpainting)")
-    tdf.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tdf_data = tdf.add_mutually_exclusive_group()
+    tdf_data.add_argument("--data", choices=("glyphs", "emoji"), default="glyphs")
+    tdf_data.add_argument("--images", nargs="+", type=Path, metavar="FOLDER|FILE",
+                          help="your own pictures (see 'data prepare'); needs --out")
+    _picture_options(tdf)
     tdf.add_argument("--ae-minutes", type=float, default=10.0,
                      help="time budget of the autoencoder stage")
     tdf.add_argument("--minutes", type=float, default=45.0, help="time budget of the U-Net")
@@ -363,6 +365,39 @@ def _prepare_pictures(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed (quoted where needed), for a model card."""
+    import shlex
+
+    return "latent-studio " + shlex.join(getattr(args, "argv", sys.argv[1:]))
+
+
+def _picture_options(parser: argparse.ArgumentParser) -> None:
+    """How --images are prepared (see 'data prepare')."""
+    parser.add_argument("--size", type=int, choices=(64, 128, 256), default=64,
+                        help="with --images: the pictures' size")
+    parser.add_argument("--gray", action="store_true", help="with --images: one channel")
+    parser.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                        help="with --images: centre crop, or the whole picture padded")
+    parser.add_argument("--flips", action="store_true",
+                        help="with --images: add the training pictures mirrored")
+
+
+def _images_or_data(args: argparse.Namespace, family: str):
+    """(data name, prepared path or None, data card or None, out, command) of a training
+    on a built data set (--data) or on your pictures (--images, which needs --out)."""
+    from models.registry import WEIGHTS_DIR
+
+    command = command_line(args)
+    if not args.images:
+        return (args.data, None, None,
+                args.out or WEIGHTS_DIR / f"{family}-{args.data}.safetensors", command)
+    if args.out is None:
+        raise CLIError("--images needs --out MODEL.safetensors (the shipped weights stay)")
+    path, card = _user_pictures(args)
+    return "user", path, card, args.out, command
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from models.registry import WEIGHTS_DIR
 
@@ -391,12 +426,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             card = stylegen.measure(args.measure, log=lambda line: print(line, flush=True))
             print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
             return 0
-        out = args.out or WEIGHTS_DIR / f"stylegen-{args.data}.safetensors"
-        cfg = stylegen.TrainConfig(data=args.data, minutes=args.minutes, batch=args.batch,
+        data, path, data_card, out, command = _images_or_data(args, "stylegen")
+        cfg = stylegen.TrainConfig(data=data, minutes=args.minutes, batch=args.batch,
                                    adv_weight=args.adv_weight, max_steps=args.max_steps,
                                    lr=args.lr, init=args.init, seed=args.seed)
-        card = stylegen.train(cfg, out, log=lambda line: print(line, flush=True),
-                              measure_after=not args.no_measure)
+        card = stylegen.train(cfg, out, data_path=path,
+                              log=lambda line: print(line, flush=True),
+                              measure_after=not args.no_measure and path is None,
+                              data_card=data_card, command=command)
         print(json.dumps({"weights": str(out), "metrics": card["metrics"]}))
         return 0
     if args.train_command == "attributes":
@@ -437,11 +474,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             card = diffusion.measure(args.measure, cases=args.cases, log=log)
             print(json.dumps({"weights": str(args.measure), "metrics": card["metrics"]}))
             return 0
-        out = args.out or WEIGHTS_DIR / f"diffusion-{args.data}.safetensors"
+        data, path, data_card, out, command = _images_or_data(args, "diffusion")
         card = diffusion.train(diffusion.TrainConfig(
-            data=args.data, ae_minutes=args.ae_minutes, minutes=args.minutes,
-            batch=args.batch, max_steps=args.max_steps, seed=args.seed), out, log=log)
-        if not args.no_measure and args.data == "glyphs":
+            data=data, ae_minutes=args.ae_minutes, minutes=args.minutes,
+            batch=args.batch, max_steps=args.max_steps, seed=args.seed), out, data_path=path,
+            log=log, data_card=data_card, command=command)
+        if not args.no_measure and data == "glyphs":
             card = diffusion.measure(out, cases=args.cases, log=log)
         print(json.dumps({"weights": str(out), "training": {
             k: card["training"][k] for k in ("autoencoder_steps", "unet_steps")},
@@ -465,7 +503,7 @@ def _train_vae(args: argparse.Namespace) -> int:
     from models.train.vae import TrainConfig, train
 
     data_path = data_card = None
-    command = "latent-studio " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    command = command_line(args)
     if args.images:
         if args.out is None:
             raise CLIError("--images needs --out MODEL.safetensors or --out FOLDER (the "
@@ -537,7 +575,7 @@ def _train_lora(args: argparse.Namespace) -> int:
     data = {"sources": [str(p.resolve()) for p in args.images],
             "pictures": [p.path for p in scanned.kept], "content_key": scanned.key(),
             **scanned.summary()}
-    command = "latent-studio " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
+    command = command_line(args)
     log = events_log(args.events)
     try:
         card = train_lora(backend.pipe, base, [p.path for p in scanned.kept], cfg, args.out,

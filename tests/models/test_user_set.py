@@ -159,3 +159,27 @@ def test_small_drawings_on_a_big_page_are_not_taken_for_each_other(tmp_path):
                                                           quality=85)
     assert [d.why for d in us.scan([tmp_path]).dropped] == [
         "near duplicate: looks like big.png"]
+
+
+@pytest.mark.parametrize("family", ["stylegen", "diffusion"])
+def test_the_style_generator_and_the_diffusion_model_train_on_your_pictures(
+        family, folder, tmp_path, monkeypatch, capsys):
+    import json
+
+    from models.registry import Registry
+    from studio.cli import main
+
+    monkeypatch.setenv("LATENT_STUDIO_DATA", str(tmp_path / "cache"))
+    out = tmp_path / f"{family}-mine.safetensors"
+    extra = ["--ae-minutes", "1"] if family == "diffusion" else []
+    code = main(["train", family, "--images", str(folder), "--max-steps", "2", "--minutes",
+                 "1", "--batch", "4", "--no-measure", *extra, "--out", str(out)])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["data"]["name"] == "user pictures" and card["data"]["content_key"]
+    assert f"train {family} --images" in card["training"]["command"]
+    info = Registry(None).add_checkpoint(out)
+    assert tuple(info.image_shape) == (64, 64, 3)
+    assert main(["train", family, "--images", str(folder)]) == 2
+    assert "--images needs --out" in capsys.readouterr().err
