@@ -158,6 +158,8 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
     log(json.dumps({"device": where, "pictures": len(xtr)}))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     per_epoch = max(1, len(xtr) // batch)
+    # Held-out checks at whole epochs, at least 20 steps apart (a small set's epoch is a step).
+    eval_every = per_epoch * -(-20 // per_epoch)
     plan = loop.Plan(minutes=cfg.minutes, max_steps=cfg.max_steps or (
         0 if cfg.minutes else cfg.epochs * per_epoch))
     anneal = max(1, cfg.anneal_epochs * per_epoch) if not cfg.init else 1
@@ -261,7 +263,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
                 log(json.dumps({"step": step, "total": plan.total,
                                 "seconds": round(now - t0, 1),
                                 **{k: round(v, 3) for k, v in running.items()}}))
-            if step % per_epoch == 0 or plan.done(step):
+            if step % eval_every == 0 or plan.done(step):
                 val = evaluate(net, xva) if len(xva) else evaluate(net, xtr[:256])
                 net.train()
                 elbo = val["bce"] + val["kl"]

@@ -457,9 +457,13 @@ class TrainPanel(Panel):
             return
         w = max(200, self.samples_label.width())
         h = max(140, self.samples_label.height())
+        # Whole multiples of the grid's size (sharp pixels, every gutter kept); smaller
+        # than the grid only when the label is.
+        k = min(w / image.width(), h / image.height())
+        k = int(k) if k >= 1 else k
         self.samples_label.setPixmap(QPixmap.fromImage(image).scaled(
-            w, h, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.FastTransformation))
+            round(image.width() * k), round(image.height() * k),
+            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
 
     def _show_snapshot(self, row: int) -> None:
         if 0 <= row < len(self.snapshots):

@@ -66,6 +66,8 @@ def test_training_writes_weights_and_a_full_card(tmp_path):
     for key in ("test_mse_vae", "test_mse_pca", "test_kl_per_dim_nats", "active_dims"):
         assert key in m
     assert "latent-studio train vae" in card["training"]["command"]
-    assert len(card["training"]["history"]) == 2 and card["training"]["seed"] == 0
+    # 4 steps of 2 an epoch: one held-out check, at the end (checks are >= 20 steps apart)
+    assert [h["step"] for h in card["training"]["history"]] == [4]
+    assert card["training"]["seed"] == 0
     info = Registry(out.parent).info("vae-toy")
     assert info.latent_size == 4 and info.metrics["test_mse_vae"] == m["test_mse_vae"]
