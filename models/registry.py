@@ -69,6 +69,9 @@ WEIGHTLESS: dict[str, dict[str, Any]] = {
 
 
 def family_module(family: str) -> Any:
+    if family == "lora":
+        raise CheckpointError("a LoRA, not a model: add it to a Stable Diffusion model's LoRA "
+                              "list in the Inpainting panel (or --lora FILE:WEIGHT)")
     if family not in FAMILIES:
         known = ", ".join(sorted(FAMILIES))
         raise CheckpointError(f"unknown model family '{family}' (known: {known})")

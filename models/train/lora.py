@@ -284,6 +284,7 @@ def train_lora(pipe: Any, base: dict[str, Any], paths: list[str], cfg: LoraConfi
         "data": data_card or {"pictures": [str(p) for p in paths]},
         "training": {"command": command, "seed": cfg.seed, "hyperparameters": asdict(cfg),
                      "device": device, "history": history,
+                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                      "machine": f"{platform.machine()}, {torch.get_num_threads()} torch "
                                 f"threads, torch {torch.__version__}",
                      "how": "DreamBooth-style: the instance prompt's denoising loss on your "

@@ -197,6 +197,7 @@ def train(cfg: TrainConfig, out: Path, data_path: Path | None = None,
                 "plan": loop.plan_state(plan),
                 "steps": step,
                 "device": where,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "stages": earlier + [stage],
                 "loss": "BCE(sum over pixels) + beta*KL, beta annealed 0->beta over "
                         "anneal_epochs (not when fine-tuning)",
@@ -359,36 +360,17 @@ def _sample_picture(net: VAE, fixed: tuple[torch.Tensor, torch.Tensor]) -> np.nd
 @torch.no_grad()
 def sample_fid(net: VAE, train: np.ndarray, held: np.ndarray, seed: int = 0,
                log=print) -> dict[str, float]:
-    """FID (InceptionV3) of as many prior samples as held-out pictures against them, beside
-    the FID of samples of a Gaussian over the PCA coefficients (as many components)."""
-    from models.eval.fid import InceptionFeatures, fid_from_features
-    from models.eval.pca import fit_pca
+    """FID of as many prior samples as held-out pictures against them, beside PCA samples
+    with as many components (models/eval/samples.py)."""
+    from models.eval.samples import sample_fid as fid
 
     n, k = len(held), net.cfg.latent_dim
-    g = torch.Generator().manual_seed(seed + 11)
-    net.eval()
-    z = torch.randn(n, k, generator=g)
+    z = torch.randn(n, k, generator=torch.Generator().manual_seed(seed + 11))
     dev = next(net.parameters()).device
-    vae = torch.cat([net.decode(z[i:i + 256].to(dev)).cpu() for i in range(0, n, 256)])
-    x = torch.from_numpy(train.reshape(len(train), -1)).float() / 255.0
-    pca = fit_pca(x, k)
-    coeff = (x - pca.mean) @ pca.components.T
-    draw = torch.randn(n, k, generator=g) * coeff.std(0)
-    pca_pix = (draw @ pca.components + pca.mean).clamp(0, 1).view(n, *held.shape[1:])
-
-    def rgb(a: torch.Tensor) -> np.ndarray:
-        a = (a.clamp(0, 1) * 255).round().byte().numpy()
-        return np.repeat(a, 3, -1) if a.shape[-1] == 1 else a
-
-    inc = InceptionFeatures("cpu")
-    f_held = inc(rgb(torch.from_numpy(held).float() / 255))
-    f_vae = inc(rgb(vae.permute(0, 2, 3, 1)))
-    f_pca = inc(rgb(pca_pix))
-    out = {"fid_samples_vae": round(fid_from_features(f_vae, f_held), 2),
-           "fid_samples_pca": round(fid_from_features(f_pca, f_held), 2),
-           "fid_pictures": n}
-    log(json.dumps(out))
-    return out
+    net.eval()
+    pix = torch.cat([net.decode(z[i:i + 256].to(dev)).cpu() for i in range(0, n, 256)])
+    samples = (pix.permute(0, 2, 3, 1).clamp(0, 1) * 255).round().byte().numpy()
+    return fid(samples, train, held, k, seed, log)
 
 
 def _data_card(data: str, splits: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -30,6 +30,13 @@ def add_parsers(sub) -> None:
         m.add_argument("--limit", type=int, help="use at most this many images per folder")
         m.add_argument("--json", action="store_true")
         m.add_argument("--study", type=Path, help="also save the figure in this study")
+    m = mesub.add_parser("samples", help="FID of a model's samples against the held-out "
+                         "pictures of the set it trained on, beside PCA samples")
+    m.add_argument("model", metavar="NAME|FILE")
+    m.add_argument("--components", type=int, default=32, help="the PCA baseline's components")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--write-card", action="store_true",
+                   help="also write the figures into the model's card")
     m = mesub.add_parser("is", help="Inception Score of one folder (glyph classifier)")
     m.add_argument("dir", type=Path)
     m.add_argument("--features", choices=("glyphs",), default="glyphs",
@@ -112,11 +119,34 @@ def _save_to_study(path: Path | None, name: str, value) -> None:
         study.close()
 
 
+def _sample_fid(args: argparse.Namespace) -> int:
+    from models.checkpoints import card_path
+    from models.eval.samples import measure
+
+    reg = _registry()
+    name = _resolve_model(reg, args.model)
+    try:
+        figures = measure(reg, name, args.components, args.seed, log=lambda s: None)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    if args.write_card:
+        path = card_path(Path(reg.info(name).path))
+        card = json.loads(path.read_text())
+        card.setdefault("metrics", {}).update(figures)
+        from models.files import write_whole
+
+        write_whole(path, (json.dumps(card, indent=2) + "\n").encode())
+    print(json.dumps({"model": name, **figures}))
+    return 0
+
+
 def cmd_metrics(args: argparse.Namespace) -> int:
     from models.tasks.metrics import compute_metric, metric_value
 
     if args.metric == "vocoders":
         return _compare_vocoders(args)
+    if args.metric == "samples":
+        return _sample_fid(args)
     if args.metric == "attributes":
         return _measure_attribute_control(args)
     if args.metric == "dnsmos":

@@ -88,6 +88,8 @@ class TrainPanel(Panel):
         # More of the trainer's options (e.g. ["--max-steps", "60"]), for scripted runs.
         self.extra_args: list[str] = []
         self.model_name = ""           # the last model this panel registered
+        self.paused_from_session: int | None = None
+        self.snapshot_step = 0
 
         # -- pictures ------------------------------------------------------------------
         self.folder_edit = QLineEdit()
@@ -291,6 +293,7 @@ class TrainPanel(Panel):
             self.thumbs.addItem(item)
         for d in scanned.dropped:
             self.dropped_list.addItem(f"{Path(d.path).name}: {d.why}")
+        self._scanned_after_restore()
         self._update_buttons()
 
     # -- models to start from ------------------------------------------------------------
@@ -350,6 +353,7 @@ class TrainPanel(Panel):
             folder, k = base.with_name(f"{name}-{k}"), k + 1
         self.run_folder = folder
         self.steps, self.val, self.snapshots, self.result = [], [], [], None
+        self.snapshot_step = 0
         self.snapshot_list.clear()
         self.loss_curve.setData([], [])
         self.val_curve.setData([], [])
@@ -437,6 +441,7 @@ class TrainPanel(Panel):
         elif "snapshot" in e:
             path = Path(e["snapshot"])
             self.snapshots.append(path)
+            self.snapshot_step = int(e["step"])
             self.snapshot_list.addItem(f"step {e['step']}  ({path.name})")
             self.snapshot_list.setCurrentRow(self.snapshot_list.count() - 1)
         elif "weights" in e:
@@ -510,7 +515,7 @@ class TrainPanel(Panel):
         self._update_buttons()
 
     def _last_step(self) -> int:
-        return self.steps[-1][0] if self.steps else 0
+        return max(self.steps[-1][0] if self.steps else 0, self.snapshot_step)
 
     def _use_latest(self) -> None:
         if self.run_folder is None:
@@ -568,7 +573,11 @@ class TrainPanel(Panel):
                 "color": self.color_combo.currentData(), "fit": self.fit_combo.currentData(),
                 "flips": self.flips_check.isChecked(), "minutes": self.minutes_spin.value(),
                 "augment": self.augment_check.isChecked(),
-                "name": self.name_edit.text()}
+                "name": self.name_edit.text(),
+                # A run not finished (paused, or training when the studio closed: closing
+                # pauses it) can be resumed when the session opens again.
+                "run": str(self.run_folder) if self.run_folder is not None and (
+                    self.mode != "idle") else ""}
 
     def restore_state(self, state: dict[str, Any]) -> None:
         for combo, key in ((self.size_combo, "size"), (self.color_combo, "color"),
@@ -583,6 +592,24 @@ class TrainPanel(Panel):
         sources = [p for p in state.get("sources", []) if Path(p).exists()]
         if sources:
             self.set_sources(sources)
+        run = Path(state["run"]) if state.get("run") else None
+        if run is not None and self.mode == "scanning":
+            from models.train.loop import latest, read_state
+
+            snap = latest(run / "snapshots")
+            if snap is not None:
+                self.run_folder = run
+                self.paused_from_session = int(read_state(snap)["step"])
+                self.snapshots = [snap]
+                self.snapshot_list.addItem(f"step {self.paused_from_session}  ({snap.name})")
+                self._show_picture(snap / "samples.png")
+
+    def _scanned_after_restore(self) -> None:
+        if self.paused_from_session is not None:
+            self.mode = "paused"
+            self.status_label.setText(f"Paused at step {self.paused_from_session} (in an "
+                                      "earlier session); Resume goes on from its snapshot.")
+            self.paused_from_session = None
 
 
 def _scan(paths: list[str], *, ctx) -> tuple[Any, np.ndarray]:

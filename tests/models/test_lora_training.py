@@ -72,6 +72,10 @@ def test_a_lora_learns_the_pictures_and_loads_like_any_other(tiny, pictures, tmp
     with safe_open(str(out), "pt") as f:
         keys = list(f.keys())
     assert keys and all(k.startswith("unet.") and ".lora_" in k for k in keys)
+    from models.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError, match="a LoRA, not a model"):
+        Registry(None).add_checkpoint(out)
 
 
 def test_prior_preservation_generates_and_learns_the_class(tiny, pictures, tmp_path):

@@ -183,3 +183,29 @@ def test_the_style_generator_and_the_diffusion_model_train_on_your_pictures(
     assert tuple(info.image_shape) == (64, 64, 3)
     assert main(["train", family, "--images", str(folder)]) == 2
     assert "--images needs --out" in capsys.readouterr().err
+
+
+def test_sample_fid_of_a_model_against_its_held_out_pictures(tmp_path, monkeypatch, capsys):
+    import json
+
+    from studio.cli import main
+
+    monkeypatch.setenv("LATENT_STUDIO_DATA", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    d = tmp_path / "many"
+    d.mkdir()
+    for k in range(30):
+        im = np.full((70, 70, 3), 255, np.uint8)
+        y, x = rng.integers(5, 45, 2)
+        im[y:y + 20, x:x + 20] = rng.integers(0, 255, 3)
+        Image.fromarray(im).save(d / f"{k}.png")
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "vae", "--images", str(d), "--max-steps", "3", "--batch", "8",
+                 "--width", "8", "--latent-dim", "4", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["metrics", "samples", str(out), "--components", "4", "--write-card"]) == 0
+    said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert said["fid_pictures"] == card["data"]["images"]["test"] >= 2
+    assert card["metrics"]["fid_samples"] == said["fid_samples"] > 0
+    assert card["metrics"]["fid_samples_pca"] > 0 and card["metrics"]["test_mse_pca"] > 0

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models.train.loop import read_state
+from studio.app import MainWindow
+
 
 @pytest.fixture
 def pictures(tmp_path):
@@ -62,18 +65,30 @@ def test_train_pause_resume_and_the_model_reaches_every_panel(panel, window, pic
     qtbot.waitUntil(lambda: len(panel.steps) >= 3, timeout=60000)
     panel.pause()
     qtbot.waitUntil(lambda: panel.mode == "paused", timeout=60000)
-    paused_at = panel.steps[-1][0]
-    assert 0 < paused_at < 70 and panel.resume_button.isEnabled()
     assert len(panel.snapshots) == 1 and (panel.snapshots[0] / "samples.png").is_file()
-    assert "Paused at step" in panel.status_label.text()
+    paused_at = read_state(panel.snapshots[0])["step"]
+    assert panel.steps[-1][0] <= paused_at < 70 and panel.resume_button.isEnabled()
+    assert f"Paused at step {paused_at};" in panel.status_label.text()
     assert panel.samples_label.pixmap() is not None and not panel.samples_label.pixmap().isNull()
+    # The studio closes and opens again: the paused run is there to resume.
+    state = panel.state()
+    assert state["run"] == str(panel.run_folder)
+    window = MainWindow(registry=window.registry)
+    qtbot.addWidget(window)
+    extra = panel.extra_args
+    panel = window.show_panel("train")
+    panel.extra_args = extra
+    panel.restore_state(state)
+    qtbot.waitUntil(lambda: panel.mode == "paused", timeout=20000)
+    assert f"Paused at step {paused_at} (in an earlier session)" in panel.status_label.text()
+    assert panel.resume_button.isEnabled() and panel.snapshot_list.count() == 1
     with qtbot.waitSignal(panel.models_changed, timeout=120000):
         panel.resume()
     assert panel.mode == "idle" and panel.result is not None
     assert panel.steps[-1][0] == 70
-    assert any("resumed" in e for e in panel.events)
+    assert {"resumed": str(panel.snapshots[0]), "step": paused_at} in panel.events
     assert "Done in" in panel.status_label.text()
-    assert len(panel.loss_curve.getData()[0]) == len(panel.steps) > 10
+    assert len(panel.loss_curve.getData()[0]) == len(panel.steps) > 8
     name = Path(panel.result["weights"]).stem
     assert name == f"vae-{panel.run_folder.name}"
     assert panel.model_name.startswith(name)
