@@ -265,8 +265,11 @@ def train_lora(pipe: Any, base: dict[str, Any], paths: list[str], cfg: LoraConfi
     out.parent.mkdir(parents=True, exist_ok=True)
     layers = {k: v.detach().to(torch.float16 if amp else torch.float32).cpu()
               for k, v in layers.items()}
-    type(pipe).save_lora_weights(str(out.parent), unet_lora_layers=layers,
-                                 weight_name=out.name)
+    from models.files import write_with
+
+    # Whole or not at all: diffusers writes into a temporary name, renamed into place.
+    write_with(out, lambda tmp: type(pipe).save_lora_weights(
+        str(Path(tmp).parent), unet_lora_layers=layers, weight_name=Path(tmp).name))
     metrics = {"steps": step, "train_seconds": round(seconds),
                "steps_per_second": round(step / max(seconds, 1e-9), 3),
                "instance_denoise_mse_before": round(before, 5),

@@ -594,12 +594,12 @@ class TrainPanel(Panel):
             self.set_sources(sources)
         run = Path(state["run"]) if state.get("run") else None
         if run is not None and self.mode == "scanning":
-            from models.train.loop import latest, read_state
+            from models.train.loop import latest
 
             snap = latest(run / "snapshots")
-            if snap is not None:
+            if snap is not None:       # its step is in its name: no state read on this thread
                 self.run_folder = run
-                self.paused_from_session = int(read_state(snap)["step"])
+                self.paused_from_session = int(snap.name.removeprefix("step-"))
                 self.snapshots = [snap]
                 self.snapshot_list.addItem(f"step {self.paused_from_session}  ({snap.name})")
                 self._show_picture(snap / "samples.png")
